@@ -1,0 +1,48 @@
+"""popbt: Population Based Training with lineage you can see and checkpoints you can trust.
+
+The light parts (search spaces, strategies, the Trainable interface, records) import
+eagerly; the storage-backed parts (`create_population`, `load_population`, `Population`)
+import SQLAlchemy on first use.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from popbt.errors import CheckpointError, ConfigError, PopbtError, StorageError, TrainingError
+from popbt.records import Event, EventKind, Member, MemberState, Peer, Score
+from popbt.space import Choice, IntUniform, LogUniform, Space, Uniform
+from popbt.strategies import (
+    Every,
+    GaussianNoise,
+    NoExploit,
+    Perturb,
+    Resample,
+    Tournament,
+    Truncation,
+    TTest,
+)
+from popbt.trainable import Trainable
+
+if TYPE_CHECKING:
+    from popbt.population import Population, create_population, load_population
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "CheckpointError", "Choice", "ConfigError", "Event", "EventKind", "Every", "GaussianNoise",
+    "IntUniform", "LogUniform", "Member", "MemberState", "NoExploit", "Peer", "Perturb",
+    "PopbtError", "Population", "Resample", "Score", "Space", "StorageError", "TTest",
+    "Tournament", "Trainable", "TrainingError", "Truncation", "Uniform", "create_population",
+    "load_population",
+]
+
+_LAZY = {"Population", "create_population", "load_population"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        from popbt import population
+
+        return getattr(population, name)
+    raise AttributeError(f"module 'popbt' has no attribute {name!r}")

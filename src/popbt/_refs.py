@@ -1,0 +1,86 @@
+"""Importable references to user objects ("module:qualname" or "/path/file.py:qualname").
+
+Worker processes and resumed runs rebuild trainables and custom strategies from these.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import importlib.util
+import sys
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from popbt.errors import ConfigError
+
+_FILE_PREFIX = "popbt_file_"
+
+
+def load_file(path: str | Path) -> ModuleType:
+    """Import a Python file as a module (once per path per process).
+
+    Raises:
+        ConfigError: the file does not exist or is not a `.py` file.
+    """
+    p = Path(path).resolve()
+    if not p.is_file() or p.suffix != ".py":
+        raise ConfigError(f"{str(path)!r} is not a Python file")
+    for loaded in ("__main__", "__mp_main__"):
+        module = sys.modules.get(loaded)
+        file = getattr(module, "__file__", None)
+        if module is not None and file is not None and Path(file).resolve() == p:
+            return module
+    name = _FILE_PREFIX + hashlib.sha1(str(p).encode()).hexdigest()[:12]
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.spec_from_file_location(name, p)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    try:
+        spec.loader.exec_module(module)
+    except BaseException:
+        del sys.modules[name]
+        raise
+    return module
+
+
+def object_ref(obj: Any) -> str:
+    """A reference that `resolve_ref` turns back into `obj` in another process."""
+    module = sys.modules.get(obj.__module__)
+    qualname = obj.__qualname__
+    if "<locals>" in qualname or "<lambda>" in qualname:
+        raise ConfigError(f"{qualname!r} is defined inside a function; define it at module "
+                          f"level so worker processes can import it")
+    if module is not None and (obj.__module__ == "__main__" or
+                               obj.__module__.startswith(_FILE_PREFIX)):
+        file = getattr(module, "__file__", None)
+        if file is None:
+            raise ConfigError(f"{qualname!r} is defined in an interactive session; define it "
+                              f"in a file so worker processes can import it")
+        return f"{Path(file).resolve()}:{qualname}"
+    return f"{obj.__module__}:{qualname}"
+
+
+def resolve_ref(ref: str) -> Any:
+    """The object a reference names.
+
+    Raises:
+        ConfigError: the module or file cannot be imported or lacks the name.
+    """
+    where, _, qualname = ref.rpartition(":")
+    if not where or not qualname:
+        raise ConfigError(f"bad object reference {ref!r}; expected 'module:name' or "
+                          f"'/path/file.py:name'")
+    try:
+        module = load_file(where) if where.endswith(".py") else importlib.import_module(where)
+    except ImportError as exc:
+        raise ConfigError(f"cannot import {where!r} for {ref!r}: {exc}") from exc
+    obj: Any = module
+    for part in qualname.split("."):
+        if not hasattr(obj, part):
+            raise ConfigError(f"{where!r} has no {qualname!r}")
+        obj = getattr(obj, part)
+    return obj

@@ -1,0 +1,1 @@
+"""Demonstrations that run through the public API: `popbt demo toy`."""

@@ -1,0 +1,258 @@
+"""The facade users hold: create or resume a population, train it, and read it back."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from popbt.errors import ConfigError
+from popbt.lineage import Segment, lineage, schedule
+from popbt.records import Event, EventKind, Member, Score
+from popbt.settings import Settings
+from popbt.space import Space
+from popbt.storage.sql import PopulationRow, SQLStorage
+from popbt.strategies import Every, Exploit, Explore, Perturb, Truncation
+from popbt.trainable import Trainable
+
+DEFAULT_STORAGE = "sqlite:///popbt.db"
+DEFAULT_EXPLOIT = Truncation(fraction=0.2)
+DEFAULT_EXPLORE = Perturb()
+
+
+def _open(storage: str | SQLStorage) -> SQLStorage:
+    if isinstance(storage, SQLStorage):
+        return storage
+    if not isinstance(storage, str):
+        raise ConfigError(f"storage={storage!r}: expected a URL such as {DEFAULT_STORAGE!r}")
+    return SQLStorage(storage)
+
+
+def _checkpoint_root(store: SQLStorage, checkpoints: str | Path | None) -> str:
+    if checkpoints is not None:
+        return str(Path(checkpoints).resolve())
+    if store.sqlite_path is None:
+        raise ConfigError(f"storage {store.safe_url!r} is not a SQLite file; pass "
+                          f"checkpoints= a directory that every worker can reach")
+    db = Path(store.sqlite_path).resolve()
+    return str(db.with_name(f"{db.stem}_checkpoints"))
+
+
+def _check_name(name: Any) -> str:
+    if not isinstance(name, str) or not name.strip() or "/" in name or name in (".", ".."):
+        raise ConfigError(f"name={name!r}: a population name is a non-empty string without '/'")
+    return name
+
+
+def create_population(*, name: str, storage: str | SQLStorage = DEFAULT_STORAGE, space: Space,
+                      size: int, metric: str, mode: str = "max", seed: int = 0, ready: Every,
+                      exploit: Exploit = DEFAULT_EXPLOIT,
+                      explore: Explore | Callable[..., Any] | None = DEFAULT_EXPLORE,
+                      initial: Sequence[Mapping[str, Any]] = (),
+                      checkpoints: str | Path | None = None, keep_checkpoints: int = 3,
+                      max_failures: int = 3, load_if_exists: bool = False) -> Population:
+    """Create a population in `storage`, or resume it with `load_if_exists=True`.
+
+    `explore=None` never changes hyperparameters. Members 0..len(initial)-1 start from the given hyperparameters (keys left out are
+    sampled); the rest are sampled from `space` with a generator seeded by `seed`.
+    Checkpoints go to `checkpoints`, by default a folder beside the SQLite file.
+
+    Example:
+        >>> pop = create_population(name="toy", storage="sqlite:///popbt.db",
+        ...     space=Space({"lr": LogUniform(1e-4, 1e-1)}), size=8, metric="accuracy",
+        ...     ready=Every(steps=100), load_if_exists=True)  # doctest: +SKIP
+
+    Raises:
+        ConfigError: an invalid setting; the population exists and `load_if_exists` is False;
+            or it exists with different settings.
+        StorageError: the storage cannot be opened.
+    """
+    settings = Settings(space=space, size=size, metric=metric, mode=mode, seed=seed, ready=ready,
+                        exploit=exploit,
+                        explore=explore, keep_checkpoints=keep_checkpoints,
+                        max_failures=max_failures)
+    _check_name(name)
+    if isinstance(initial, Mapping) or not isinstance(initial, Sequence):
+        raise ConfigError(f"initial={initial!r}: expected a list of hyperparameter dicts")
+    if len(initial) > settings.size:
+        raise ConfigError(f"initial has {len(initial)} entries but size={settings.size}")
+    store = _open(storage)
+    existing = store.get_population(name)
+    if existing is not None:
+        if not load_if_exists:
+            raise ConfigError(f"population {name!r} already exists in {store.safe_url}; pass "
+                              f"load_if_exists=True to resume it, or choose another name")
+        stored = Settings.from_config(existing.config, explore=settings.explore)
+        diff = stored.differences(settings)
+        if diff:
+            raise ConfigError(f"population {name!r} exists with other settings ("
+                              f"{'; '.join(diff)}); use another name or the same settings")
+        return Population(store, existing, stored)
+    rng = settings.initial_rng()
+    hparams = [space.complete(initial[i] if i < len(initial) else {}, rng)
+               for i in range(settings.size)]
+    row = store.create_population(name=name, config=settings.to_config(),
+                                  checkpoint_root=_checkpoint_root(store, checkpoints),
+                                  initial_hparams=hparams, now=time.time())
+    return Population(store, row, settings)
+
+
+def load_population(*, name: str, storage: str | SQLStorage = DEFAULT_STORAGE,
+                    explore: Explore | Callable[..., Any] | None = None) -> Population:
+    """Open an existing population.
+
+    `explore` is needed only when the population explores with a function that cannot be
+    imported by reference (one defined inline).
+
+    Raises:
+        ConfigError: no population has that name (the message lists those that exist).
+    """
+    store = _open(storage)
+    row = store.get_population(name)
+    if row is None:
+        names = [p.name for p in store.list_populations()]
+        raise ConfigError(f"no population {name!r} in {store.safe_url}; it holds "
+                          f"{names if names else 'none'}")
+    return Population(store, row, Settings.from_config(row.config, explore=explore))
+
+
+class Population:
+    """A population in a storage: train it and read its members, lineages and schedules.
+
+    Obtain one with `create_population` or `load_population`. Every read goes to the storage,
+    so it reflects what any worker, anywhere, has reported.
+
+    Example:
+        >>> pop = load_population(name="digits", storage="sqlite:///popbt.db")  # doctest: +SKIP
+        >>> pop.best.hparams  # doctest: +SKIP
+    """
+
+    def __init__(self, storage: SQLStorage, row: PopulationRow, settings: Settings) -> None:
+        self.storage = storage
+        self._row = row
+        self.settings = settings
+        self._trainable: type[Trainable] | None = None
+
+    @property
+    def name(self) -> str:
+        return self._row.name
+
+    @property
+    def row(self) -> PopulationRow:
+        """The stored population row, read afresh."""
+        self._row = self.storage.refresh(self._row)
+        return self._row
+
+    def train(self, trainable: type[Trainable], *, steps: int, workers: int = 1,
+              lease_s: float = 30.0, progress: bool | None = None) -> Member | None:
+        """Train every member to `steps` steps, then return the best member.
+
+        `workers=1` trains in this process (deterministic for a given seed); `workers>1`
+        starts that many local worker processes (the trainable must be importable: defined at
+        module level in a file). Calling again with more steps continues where it stopped;
+        members that failed for good are retried. `progress` (default: when stderr is a
+        terminal) shows a live line on stderr.
+
+        Raises:
+            ConfigError: a bad argument, or a fatal error such as a metric the trainable
+                never returns.
+            TrainingError: the run stopped: a fatal error, or every member failed.
+        """
+        from popbt.executors import run_executor
+
+        if not (isinstance(trainable, type) and issubclass(trainable, Trainable)):
+            raise ConfigError(f"trainable={trainable!r}: expected a subclass of "
+                              f"popbt.Trainable")
+        if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
+            raise ConfigError(f"steps={steps!r}: must be an integer >= 1")
+        if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+            raise ConfigError(f"workers={workers!r}: must be an integer >= 1")
+        self._trainable = trainable
+        self.storage.set_target(self._row, steps)
+        run_executor(self, trainable, workers=workers, lease_s=lease_s, progress=progress)
+        return self.best
+
+    @property
+    def best(self) -> Member | None:
+        """The member with the best finite score (lowest id on ties); None before any score."""
+        return self.storage.best(self._row)
+
+    @property
+    def members(self) -> list[Member]:
+        """Every member's current record, by member id."""
+        return self.storage.members(self._row)
+
+    def member(self, member_id: int) -> Member:
+        """One member's current record. Raises `ConfigError` for an unknown id."""
+        self._check_member(member_id)
+        return self.members[member_id]
+
+    def _check_member(self, member_id: Any) -> int:
+        size = self.settings.size
+        if isinstance(member_id, bool) or not isinstance(member_id, int) \
+                or not 0 <= member_id < size:
+            raise ConfigError(f"member {member_id!r} does not exist; members are 0..{size - 1}")
+        return member_id
+
+    def events(self, *, member_id: int | None = None,
+               kinds: Sequence[EventKind] = ()) -> list[Event]:
+        """Events in commit order, optionally of one member and some kinds."""
+        return self.storage.events(self._row, member_id=member_id, kinds=kinds)
+
+    def scores(self, *, member_id: int | None = None) -> list[Score]:
+        """Every evaluation in commit order, optionally of one member."""
+        return self.storage.scores(self._row, member_id=member_id)
+
+    def lineage(self, member_id: int) -> list[Segment]:
+        """The chain of (member, steps) the member's current weights descend from, oldest
+        first, each with its events (exploits and explores included)."""
+        current = self.member(member_id)
+        return lineage(self.events(), member_id, current.step)
+
+    def schedule(self, member_id: int) -> list[tuple[int, dict[str, Any]]]:
+        """[(step, hparams), ...]: the hyperparameters in force along the member's lineage."""
+        return schedule(self.lineage(member_id))
+
+    def load(self, member_id: int, *, trainable: type[Trainable] | None = None) -> Trainable:
+        """A trainable set up and restored from the member's latest checkpoint.
+
+        Raises:
+            ConfigError: no trainable class is known (pass `trainable=`), or the member has no
+                checkpoint yet.
+        """
+        from popbt.checkpoints import CheckpointStore
+
+        cls = trainable or self._trainable
+        if cls is None:
+            raise ConfigError("pass trainable= (the Trainable subclass the population trains)")
+        member = self.member(member_id)
+        if member.checkpoint_id is None:
+            raise ConfigError(f"member {member_id} has no checkpoint yet; train first")
+        obj = cls()
+        obj.setup(dict(member.hparams), self.settings.member_seed(member_id))
+        ckpt = self.storage.checkpoint(self._row, member.checkpoint_id)
+        obj.load_state_dict(CheckpointStore(self._row.checkpoint_root)
+                            .load(ckpt.path, ckpt.checksum))
+        return obj
+
+    def status(self) -> dict[str, Any]:
+        """A JSON-ready summary: settings, progress, best member and counts of events."""
+        row = self.row
+        members = self.members
+        best = self.best
+        states: dict[str, int] = {}
+        for m in members:
+            states[m.state.value] = states.get(m.state.value, 0) + 1
+        return {
+            "name": row.name, "storage": self.storage.safe_url, "size": self.settings.size,
+            "metric": self.settings.metric, "mode": self.settings.mode,
+            "target_steps": row.target_steps, "steps": [m.step for m in members],
+            "states": states, "error": row.error,
+            "exploits": self.storage.count_events(row, EventKind.EXPLOIT),
+            "failures": self.storage.count_events(row, EventKind.FAILURE),
+            "best": None if best is None else {
+                "member_id": best.member_id, "score": best.score, "step": best.step,
+                "hparams": best.hparams},
+            "settings": self.settings.to_config(),
+        }

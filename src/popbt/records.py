@@ -1,0 +1,111 @@
+"""Frozen records of members, events and scores, and the enums of their states.
+
+These are plain data read from a storage; changing one changes nothing stored.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from typing import Any
+
+
+class MemberState(str, enum.Enum):
+    """Where a member stands: waiting for a worker, trained by one, finished, or given up."""
+
+    IDLE = "idle"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+
+
+class EventKind(str, enum.Enum):
+    """What an event records.
+
+    `CREATED`: the member's initial hyperparameters. `READY`: the member reached a ready point
+    with a score. `EXPLOIT`: it copied a donor's checkpoint, step and hyperparameters.
+    `EXPLORE`: its hyperparameters changed (old → new, and how). `FAILURE`: its trainable
+    raised; the error is recorded. `RESEED`: after repeated failures it was re-seeded.
+    """
+
+    CREATED = "created"
+    READY = "ready"
+    EXPLOIT = "exploit"
+    EXPLORE = "explore"
+    FAILURE = "failure"
+    RESEED = "reseed"
+
+
+@dataclass(frozen=True)
+class Member:
+    """A member's current record.
+
+    Attributes:
+        member_id: the stable slot, 0..size-1.
+        hparams: the hyperparameters it trains under now.
+        step: training steps its current weights have had (copied from a donor on exploit).
+        score: the value of the population's metric at `step`; None before the first report.
+        metrics: every value `evaluate` returned at `step`.
+        state: see `MemberState`.
+        checkpoint_id: the checkpoint its weights are in; None before the first report.
+        last_ready_step: the step of its last ready point (the ready cooldown counts from it).
+        ready_count: how many ready points it has passed (seeds its decisions' generators).
+        failures: consecutive failures of its trainable.
+        error: the last error its trainable raised, if any.
+    """
+
+    member_id: int
+    hparams: dict[str, Any]
+    step: int
+    score: float | None
+    metrics: dict[str, float]
+    state: MemberState
+    checkpoint_id: int | None
+    last_ready_step: int
+    ready_count: int
+    failures: int = 0
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class Event:
+    """An append-only record of something that happened to a member.
+
+    `data` by kind: READY {"score"}; EXPLOIT {"donor", "donor_step", "checkpoint_id", "score",
+    "old", "new"}; EXPLORE {"old", "new", "ops"}; FAILURE {"error"}; CREATED {"hparams"};
+    RESEED {"donor" or None, "error"}. `event_id` increases in commit order across the
+    population.
+    """
+
+    event_id: int
+    member_id: int
+    step: int
+    kind: EventKind
+    time: float
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Score:
+    """One evaluation of a member: the metric's value and every other value returned."""
+
+    member_id: int
+    step: int
+    score: float
+    metrics: dict[str, float]
+    time: float
+
+
+@dataclass(frozen=True)
+class Peer:
+    """What an exploit strategy sees of one member.
+
+    `fitness` is oriented so that higher is better (the score, negated for mode "min"); it is
+    -inf for a non-finite score. `history` holds the member's recent fitness values, oldest
+    first, when the strategy asked for them (`history_window` > 0).
+    """
+
+    member_id: int
+    step: int
+    fitness: float
+    history: tuple[float, ...] = ()

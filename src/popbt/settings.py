@@ -1,0 +1,111 @@
+"""A population's settings: validated once, stored as JSON, rebuilt by every worker."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from popbt.errors import ConfigError
+from popbt.space import Space
+from popbt.strategies import Every, Exploit, Explore, as_explore, from_config
+
+MODES = ("max", "min")
+
+
+def _positive_int(name: str, value: Any, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < minimum:
+        raise ConfigError(f"{name}={value!r}: must be an integer >= {minimum}")
+    return int(value)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Settings:
+    """Everything that defines a population besides its members.
+
+    Raises:
+        ConfigError: on any invalid value, naming it and what would be valid.
+    """
+
+    space: Space
+    size: int
+    metric: str
+    mode: str = "max"
+    seed: int = 0
+    ready: Every
+    exploit: Exploit
+    explore: Explore | None
+    keep_checkpoints: int = 3
+    max_failures: int = 3
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.space, Space):
+            raise ConfigError(f"space={self.space!r}: expected a popbt.Space")
+        object.__setattr__(self, "size", _positive_int("size", self.size, 2))
+        if not isinstance(self.metric, str) or not self.metric:
+            raise ConfigError(f"metric={self.metric!r}: must be a non-empty string")
+        if self.mode not in MODES:
+            raise ConfigError(f"mode={self.mode!r}: must be 'max' or 'min'")
+        object.__setattr__(self, "seed", _positive_int("seed", self.seed, 0))
+        if not isinstance(self.ready, Every):
+            raise ConfigError(f"ready={self.ready!r}: expected popbt.Every(steps=...)")
+        if not isinstance(self.exploit, Exploit):
+            raise ConfigError(f"exploit={self.exploit!r}: expected popbt.Truncation, "
+                              f"Tournament, TTest or NoExploit")
+        object.__setattr__(self, "explore", as_explore(self.explore))
+        object.__setattr__(self, "keep_checkpoints",
+                           _positive_int("keep_checkpoints", self.keep_checkpoints, 1))
+        object.__setattr__(self, "max_failures",
+                           _positive_int("max_failures", self.max_failures, 1))
+
+    def to_config(self) -> dict[str, Any]:
+        """JSON-ready settings; `Settings.from_config` reads them back."""
+        return {"space": self.space.to_json(), "size": self.size, "metric": self.metric,
+                "mode": self.mode, "seed": self.seed, "ready": self.ready.to_config(),
+                "exploit": self.exploit.to_config(),
+                "explore": None if self.explore is None else self.explore.to_config(),
+                "keep_checkpoints": self.keep_checkpoints, "max_failures": self.max_failures}
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any], *,
+                    explore: Explore | Callable[..., Any] | None = None) -> Settings:
+        """Rebuild stored settings; `explore` replaces a stored custom explore function.
+
+        Raises:
+            ConfigError: the stored custom explore function cannot be imported and no
+                `explore` was given.
+        """
+        stored = config["explore"]
+        if explore is not None:
+            chosen: Any = explore
+        else:
+            try:
+                chosen = from_config(stored)
+            except ConfigError as exc:
+                raise ConfigError(f"{exc}; pass explore= with the same function") from None
+        return cls(space=Space.from_json(config["space"]), size=config["size"],
+                   metric=config["metric"], mode=config["mode"], seed=config["seed"],
+                   ready=from_config(config["ready"]), exploit=from_config(config["exploit"]),
+                   explore=chosen, keep_checkpoints=config["keep_checkpoints"],
+                   max_failures=config["max_failures"])
+
+    def differences(self, other: Settings) -> list[str]:
+        """Human-readable differences in the stored settings (custom explores compare by name)."""
+        mine, theirs = self.to_config(), other.to_config()
+        return [f"{key}: stored {mine[key]!r}, given {theirs[key]!r}"
+                for key in mine if mine[key] != theirs[key]]
+
+    def member_seed(self, member_id: int) -> int:
+        """The seed passed to a member's `Trainable.setup`."""
+        return int(np.random.SeedSequence([self.seed, member_id]).generate_state(1)[0])
+
+    def decision_rng(self, member_id: int, ready_count: int) -> np.random.Generator:
+        """The generator of one member's decision at its `ready_count`-th ready point."""
+        return np.random.default_rng([self.seed, member_id, ready_count, 1])
+
+    def initial_rng(self) -> np.random.Generator:
+        """The generator that samples the initial hyperparameters."""
+        return np.random.default_rng([self.seed, 2])
+

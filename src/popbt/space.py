@@ -1,0 +1,350 @@
+"""Search spaces: the distributions hyperparameters are sampled from and perturbed within.
+
+Every domain maps its values to a unit coordinate in [0, 1] (linear for `Uniform` and
+`IntUniform`, logarithmic for `LogUniform`, the index for `Choice`), which is what additive
+exploration (`GaussianNoise`) moves in. Multiplicative perturbation (`Perturb`) acts on the
+value itself, as in the paper.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from popbt.errors import ConfigError
+
+Value = float | int | str | bool
+
+
+def _finite_number(name: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float | np.integer | np.floating):
+        raise ConfigError(f"{name} must be a number, got {value!r}")
+    if not math.isfinite(float(value)):
+        raise ConfigError(f"{name} must be finite, got {value!r}")
+    return float(value)
+
+
+def _check_range(kind: str, lo: float, hi: float) -> None:
+    if not lo < hi:
+        raise ConfigError(f"{kind}(lo={lo!r}, hi={hi!r}): the range is empty or inverted; "
+                          f"lo must be below hi")
+
+
+class Domain:
+    """One hyperparameter's distribution. Subclasses are frozen dataclasses."""
+
+    def sample(self, rng: np.random.Generator) -> Value:
+        """Draw a value from the prior."""
+        raise NotImplementedError
+
+    def validate(self, name: str, value: Any) -> Value:
+        """Return `value` normalised (e.g. int for `IntUniform`); raise `ConfigError` if outside."""
+        raise NotImplementedError
+
+    def to_unit(self, value: Value) -> float:
+        """The value's coordinate in [0, 1]."""
+        raise NotImplementedError
+
+    def from_unit(self, u: float) -> Value:
+        """The value at unit coordinate `u`, clipped to [0, 1] first."""
+        raise NotImplementedError
+
+    def perturb(self, value: Value, factor: float) -> Value:
+        """The value moved by `factor` (> 1 up, < 1 down), clipped to the domain."""
+        raise NotImplementedError
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-ready description that `Space.from_json` reads back."""
+        raise NotImplementedError
+
+
+@dataclass(frozen=True)
+class Uniform(Domain):
+    """A float drawn uniformly from [lo, hi].
+
+    Example:
+        >>> Uniform(0.0, 1.0).validate("h", 0.5)
+        0.5
+    """
+
+    lo: float
+    hi: float
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "lo", _finite_number("Uniform lo", self.lo))
+        object.__setattr__(self, "hi", _finite_number("Uniform hi", self.hi))
+        _check_range("Uniform", self.lo, self.hi)
+
+    def sample(self, rng: np.random.Generator) -> float:
+        return float(rng.uniform(self.lo, self.hi))
+
+    def validate(self, name: str, value: Any) -> float:
+        v = _finite_number(f"hyperparameter {name!r}", value)
+        if not self.lo <= v <= self.hi:
+            raise ConfigError(f"hyperparameter {name!r} = {value!r} is outside "
+                              f"Uniform({self.lo}, {self.hi})")
+        return v
+
+    def to_unit(self, value: Value) -> float:
+        return (float(value) - self.lo) / (self.hi - self.lo)
+
+    def from_unit(self, u: float) -> float:
+        return self.lo + min(max(u, 0.0), 1.0) * (self.hi - self.lo)
+
+    def perturb(self, value: Value, factor: float) -> float:
+        return min(max(float(value) * factor, self.lo), self.hi)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"type": "Uniform", "lo": self.lo, "hi": self.hi}
+
+
+@dataclass(frozen=True)
+class LogUniform(Domain):
+    """A positive float whose logarithm is uniform on [log lo, log hi] (learning rates).
+
+    Example:
+        >>> LogUniform(1e-4, 1e-1).validate("lr", 0.01)
+        0.01
+    """
+
+    lo: float
+    hi: float
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "lo", _finite_number("LogUniform lo", self.lo))
+        object.__setattr__(self, "hi", _finite_number("LogUniform hi", self.hi))
+        if self.lo <= 0:
+            raise ConfigError(f"LogUniform(lo={self.lo!r}, hi={self.hi!r}): lo must be > 0")
+        _check_range("LogUniform", self.lo, self.hi)
+
+    def sample(self, rng: np.random.Generator) -> float:
+        return float(math.exp(rng.uniform(math.log(self.lo), math.log(self.hi))))
+
+    def validate(self, name: str, value: Any) -> float:
+        v = _finite_number(f"hyperparameter {name!r}", value)
+        if not self.lo <= v <= self.hi:
+            raise ConfigError(f"hyperparameter {name!r} = {value!r} is outside "
+                              f"LogUniform({self.lo}, {self.hi})")
+        return v
+
+    def to_unit(self, value: Value) -> float:
+        return math.log(float(value) / self.lo) / math.log(self.hi / self.lo)
+
+    def from_unit(self, u: float) -> float:
+        u = min(max(u, 0.0), 1.0)
+        return min(max(self.lo * (self.hi / self.lo) ** u, self.lo), self.hi)
+
+    def perturb(self, value: Value, factor: float) -> float:
+        return min(max(float(value) * factor, self.lo), self.hi)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"type": "LogUniform", "lo": self.lo, "hi": self.hi}
+
+
+@dataclass(frozen=True)
+class IntUniform(Domain):
+    """An integer drawn uniformly from lo..hi, both included (batch sizes, layer counts).
+
+    Perturbation multiplies and rounds; when rounding would leave the value unchanged it moves
+    one step in the factor's direction, so small integers still explore.
+
+    Example:
+        >>> IntUniform(16, 256).validate("batch_size", 64)
+        64
+    """
+
+    lo: int
+    hi: int
+
+    def __post_init__(self) -> None:
+        for attr in ("lo", "hi"):
+            v = getattr(self, attr)
+            if isinstance(v, bool) or not isinstance(v, int | np.integer):
+                raise ConfigError(f"IntUniform {attr} must be an integer, got {v!r}")
+            object.__setattr__(self, attr, int(v))
+        _check_range("IntUniform", self.lo, self.hi)
+
+    def sample(self, rng: np.random.Generator) -> int:
+        return int(rng.integers(self.lo, self.hi, endpoint=True))
+
+    def validate(self, name: str, value: Any) -> int:
+        v = _finite_number(f"hyperparameter {name!r}", value)
+        if v != int(v) or not self.lo <= v <= self.hi:
+            raise ConfigError(f"hyperparameter {name!r} = {value!r} is not an integer in "
+                              f"IntUniform({self.lo}, {self.hi})")
+        return int(v)
+
+    def to_unit(self, value: Value) -> float:
+        return (float(value) - self.lo) / (self.hi - self.lo)
+
+    def from_unit(self, u: float) -> int:
+        u = min(max(u, 0.0), 1.0)
+        return int(min(max(round(self.lo + u * (self.hi - self.lo)), self.lo), self.hi))
+
+    def perturb(self, value: Value, factor: float) -> int:
+        v = int(value)
+        moved = round(v * factor)
+        if moved == v and factor != 1.0:
+            moved = v + (1 if factor > 1.0 else -1)
+        return int(min(max(moved, self.lo), self.hi))
+
+    def to_json(self) -> dict[str, Any]:
+        return {"type": "IntUniform", "lo": self.lo, "hi": self.hi}
+
+
+@dataclass(frozen=True, init=False)
+class Choice(Domain):
+    """One of a list of values (numbers, strings or booleans).
+
+    Ordered by default: perturbation moves to the neighbouring value (up for a factor > 1,
+    down for < 1). With `ordered=False` perturbation resamples instead.
+
+    Example:
+        >>> Choice([32, 64, 128]).perturb(64, 1.2)
+        128
+    """
+
+    values: tuple[Value, ...]
+    ordered: bool
+
+    def __init__(self, values: Sequence[Value], *, ordered: bool = True) -> None:
+        if isinstance(values, str | bytes) or not isinstance(values, Sequence):
+            raise ConfigError(f"Choice needs a list of values, got {values!r}")
+        vals = tuple(values)
+        if not vals:
+            raise ConfigError("Choice([]) has no values; give at least one")
+        for v in vals:
+            if not isinstance(v, int | float | str | bool):
+                raise ConfigError(f"Choice value {v!r} is not a number, string or boolean")
+        if len(set(vals)) != len(vals):
+            raise ConfigError(f"Choice({list(vals)!r}) repeats a value")
+        object.__setattr__(self, "values", vals)
+        object.__setattr__(self, "ordered", bool(ordered))
+
+    def _index(self, name: str, value: Any) -> int:
+        for i, v in enumerate(self.values):
+            if v == value and isinstance(v, bool) == isinstance(value, bool):
+                return i
+        raise ConfigError(f"hyperparameter {name!r} = {value!r} is not one of {list(self.values)!r}")
+
+    def sample(self, rng: np.random.Generator) -> Value:
+        return self.values[int(rng.integers(len(self.values)))]
+
+    def validate(self, name: str, value: Any) -> Value:
+        return self.values[self._index(name, value)]
+
+    def to_unit(self, value: Value) -> float:
+        if len(self.values) == 1:
+            return 0.0
+        return self._index("value", value) / (len(self.values) - 1)
+
+    def from_unit(self, u: float) -> Value:
+        u = min(max(u, 0.0), 1.0)
+        return self.values[round(u * (len(self.values) - 1))]
+
+    def perturb(self, value: Value, factor: float) -> Value:
+        i = self._index("value", value)
+        step = 1 if factor > 1.0 else -1 if factor < 1.0 else 0
+        return self.values[min(max(i + step, 0), len(self.values) - 1)]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"type": "Choice", "values": list(self.values), "ordered": self.ordered}
+
+
+_DOMAINS: dict[str, type[Domain]] = {
+    "Uniform": Uniform, "LogUniform": LogUniform, "IntUniform": IntUniform, "Choice": Choice,
+}
+
+
+class Space(Mapping[str, Domain]):
+    """A named set of hyperparameter domains; an immutable mapping name → `Domain`.
+
+    Example:
+        >>> space = Space({"lr": LogUniform(1e-4, 1e-1), "batch_size": Choice([32, 64, 128])})
+        >>> sorted(space.sample(np.random.default_rng(0)))
+        ['batch_size', 'lr']
+
+    Raises:
+        ConfigError: the mapping is empty, a key is not a string, or a value is not a Domain.
+    """
+
+    def __init__(self, domains: Mapping[str, Domain]) -> None:
+        if not isinstance(domains, Mapping) or not domains:
+            raise ConfigError(f"Space needs a non-empty dict of name → domain, got {domains!r}")
+        for name, dom in domains.items():
+            if not isinstance(name, str) or not name:
+                raise ConfigError(f"hyperparameter names must be non-empty strings, got {name!r}")
+            if not isinstance(dom, Domain):
+                raise ConfigError(f"hyperparameter {name!r}: {dom!r} is not a domain; use "
+                                  f"Uniform, LogUniform, IntUniform or Choice")
+        self._domains = dict(domains)
+
+    def __getitem__(self, name: str) -> Domain:
+        return self._domains[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._domains)
+
+    def __len__(self) -> int:
+        return len(self._domains)
+
+    def __repr__(self) -> str:
+        return f"Space({self._domains!r})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Space) and self._domains == other._domains
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def sample(self, rng: np.random.Generator) -> dict[str, Value]:
+        """One draw of every hyperparameter from its prior, in the space's order."""
+        return {name: dom.sample(rng) for name, dom in self._domains.items()}
+
+    def validate(self, hparams: Mapping[str, Any]) -> dict[str, Value]:
+        """Check a complete assignment; return it normalised.
+
+        Raises:
+            ConfigError: a key is unknown or missing, or a value is outside its domain.
+        """
+        self.check_keys(hparams)
+        missing = [n for n in self._domains if n not in hparams]
+        if missing:
+            raise ConfigError(f"hyperparameters {missing!r} are missing from {dict(hparams)!r}")
+        return {name: dom.validate(name, hparams[name]) for name, dom in self._domains.items()}
+
+    def check_keys(self, hparams: Mapping[str, Any]) -> None:
+        """Raise `ConfigError` if `hparams` names a hyperparameter the space lacks."""
+        unknown = [k for k in hparams if k not in self._domains]
+        if unknown:
+            raise ConfigError(f"unknown hyperparameters {unknown!r}; the space has "
+                              f"{list(self._domains)!r}")
+
+    def complete(self, partial: Mapping[str, Any], rng: np.random.Generator) -> dict[str, Value]:
+        """`partial` validated, with the hyperparameters it leaves out sampled from their prior."""
+        self.check_keys(partial)
+        sampled = self.sample(rng)
+        return self.validate({**sampled, **partial})
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-ready description; `Space.from_json(space.to_json()) == space`."""
+        return {name: dom.to_json() for name, dom in self._domains.items()}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Space:
+        """Read what `to_json` wrote. Raises `ConfigError` on an unknown domain type."""
+        domains: dict[str, Domain] = {}
+        for name, spec in data.items():
+            spec = dict(spec)
+            kind = spec.pop("type", None)
+            if kind not in _DOMAINS:
+                raise ConfigError(f"hyperparameter {name!r}: unknown domain type {kind!r}; "
+                                  f"known: {sorted(_DOMAINS)!r}")
+            if kind == "Choice":
+                domains[name] = Choice(spec["values"], ordered=spec.get("ordered", True))
+            else:
+                domains[name] = _DOMAINS[kind](**spec)
+        return cls(domains)

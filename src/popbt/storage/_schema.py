@@ -1,0 +1,92 @@
+"""The tables every SQL storage holds. JSON lives in TEXT columns, written and read by popbt."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    Column,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+SCHEMA_VERSION = 1
+
+metadata = MetaData()
+
+populations = Table(
+    "popbt_populations", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(200), nullable=False),
+    Column("config", Text, nullable=False),
+    Column("target_steps", Integer, nullable=False, default=0),
+    Column("checkpoint_root", Text, nullable=False),
+    Column("error", Text, nullable=True),
+    Column("created", Float, nullable=False),
+    Column("schema_version", Integer, nullable=False, default=SCHEMA_VERSION),
+    UniqueConstraint("name", name="uq_popbt_population_name"),
+)
+
+members = Table(
+    "popbt_members", metadata,
+    Column("population_id", Integer, ForeignKey("popbt_populations.id"), primary_key=True),
+    Column("member_id", Integer, primary_key=True, autoincrement=False),
+    Column("hparams", Text, nullable=False),
+    Column("step", Integer, nullable=False, default=0),
+    Column("fitness", Float, nullable=True),
+    Column("metrics", Text, nullable=False, default="{}"),
+    Column("state", String(16), nullable=False),
+    Column("checkpoint_id", Integer, nullable=True),
+    Column("last_ready_step", Integer, nullable=False, default=0),
+    Column("ready_count", Integer, nullable=False, default=0),
+    Column("history_since", Integer, nullable=False, default=0),
+    Column("failures", Integer, nullable=False, default=0),
+    Column("error", Text, nullable=True),
+    Column("owner", String(200), nullable=True),
+    Column("token", Integer, nullable=False, default=0),
+    Column("lease_until", Float, nullable=False, default=0.0),
+    Index("ix_popbt_members_claim", "population_id", "state", "step"),
+)
+
+checkpoints = Table(
+    "popbt_checkpoints", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("population_id", Integer, ForeignKey("popbt_populations.id"), nullable=False),
+    Column("member_id", Integer, nullable=False),
+    Column("step", Integer, nullable=False),
+    Column("path", Text, nullable=False),
+    Column("checksum", String(64), nullable=False),
+    Column("size", Integer, nullable=False),
+    Column("created", Float, nullable=False),
+    Index("ix_popbt_checkpoints_member", "population_id", "member_id", "id"),
+)
+
+scores = Table(
+    "popbt_scores", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("population_id", Integer, ForeignKey("popbt_populations.id"), nullable=False),
+    Column("member_id", Integer, nullable=False),
+    Column("step", Integer, nullable=False),
+    Column("fitness", Float, nullable=False),
+    Column("metrics", Text, nullable=False),
+    Column("time", Float, nullable=False),
+    Index("ix_popbt_scores_member", "population_id", "member_id", "id"),
+)
+
+events = Table(
+    "popbt_events", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("population_id", Integer, ForeignKey("popbt_populations.id"), nullable=False),
+    Column("member_id", Integer, nullable=False),
+    Column("step", Integer, nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("time", Float, nullable=False),
+    Column("data", Text, nullable=False),
+    Index("ix_popbt_events_population", "population_id", "id"),
+    Index("ix_popbt_events_member", "population_id", "member_id", "id"),
+)

@@ -1,0 +1,601 @@
+"""The storage every worker coordinates through: SQLAlchemy Core over SQLite or PostgreSQL.
+
+Contract:
+- Each public method is one short transaction. Writes on SQLite begin with BEGIN IMMEDIATE
+  (one writer at a time, waiting up to the busy timeout), so no read-then-write transaction
+  ever fails with "database is locked"; the journal is WAL.
+- A claim is one conditional UPDATE: it succeeds only on an idle member, or a running one
+  whose lease has expired, and hands out a new token. Reports, heartbeats and failures name
+  that token; once another worker has claimed the member they change nothing.
+- A report (score, checkpoint pointer, ready/exploit/explore events, new hyperparameters,
+  release) commits as a whole or not at all. An exploit copies the donor's checkpoint
+  reference, step, score and hyperparameters as they are at commit time.
+- A checkpoint row is deleted, and its file reported for deletion, only when no member points
+  at it and it is not among the last `keep` its writer made.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import ArgumentError, DBAPIError, IntegrityError, NoSuchModuleError
+
+from popbt.errors import ConfigError, StorageError, TrainingError
+from popbt.records import Event, EventKind, Member, MemberState, Peer, Score
+from popbt.storage._schema import checkpoints, events, members, metadata, populations, scores
+
+ExploreFn = Callable[[Mapping[str, Any]], tuple[dict[str, Any], dict[str, str]]]
+
+
+def _dumps(obj: Any) -> str:
+    return json.dumps(obj, separators=(",", ":"))
+
+
+def safe_url(url: str) -> str:
+    """The URL with any password replaced by ***, for messages and logs."""
+    try:
+        return sa.engine.make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return "<unparseable storage URL>"
+
+
+def fitness_of(score: float, mode: str) -> float:
+    """The oriented fitness of a score: higher is better; -inf when not finite."""
+    if not math.isfinite(score):
+        return -math.inf
+    return score if mode == "max" else -score
+
+
+_MEMBER_COLS = ", ".join(c.name for c in members.c)
+_OWNED = ("population_id = :p AND member_id = :m AND owner = :w AND token = :t "
+          "AND state = 'running'")
+_CLAIMABLE = "(state = 'idle' OR (state = 'running' AND lease_until < :now))"
+
+# The hot path (claim, heartbeat, peers, report) uses prepared text statements: building
+# expression trees per call would cost more than the transactions themselves.
+_SQL = {
+    "population": ("SELECT target_steps, error FROM popbt_populations WHERE id = :p"),
+    "pick": (f"SELECT member_id FROM popbt_members WHERE population_id = :p AND "
+                    f"{_CLAIMABLE} ORDER BY step, member_id LIMIT 1"),
+    "take": (f"UPDATE popbt_members SET state = 'running', owner = :w, "
+                    f"token = token + 1, lease_until = :until WHERE population_id = :p AND "
+                    f"member_id = :m AND {_CLAIMABLE} RETURNING {_MEMBER_COLS}"),
+    "heartbeat": (f"UPDATE popbt_members SET lease_until = :until WHERE {_OWNED}"),
+    "owned": (f"SELECT {_MEMBER_COLS} FROM popbt_members WHERE {_OWNED}"),
+    "member": (f"SELECT {_MEMBER_COLS} FROM popbt_members WHERE population_id = :p "
+                      f"AND member_id = :m"),
+    "peers": ("SELECT member_id, step, fitness FROM popbt_members "
+                     "WHERE population_id = :p AND fitness IS NOT NULL"),
+    "history": (
+        "SELECT member_id, fitness FROM (SELECT s.member_id, s.fitness, s.id, ROW_NUMBER() "
+        "OVER (PARTITION BY s.member_id ORDER BY s.id DESC) AS rn FROM popbt_scores s "
+        "JOIN popbt_members m ON m.population_id = s.population_id AND "
+        "m.member_id = s.member_id WHERE s.population_id = :p AND s.id > m.history_since) h "
+        "WHERE rn <= :window ORDER BY id"),
+    "add_checkpoint": (
+        "INSERT INTO popbt_checkpoints (population_id, member_id, step, path, checksum, size, "
+        "created) VALUES (:p, :m, :step, :path, :checksum, :size, :now) RETURNING id"),
+    "add_score": (
+        "INSERT INTO popbt_scores (population_id, member_id, step, fitness, metrics, time) "
+        "VALUES (:p, :m, :step, :fitness, :metrics, :now) RETURNING id"),
+    "add_event": (
+        "INSERT INTO popbt_events (population_id, member_id, step, kind, time, data) "
+        "VALUES (:p, :m, :step, :kind, :now, :data)"),
+    "update_member": (
+        f"UPDATE popbt_members SET step = :step, fitness = :fitness, metrics = :metrics, "
+        f"checkpoint_id = :checkpoint_id, failures = :failures, error = :error, "
+        f"hparams = :hparams, last_ready_step = :last_ready_step, ready_count = :ready_count, "
+        f"history_since = :history_since, state = :state, owner = :owner "
+        f"WHERE population_id = :p AND member_id = :m RETURNING {_MEMBER_COLS}"),
+    "garbage": (
+        "SELECT id, path FROM popbt_checkpoints WHERE population_id = :p AND member_id = :m "
+        "AND id NOT IN (SELECT checkpoint_id FROM popbt_members WHERE population_id = :p "
+        "AND checkpoint_id IS NOT NULL) AND id NOT IN (SELECT id FROM popbt_checkpoints "
+        "WHERE population_id = :p AND member_id = :m ORDER BY id DESC LIMIT :keep)"),
+    "delete_checkpoints": "DELETE FROM popbt_checkpoints WHERE id IN :ids",
+}
+_LOCKED = ("owned", "member")  # rows a report changes: locked on PostgreSQL
+
+
+@dataclass(frozen=True)
+class PopulationRow:
+    """A population as stored: its settings (`config`), step target and fatal error."""
+
+    id: int
+    name: str
+    config: dict[str, Any]
+    target_steps: int
+    checkpoint_root: str
+    error: str | None
+    created: float
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A member held by `worker` under `token` until its lease expires."""
+
+    member: Member
+    worker: str
+    token: int
+    target_steps: int
+
+
+@dataclass(frozen=True)
+class CheckpointRow:
+    """Where a checkpoint lies (relative to the population's checkpoint root) and its sha256."""
+
+    id: int
+    member_id: int
+    step: int
+    path: str
+    checksum: str
+    size: int
+
+
+@dataclass(frozen=True)
+class Report:
+    """What a worker publishes after training a claimed member for one interval.
+
+    `donor` is the member the exploit strategy chose (None: carry on; the member's own id:
+    explore without copying). `explore` maps the copied hyperparameters to new ones.
+    """
+
+    member_id: int
+    worker: str
+    token: int
+    step: int
+    score: float
+    metrics: dict[str, float]
+    checkpoint_path: str
+    checksum: str
+    size: int
+    ready: bool
+    donor: int | None
+    explore: ExploreFn | None
+    keep_checkpoints: int
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """The result of a report: whether it was accepted, the member after it, files to delete."""
+
+    accepted: bool
+    member: Member | None
+    donor: int | None
+    obsolete_paths: tuple[str, ...]
+
+
+class SQLStorage:
+    """Populations, members, checkpoints' pointers, scores and events in one SQL database.
+
+    Example:
+        >>> storage = SQLStorage("sqlite:///popbt.db")  # doctest: +SKIP
+
+    Raises:
+        StorageError: the URL names no known database or the database cannot be opened.
+    """
+
+    def __init__(self, url: str, *, busy_timeout_s: float = 60.0) -> None:
+        self.url = url
+        self.safe_url = safe_url(url)
+        try:
+            parsed = sa.engine.make_url(url)
+        except ArgumentError as exc:
+            raise StorageError(f"cannot parse storage URL {self.safe_url!r}; use "
+                               f"sqlite:///path/to/file.db or "
+                               f"postgresql+psycopg://user@host/db") from exc
+        self.is_sqlite = parsed.get_backend_name() == "sqlite"
+        if self.is_sqlite and parsed.database in (None, "", ":memory:"):
+            raise StorageError(f"storage {self.safe_url!r} is an in-memory SQLite database, "
+                               f"which worker processes cannot share; use "
+                               f"sqlite:///path/to/file.db")
+        self.sqlite_path = parsed.database if self.is_sqlite else None
+        try:
+            self._engine = self._create_engine(url, busy_timeout_s)
+            self._write_engine = self._engine.execution_options(popbt_write=True)
+            with self._write_engine.begin() as conn:
+                metadata.create_all(conn)
+        except (NoSuchModuleError, ArgumentError, ImportError) as exc:
+            raise StorageError(f"cannot open storage {self.safe_url!r}: {exc}; use "
+                               f"sqlite:///path/to/file.db, or postgresql+psycopg://... with "
+                               f"pip install 'popbt[postgres]'") from None
+        except DBAPIError as exc:
+            raise StorageError(f"cannot open storage {self.safe_url!r}: "
+                               f"{exc.orig or exc}") from None
+        lock = "" if self.is_sqlite else " FOR UPDATE"
+        self._sql = {k: sa.text(v + (lock if k in _LOCKED else "")) for k, v in _SQL.items()}
+        self._sql["delete_checkpoints"] = self._sql["delete_checkpoints"].bindparams(
+            sa.bindparam("ids", expanding=True))
+
+    def _create_engine(self, url: str, busy_timeout_s: float) -> Engine:
+        if not self.is_sqlite:
+            return sa.create_engine(url, pool_pre_ping=True)
+        engine = sa.create_engine(url, connect_args={"timeout": busy_timeout_s})
+
+        @sa.event.listens_for(engine, "connect")
+        def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+            dbapi_conn.isolation_level = None  # popbt issues BEGIN itself
+            cur = dbapi_conn.cursor()
+            cur.execute(f"PRAGMA busy_timeout = {int(busy_timeout_s * 1000)}")
+            cur.execute("PRAGMA journal_mode = WAL")
+            cur.execute("PRAGMA synchronous = NORMAL")
+            cur.close()
+
+        @sa.event.listens_for(engine, "begin")
+        def _on_begin(conn: Connection) -> None:
+            immediate = conn.get_execution_options().get("popbt_write", False)
+            conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+        return engine
+
+    def close(self) -> None:
+        """Release every pooled connection."""
+        self._engine.dispose()
+
+    @contextmanager
+    def _read(self) -> Iterator[Connection]:
+        with self._engine.begin() as conn:
+            yield conn
+
+    @contextmanager
+    def _write(self) -> Iterator[Connection]:
+        with self._write_engine.begin() as conn:
+            yield conn
+
+    # -- populations -------------------------------------------------------------------------
+
+    def create_population(self, *, name: str, config: dict[str, Any], checkpoint_root: str,
+                          initial_hparams: Sequence[dict[str, Any]], now: float) -> PopulationRow:
+        """Create a population and its members (with CREATED events) in one transaction.
+
+        Raises:
+            ConfigError: a population of that name exists.
+        """
+        try:
+            with self._write() as conn:
+                pop_id = conn.execute(populations.insert().values(
+                    name=name, config=_dumps(config), target_steps=0,
+                    checkpoint_root=checkpoint_root, created=now)).inserted_primary_key[0]
+                conn.execute(members.insert(), [
+                    {"population_id": pop_id, "member_id": i, "hparams": _dumps(h), "step": 0,
+                     "metrics": "{}", "state": MemberState.DONE.value, "last_ready_step": 0,
+                     "ready_count": 0, "history_since": 0, "failures": 0, "token": 0,
+                     "lease_until": 0.0} for i, h in enumerate(initial_hparams)])
+                conn.execute(events.insert(), [
+                    {"population_id": pop_id, "member_id": i, "step": 0,
+                     "kind": EventKind.CREATED.value, "time": now,
+                     "data": _dumps({"hparams": h})} for i, h in enumerate(initial_hparams)])
+        except IntegrityError:
+            raise ConfigError(f"population {name!r} already exists in {self.safe_url}; "
+                              f"pass load_if_exists=True to resume it") from None
+        found = self.get_population(name)
+        assert found is not None
+        return found
+
+    def get_population(self, name: str) -> PopulationRow | None:
+        """The population named `name`, or None."""
+        with self._read() as conn:
+            row = conn.execute(sa.select(populations).where(populations.c.name == name)).first()
+        return None if row is None else self._population(row)
+
+    def list_populations(self) -> list[PopulationRow]:
+        """Every population in the storage, oldest first."""
+        with self._read() as conn:
+            rows = conn.execute(sa.select(populations).order_by(populations.c.id)).all()
+        return [self._population(r) for r in rows]
+
+    def _population(self, row: Any) -> PopulationRow:
+        return PopulationRow(id=row.id, name=row.name, config=json.loads(row.config),
+                             target_steps=row.target_steps, checkpoint_root=row.checkpoint_root,
+                             error=row.error, created=row.created)
+
+    def refresh(self, pop: PopulationRow) -> PopulationRow:
+        """The population's row as stored now."""
+        found = self.get_population(pop.name)
+        if found is None:
+            raise StorageError(f"population {pop.name!r} no longer exists in {self.safe_url}")
+        return found
+
+    def set_target(self, pop: PopulationRow, steps: int) -> None:
+        """Train every member to `steps`: finished members below it and failed ones go idle."""
+        m = members.c
+        with self._write() as conn:
+            conn.execute(populations.update().where(populations.c.id == pop.id)
+                         .values(target_steps=steps, error=None))
+            conn.execute(members.update().where(
+                m.population_id == pop.id, m.step < steps,
+                m.state.in_([MemberState.DONE.value, MemberState.FAILED.value]))
+                .values(state=MemberState.IDLE.value, failures=0))
+            conn.execute(members.update().where(
+                m.population_id == pop.id, m.step >= steps, m.state == MemberState.IDLE.value)
+                .values(state=MemberState.DONE.value))
+
+    def set_error(self, pop: PopulationRow, error: str) -> None:
+        """Record a fatal error: every worker of the population stops at its next claim."""
+        with self._write() as conn:
+            conn.execute(populations.update().where(populations.c.id == pop.id)
+                         .values(error=error))
+
+    # -- claims --------------------------------------------------------------------------------
+
+    def claim(self, pop: PopulationRow, *, worker: str, lease_s: float,
+              now: float) -> Claim | None:
+        """Take the least-advanced claimable member, or None when none is claimable.
+
+        Claimable: idle, or running under a lease that expired before `now`.
+
+        Raises:
+            TrainingError: the population has a fatal error recorded.
+        """
+        sql = self._sql
+        with self._write() as conn:
+            target, error = conn.execute(sql["population"], {"p": pop.id}).one()
+            if error:
+                raise TrainingError(error)
+            for _ in range(8):
+                member_id = conn.execute(sql["pick"], {"p": pop.id, "now": now}).scalar()
+                if member_id is None:
+                    return None
+                row = conn.execute(sql["take"], {"p": pop.id, "m": member_id, "w": worker,
+                                                 "now": now, "until": now + lease_s}).first()
+                if row is not None:
+                    return Claim(member=self._member(pop, row), worker=worker, token=row.token,
+                                 target_steps=target)
+        return None
+
+    def heartbeat(self, pop: PopulationRow, claim: Claim, *, lease_s: float, now: float) -> bool:
+        """Extend the claim's lease; False when the claim was lost to another worker."""
+        with self._write() as conn:
+            return conn.execute(self._sql["heartbeat"], {
+                **self._owner(pop, claim.member.member_id, claim.worker, claim.token),
+                "until": now + lease_s}).rowcount == 1
+
+    @staticmethod
+    def _owner(pop: PopulationRow, member_id: int, worker: str, token: int) -> dict[str, Any]:
+        return {"p": pop.id, "m": member_id, "w": worker, "t": token}
+
+    def unfinished(self, pop: PopulationRow) -> int:
+        """How many members are idle or running (not done, not failed)."""
+        m = members.c
+        with self._read() as conn:
+            return conn.execute(sa.select(sa.func.count()).where(
+                m.population_id == pop.id,
+                m.state.in_([MemberState.IDLE.value, MemberState.RUNNING.value]))).scalar_one()
+
+    # -- decisions -----------------------------------------------------------------------------
+
+    def peers(self, pop: PopulationRow, *, window: int = 0) -> list[Peer]:
+        """Every member that has a score, with its last `window` fitness values (scores since
+        its last exploit) when `window` > 0."""
+        history: dict[int, list[float]] = {}
+        with self._read() as conn:
+            rows = conn.execute(self._sql["peers"], {"p": pop.id}).all()
+            if window > 0:
+                for mid, fit in conn.execute(self._sql["history"],
+                                             {"p": pop.id, "window": window}):
+                    history.setdefault(mid, []).append(fit)
+        return [Peer(member_id=mid, step=step, fitness=fit, history=tuple(history.get(mid, ())))
+                for mid, step, fit in rows]
+
+    def report(self, pop: PopulationRow, report: Report, *, now: float) -> Outcome:
+        """Publish one interval's result and release the member; see the module contract."""
+        sql = self._sql
+        with self._write() as conn:
+            owner = self._owner(pop, report.member_id, report.worker, report.token)
+            row = conn.execute(sql["owned"], owner).first()
+            if row is None:
+                return Outcome(accepted=False, member=None, donor=None, obsolete_paths=())
+            target = conn.execute(sql["population"], {"p": pop.id}).one()[0]
+            key = {"p": pop.id, "m": report.member_id, "now": now}
+            ckpt_id = conn.execute(sql["add_checkpoint"], {
+                **key, "step": report.step, "path": report.checkpoint_path,
+                "checksum": report.checksum, "size": report.size}).scalar_one()
+            fitness = fitness_of(report.score, pop.config["mode"])
+            metrics = _dumps(report.metrics)
+            score_id = conn.execute(sql["add_score"], {
+                **key, "step": report.step, "fitness": fitness, "metrics": metrics}).scalar_one()
+            values: dict[str, Any] = {
+                "step": report.step, "fitness": fitness, "metrics": metrics,
+                "checkpoint_id": ckpt_id, "failures": 0, "error": None, "hparams": row.hparams,
+                "last_ready_step": row.last_ready_step, "ready_count": row.ready_count,
+                "history_since": row.history_since}
+            new_events: list[dict[str, Any]] = []
+
+            def event(kind: EventKind, step: int, data: dict[str, Any]) -> None:
+                new_events.append({**key, "step": step, "kind": kind.value,
+                                   "data": _dumps(data)})
+
+            donor_used: int | None = None
+            if report.ready:
+                values.update(last_ready_step=report.step, ready_count=row.ready_count + 1)
+                event(EventKind.READY, report.step, {"score": report.score})
+                if report.donor is not None:
+                    donor_used = self._apply_decision(conn, pop, report, row, values, score_id,
+                                                      event)
+            if new_events:
+                conn.execute(sql["add_event"], new_events)
+            done = values["step"] >= target
+            values.update(state=(MemberState.DONE if done else MemberState.IDLE).value,
+                          owner=None)
+            after = conn.execute(sql["update_member"], {**values, **key}).one()
+            obsolete = conn.execute(sql["garbage"], {**key, "keep": report.keep_checkpoints}
+                                    ).all()
+            if obsolete:
+                conn.execute(sql["delete_checkpoints"], {"ids": [r.id for r in obsolete]})
+        return Outcome(accepted=True, member=self._member(pop, after), donor=donor_used,
+                       obsolete_paths=tuple(r.path for r in obsolete))
+
+    def _apply_decision(self, conn: Connection, pop: PopulationRow, report: Report, row: Any,
+                        values: dict[str, Any], score_id: int,
+                        event: Callable[[EventKind, int, dict[str, Any]], None]) -> int | None:
+        """Copy the donor (unless the member explores itself) and explore; fills `values`."""
+        hparams = json.loads(row.hparams)
+        step = report.step
+        if report.donor != report.member_id:
+            donor = conn.execute(self._sql["member"], {"p": pop.id, "m": report.donor}).first()
+            if (donor is None or donor.checkpoint_id is None or donor.fitness is None
+                    or not math.isfinite(donor.fitness)):
+                return None
+            donor_hparams = json.loads(donor.hparams)
+            step = donor.step
+            event(EventKind.EXPLOIT, step, {
+                "donor": donor.member_id, "donor_step": donor.step,
+                "checkpoint_id": donor.checkpoint_id,
+                "score": json.loads(donor.metrics).get(pop.config["metric"]),
+                "old": hparams, "new": donor_hparams})
+            values.update(step=step, fitness=donor.fitness, metrics=donor.metrics,
+                          checkpoint_id=donor.checkpoint_id, last_ready_step=step,
+                          history_since=score_id)
+            hparams = donor_hparams
+        if report.explore is not None:
+            new, ops = report.explore(hparams)
+            event(EventKind.EXPLORE, step, {"old": hparams, "new": new, "ops": ops})
+            hparams = new
+        values["hparams"] = _dumps(hparams)
+        return report.donor
+
+    def fail(self, pop: PopulationRow, claim: Claim, *, error: str, max_failures: int,
+             explore: ExploreFn | None, now: float) -> Member | None:
+        """Record that the claimed member's trainable raised, and release it.
+
+        After `max_failures` consecutive failures the member is re-seeded from the best member
+        with a finite score (checkpoint, step and hyperparameters, then explored); with no
+        such member it is marked FAILED. Returns the member after, or None if the claim was lost.
+        """
+        m = members.c
+        mid = claim.member.member_id
+        with self._write() as conn:
+            row = conn.execute(self._sql["owned"],
+                               self._owner(pop, mid, claim.worker, claim.token)).first()
+            if row is None:
+                return None
+            failures = row.failures + 1
+            new_events = [{"kind": EventKind.FAILURE.value, "step": row.step,
+                           "data": _dumps({"error": error, "failures": failures})}]
+            values: dict[str, Any] = {"failures": failures, "error": error, "owner": None,
+                                      "state": MemberState.IDLE.value}
+            if failures >= max_failures:
+                donor = conn.execute(sa.select(members).where(
+                    m.population_id == pop.id, m.member_id != mid, m.checkpoint_id.is_not(None),
+                    m.fitness > -math.inf).order_by(m.fitness.desc(), m.member_id).limit(1)
+                ).first()
+                if donor is None:
+                    values["state"] = MemberState.FAILED.value
+                    new_events.append({"kind": EventKind.RESEED.value, "step": row.step,
+                                       "data": _dumps({"donor": None, "error": error})})
+                else:
+                    old = json.loads(row.hparams)
+                    donor_hparams = json.loads(donor.hparams)
+                    new, ops = (explore(donor_hparams) if explore is not None
+                                else (donor_hparams, {}))
+                    new_events += [
+                        {"kind": EventKind.RESEED.value, "step": donor.step,
+                         "data": _dumps({"donor": donor.member_id, "error": error})},
+                        {"kind": EventKind.EXPLOIT.value, "step": donor.step, "data": _dumps({
+                            "donor": donor.member_id, "donor_step": donor.step,
+                            "checkpoint_id": donor.checkpoint_id,
+                            "score": json.loads(donor.metrics).get(pop.config["metric"]),
+                            "old": old, "new": donor_hparams})},
+                        {"kind": EventKind.EXPLORE.value, "step": donor.step,
+                         "data": _dumps({"old": donor_hparams, "new": new, "ops": ops})}]
+                    values.update(failures=0, step=donor.step, fitness=donor.fitness,
+                                  metrics=donor.metrics, checkpoint_id=donor.checkpoint_id,
+                                  last_ready_step=donor.step, hparams=_dumps(new),
+                                  history_since=self._last_score_id(conn, pop))
+            conn.execute(events.insert(), [
+                {"population_id": pop.id, "member_id": mid, "time": now, **e}
+                for e in new_events])
+            after = conn.execute(members.update().where(
+                m.population_id == pop.id, m.member_id == mid).values(**values)
+                .returning(*members.c)).first()
+        return self._member(pop, after)
+
+    def _last_score_id(self, conn: Connection, pop: PopulationRow) -> int:
+        return conn.execute(sa.select(sa.func.coalesce(sa.func.max(scores.c.id), 0))
+                            .where(scores.c.population_id == pop.id)).scalar_one()
+
+    # -- reading -------------------------------------------------------------------------------
+
+    def _member(self, pop: PopulationRow, row: Any) -> Member:
+        metrics = json.loads(row.metrics)
+        score = metrics.get(pop.config["metric"]) if row.fitness is not None else None
+        return Member(member_id=row.member_id, hparams=json.loads(row.hparams), step=row.step,
+                      score=score, metrics=metrics, state=MemberState(row.state),
+                      checkpoint_id=row.checkpoint_id, last_ready_step=row.last_ready_step,
+                      ready_count=row.ready_count, failures=row.failures, error=row.error)
+
+    def members(self, pop: PopulationRow) -> list[Member]:
+        """Every member's current record, by member id."""
+        with self._read() as conn:
+            rows = conn.execute(sa.select(members).where(members.c.population_id == pop.id)
+                                .order_by(members.c.member_id)).all()
+        return [self._member(pop, r) for r in rows]
+
+    def best(self, pop: PopulationRow) -> Member | None:
+        """The member with the highest finite fitness (lowest id on ties), or None."""
+        m = members.c
+        with self._read() as conn:
+            row = conn.execute(sa.select(members).where(
+                m.population_id == pop.id, m.fitness > -math.inf)
+                .order_by(m.fitness.desc(), m.member_id).limit(1)).first()
+        return None if row is None else self._member(pop, row)
+
+    def events(self, pop: PopulationRow, *, member_id: int | None = None,
+               kinds: Sequence[EventKind] = ()) -> list[Event]:
+        """Events in commit order, optionally of one member and of some kinds."""
+        e = events.c
+        query = sa.select(events).where(e.population_id == pop.id).order_by(e.id)
+        if member_id is not None:
+            query = query.where(e.member_id == member_id)
+        if kinds:
+            query = query.where(e.kind.in_([k.value for k in kinds]))
+        with self._read() as conn:
+            rows = conn.execute(query).all()
+        return [Event(event_id=r.id, member_id=r.member_id, step=r.step,
+                      kind=EventKind(r.kind), time=r.time, data=json.loads(r.data))
+                for r in rows]
+
+    def count_events(self, pop: PopulationRow, kind: EventKind) -> int:
+        """How many events of `kind` the population has."""
+        e = events.c
+        with self._read() as conn:
+            return conn.execute(sa.select(sa.func.count()).where(
+                e.population_id == pop.id, e.kind == kind.value)).scalar_one()
+
+    def scores(self, pop: PopulationRow, *, member_id: int | None = None) -> list[Score]:
+        """Every evaluation in commit order, optionally of one member."""
+        s = scores.c
+        query = sa.select(scores).where(s.population_id == pop.id).order_by(s.id)
+        if member_id is not None:
+            query = query.where(s.member_id == member_id)
+        with self._read() as conn:
+            rows = conn.execute(query).all()
+        out = []
+        for r in rows:
+            metrics = json.loads(r.metrics)
+            out.append(Score(member_id=r.member_id, step=r.step,
+                             score=metrics[pop.config["metric"]], metrics=metrics, time=r.time))
+        return out
+
+    def checkpoint(self, pop: PopulationRow, checkpoint_id: int) -> CheckpointRow:
+        """The checkpoint row `checkpoint_id`.
+
+        Raises:
+            StorageError: no such checkpoint in this population.
+        """
+        c = checkpoints.c
+        with self._read() as conn:
+            row = conn.execute(sa.select(checkpoints).where(
+                c.population_id == pop.id, c.id == checkpoint_id)).first()
+        if row is None:
+            raise StorageError(f"checkpoint {checkpoint_id} of population {pop.name!r} is not "
+                               f"recorded")
+        return CheckpointRow(id=row.id, member_id=row.member_id, step=row.step, path=row.path,
+                             checksum=row.checksum, size=row.size)

@@ -1,0 +1,206 @@
+"""Explore strategies: how a member's hyperparameters change after it exploited a donor.
+
+`explore(hparams, space, rng)` returns the new hyperparameters and, for each one that was
+touched, how ("×1.2", "resample", "+0.031"); the result always lies inside the space.
+Any callable `(hparams, space, rng) -> hparams` is accepted where an explore is expected.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from popbt._refs import object_ref, resolve_ref
+from popbt.errors import ConfigError
+from popbt.space import Choice, Space, Value
+
+Ops = dict[str, str]
+
+
+class Explore:
+    """Base class; subclasses implement `explore`."""
+
+    def explore(self, hparams: Mapping[str, Value], space: Space,
+                rng: np.random.Generator) -> tuple[dict[str, Value], Ops]:
+        """New hyperparameters inside `space`, and the operation applied to each one."""
+        raise NotImplementedError
+
+    def __call__(self, hparams: Mapping[str, Value], space: Space,
+                 rng: np.random.Generator) -> dict[str, Value]:
+        return self.explore(hparams, space, rng)[0]
+
+    def to_config(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+
+def _probability(owner: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0.0 <= value <= 1.0:
+        raise ConfigError(f"{owner}={value!r}: a probability must be in [0, 1]")
+    return float(value)
+
+
+def _factor_label(factor: float) -> str:
+    return f"×{factor:g}"
+
+
+@dataclass(frozen=True, init=False)
+class Perturb(Explore):
+    """Multiply each hyperparameter by a factor drawn from `factors` (the paper's ×0.8/×1.2).
+
+    With probability `resample_probability` a hyperparameter is drawn afresh from its prior
+    instead. Values are clipped to their domain; integers round (moving at least one step);
+    ordered choices move to the neighbouring value; unordered choices are resampled.
+
+    Example:
+        >>> Perturb(factors=(0.5, 2.0), resample_probability=0.0).factors
+        (0.5, 2.0)
+    """
+
+    factors: tuple[float, ...]
+    resample_probability: float
+
+    def __init__(self, factors: Sequence[float] = (0.8, 1.2), *,
+                 resample_probability: float = 0.25) -> None:
+        if isinstance(factors, str) or not isinstance(factors, Sequence) or not factors:
+            raise ConfigError(f"Perturb(factors={factors!r}): give a non-empty list of factors")
+        for f in factors:
+            if (isinstance(f, bool) or not isinstance(f, int | float) or not math.isfinite(f)
+                    or f <= 0):
+                raise ConfigError(f"Perturb factor {f!r} must be a positive finite number")
+        if all(f == 1.0 for f in factors):
+            raise ConfigError(f"Perturb(factors={factors!r}): every factor is 1, nothing would "
+                              f"change")
+        object.__setattr__(self, "factors", tuple(float(f) for f in factors))
+        object.__setattr__(self, "resample_probability",
+                           _probability("Perturb resample_probability", resample_probability))
+
+    def explore(self, hparams: Mapping[str, Value], space: Space,
+                rng: np.random.Generator) -> tuple[dict[str, Value], Ops]:
+        new: dict[str, Value] = {}
+        ops: Ops = {}
+        for name, dom in space.items():
+            if rng.random() < self.resample_probability or (
+                    isinstance(dom, Choice) and not dom.ordered):
+                new[name], ops[name] = dom.sample(rng), "resample"
+            else:
+                factor = self.factors[int(rng.integers(len(self.factors)))]
+                new[name], ops[name] = dom.perturb(hparams[name], factor), _factor_label(factor)
+        return new, ops
+
+    def to_config(self) -> dict[str, Any]:
+        return {"type": "Perturb", "factors": list(self.factors),
+                "resample_probability": self.resample_probability}
+
+
+@dataclass(frozen=True)
+class Resample(Explore):
+    """Draw each hyperparameter afresh from its prior with probability `probability`.
+
+    Example:
+        >>> Resample(probability=1.0).probability
+        1.0
+    """
+
+    probability: float = 0.25
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "probability",
+                           _probability("Resample probability", self.probability))
+
+    def explore(self, hparams: Mapping[str, Value], space: Space,
+                rng: np.random.Generator) -> tuple[dict[str, Value], Ops]:
+        new: dict[str, Value] = dict(hparams)
+        ops: Ops = {}
+        for name, dom in space.items():
+            if rng.random() < self.probability:
+                new[name], ops[name] = dom.sample(rng), "resample"
+        return new, ops
+
+    def to_config(self) -> dict[str, Any]:
+        return {"type": "Resample", "probability": self.probability}
+
+
+@dataclass(frozen=True)
+class GaussianNoise(Explore):
+    """Add Gaussian noise of standard deviation `sigma` to each hyperparameter, clipped.
+
+    `sigma` is a fraction of the domain's width measured in its unit coordinate: linear for
+    Uniform and IntUniform, logarithmic for LogUniform, the index for Choice. On Uniform(0, 1)
+    it is the plain standard deviation (the paper's toy problem uses 0.1).
+
+    Example:
+        >>> GaussianNoise(sigma=0.1).sigma
+        0.1
+    """
+
+    sigma: float = 0.1
+
+    def __post_init__(self) -> None:
+        s = self.sigma
+        if isinstance(s, bool) or not isinstance(s, int | float) or not math.isfinite(s) or s <= 0:
+            raise ConfigError(f"GaussianNoise(sigma={s!r}): sigma must be a positive number")
+
+    def explore(self, hparams: Mapping[str, Value], space: Space,
+                rng: np.random.Generator) -> tuple[dict[str, Value], Ops]:
+        new: dict[str, Value] = {}
+        ops: Ops = {}
+        for name, dom in space.items():
+            old = hparams[name]
+            value = dom.from_unit(dom.to_unit(old) + float(rng.normal(0.0, self.sigma)))
+            new[name] = value
+            if isinstance(value, int | float) and not isinstance(value, bool):
+                ops[name] = f"{float(value) - float(old):+.3g}"  # type: ignore[arg-type]
+            else:
+                ops[name] = f"→ {value!r}"
+        return new, ops
+
+    def to_config(self) -> dict[str, Any]:
+        return {"type": "GaussianNoise", "sigma": self.sigma}
+
+
+@dataclass(frozen=True)
+class CallableExplore(Explore):
+    """Wraps a user function `(hparams, space, rng) -> hparams`; its result is validated."""
+
+    fn: Callable[..., Mapping[str, Value]]
+
+    def explore(self, hparams: Mapping[str, Value], space: Space,
+                rng: np.random.Generator) -> tuple[dict[str, Value], Ops]:
+        result = self.fn(dict(hparams), space, rng)
+        if not isinstance(result, Mapping):
+            raise ConfigError(f"explore function {self.fn!r} returned {result!r}, not a dict")
+        new = space.validate({**hparams, **result})
+        return new, {k: "custom" for k in new if new[k] != hparams[k]}
+
+    def to_config(self) -> dict[str, Any]:
+        try:
+            ref: str | None = object_ref(self.fn)
+        except ConfigError:
+            ref = None
+        return {"type": "callable", "ref": ref, "name": getattr(self.fn, "__qualname__", "?")}
+
+
+def as_explore(obj: Explore | Callable[..., Mapping[str, Value]] | None) -> Explore | None:
+    """An `Explore` from a strategy, a plain callable, or None (no exploration)."""
+    if obj is None or isinstance(obj, Explore):
+        return obj
+    if callable(obj):
+        return CallableExplore(obj)
+    raise ConfigError(f"explore={obj!r} is neither an explore strategy nor a callable "
+                      f"(hparams, space, rng) -> hparams")
+
+
+def callable_from_ref(ref: str | None, name: str) -> CallableExplore:
+    """Rebuild a `CallableExplore` from its stored reference.
+
+    Raises:
+        ConfigError: the function was defined inline (no reference) or cannot be imported.
+    """
+    if ref is None:
+        raise ConfigError(f"the population explores with {name!r}, which was defined inline "
+                          f"and cannot be imported")
+    return CallableExplore(resolve_ref(ref))

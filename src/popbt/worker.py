@@ -1,0 +1,283 @@
+"""The one loop every executor runs: claim → restore → train → evaluate → checkpoint →
+decide → report → release, until no member is left to train.
+
+Contract:
+- A worker holds at most one member at a time, for one ready interval (or less, up to the
+  step target), under a lease that a background thread renews.
+- The checkpoint file is complete before the report that points at it is committed. A report
+  whose claim was lost (the lease expired and another worker took the member) changes nothing
+  and its file is removed, so no interval is counted twice.
+- An exception from the trainable is recorded as a FAILURE event and the member goes back to
+  the pool (re-seeded from a donor after repeated failures). A result without the metric, or
+  a state that cannot be stored, is a fatal error of the whole population: it is recorded in
+  the storage, every worker stops, and `TrainingError` is raised.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import traceback
+from collections import OrderedDict
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from popbt.checkpoints import CheckpointStore
+from popbt.errors import ConfigError, TrainingError
+from popbt.records import Member, Peer
+from popbt.settings import Settings
+from popbt.storage.sql import Claim, Outcome, PopulationRow, Report, SQLStorage, fitness_of
+from popbt.trainable import Trainable
+
+
+@dataclass(frozen=True, kw_only=True)
+class WorkerOptions:
+    """How a worker paces itself.
+
+    Attributes:
+        lease_s: how long a claim lasts without a heartbeat; a dead worker's member is
+            claimable again this long after its last heartbeat.
+        cache_size: how many members' live trainables a worker keeps between turns.
+        poll_s: the longest wait between claim attempts when every member is taken.
+    """
+
+    lease_s: float = 30.0
+    cache_size: int = 64
+    poll_s: float = 0.5
+
+    def __post_init__(self) -> None:
+        if not (isinstance(self.lease_s, int | float) and self.lease_s > 0):
+            raise ConfigError(f"lease_s={self.lease_s!r}: must be a positive number of seconds")
+        if isinstance(self.cache_size, bool) or not isinstance(self.cache_size, int) \
+                or self.cache_size < 0:
+            raise ConfigError(f"cache_size={self.cache_size!r}: must be an integer >= 0")
+
+
+@dataclass
+class WorkerStats:
+    """What one worker did."""
+
+    intervals: int = 0
+    failures: int = 0
+    lost_claims: int = 0
+    exploits: int = 0
+    steps: int = 0
+    train_seconds: float = 0.0
+
+
+def score_of(result: Any, metric: str) -> tuple[float, dict[str, float]]:
+    """The metric's value and every recorded value of an `evaluate()` result.
+
+    Raises:
+        ConfigError: the result is not a number or a dict of numbers holding `metric`.
+    """
+    if isinstance(result, Mapping):
+        metrics: dict[str, float] = {}
+        for key, value in result.items():
+            if isinstance(value, bool) or not isinstance(value, int | float) and not hasattr(
+                    value, "__float__"):
+                raise ConfigError(f"evaluate() returned {key!r}: {value!r}, not a number")
+            metrics[str(key)] = float(value)
+        if metric not in metrics:
+            raise ConfigError(f"metric {metric!r} is not among the values evaluate() returned: "
+                              f"{sorted(metrics)!r}")
+        return metrics[metric], metrics
+    if isinstance(result, bool) or not (isinstance(result, int | float) or hasattr(
+            result, "__float__")):
+        raise ConfigError(f"evaluate() returned {result!r}; return a number or a dict of "
+                          f"numbers holding {metric!r}")
+    return float(result), {metric: float(result)}
+
+
+class _Heartbeat:
+    """One background thread that renews whichever claim the worker holds."""
+
+    def __init__(self, storage: SQLStorage, pop: PopulationRow, lease_s: float) -> None:
+        self._storage, self._pop, self._lease_s = storage, pop, lease_s
+        self._claim: Claim | None = None
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="popbt-heartbeat", daemon=True)
+        self._thread.start()
+
+    def hold(self, claim: Claim | None) -> None:
+        with self._lock:
+            self._claim = claim
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._lease_s / 3):
+            with self._lock:
+                claim = self._claim
+            if claim is not None:
+                try:
+                    self._storage.heartbeat(self._pop, claim, lease_s=self._lease_s,
+                                            now=time.time())
+                except Exception:  # noqa: BLE001 - the next beat retries; the lease bounds it
+                    pass
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def _describe(exc: BaseException) -> str:
+    frames = traceback.extract_tb(exc.__traceback__)
+    where = f" (at {frames[-1].filename}:{frames[-1].lineno})" if frames else ""
+    return f"{type(exc).__name__}: {exc}{where}"
+
+
+class Worker:
+    """Trains members of one population until none is left.
+
+    Example:
+        >>> Worker(storage, pop, settings, MyTrainable, name="w0").run()  # doctest: +SKIP
+    """
+
+    def __init__(self, storage: SQLStorage, pop: PopulationRow, settings: Settings,
+                 trainable: type[Trainable], *, name: str,
+                 options: WorkerOptions | None = None,
+                 on_report: Callable[[Outcome], None] | None = None) -> None:
+        self.storage, self.pop, self.settings = storage, pop, settings
+        self.trainable = trainable
+        self.name = name
+        self.options = options or WorkerOptions()
+        self.on_report = on_report
+        self.checkpoints = CheckpointStore(pop.checkpoint_root)
+        self.stats = WorkerStats()
+        self._cache: OrderedDict[int, tuple[int | None, Trainable]] = OrderedDict()
+
+    def run(self) -> WorkerStats:
+        """Loop until every member is done or failed.
+
+        Raises:
+            TrainingError: the population has a fatal error (recorded by any worker).
+        """
+
+        heartbeat = _Heartbeat(self.storage, self.pop, self.options.lease_s)
+        wait = 0.01
+        try:
+            while True:
+                pop = self.pop
+                claim = self.storage.claim(pop, worker=self.name, lease_s=self.options.lease_s,
+                                           now=time.time())
+                if claim is None:
+                    if self.storage.unfinished(pop) == 0:
+                        return self.stats
+                    time.sleep(wait)
+                    wait = min(wait * 2, self.options.poll_s)
+                    continue
+                wait = 0.01
+                heartbeat.hold(claim)
+                try:
+                    self._turn(pop, claim)
+                except BaseException:
+                    self._cache.pop(claim.member.member_id, None)
+                    raise
+                finally:
+                    heartbeat.hold(None)
+        finally:
+            heartbeat.close()
+
+    def _turn(self, pop: PopulationRow, claim: Claim) -> None:
+        member = claim.member
+        try:
+            trainable, path, report = self._train(pop, claim)
+        except ConfigError as exc:
+            message = f"member {member.member_id} at step {member.step}: {exc}"
+            self.storage.set_error(pop, message)
+            raise TrainingError(message) from exc
+        except Exception as exc:  # noqa: BLE001 - the user's code may raise anything
+            self._failed(pop, claim, exc)
+            return
+        outcome = self.storage.report(pop, report, now=time.time())
+        if not outcome.accepted:
+            self.stats.lost_claims += 1
+            self.checkpoints.delete([path])
+            self._cache.pop(member.member_id, None)
+            return
+        self.checkpoints.delete(outcome.obsolete_paths)
+        self.stats.intervals += 1
+        self.stats.steps += report.step - member.step
+        after = outcome.member
+        assert after is not None
+        if outcome.donor is not None and outcome.donor != member.member_id:
+            self.stats.exploits += 1
+            self._cache.pop(member.member_id, None)
+        else:
+            self._remember(member.member_id, after.checkpoint_id, trainable)
+        if self.on_report is not None:
+            self.on_report(outcome)
+
+    def _failed(self, pop: PopulationRow, claim: Claim, exc: BaseException) -> None:
+        self.stats.failures += 1
+        self._cache.pop(claim.member.member_id, None)
+        settings = self.settings
+        rng = settings.decision_rng(claim.member.member_id, claim.member.ready_count)
+        explore = settings.explore
+        self.storage.fail(
+            pop, claim, error=_describe(exc), max_failures=settings.max_failures,
+            explore=None if explore is None else (lambda h: explore.explore(h, settings.space,
+                                                                            rng)),
+            now=time.time())
+
+    def _restore(self, pop: PopulationRow, member: Member) -> Trainable:
+        cached = self._cache.pop(member.member_id, None)
+        if cached is not None and cached[0] == member.checkpoint_id:
+            return cached[1]
+        trainable = self.trainable()
+        trainable.setup(dict(member.hparams), self.settings.member_seed(member.member_id))
+        if member.checkpoint_id is not None:
+            row = self.storage.checkpoint(pop, member.checkpoint_id)
+            trainable.load_state_dict(self.checkpoints.load(row.path, row.checksum))
+        return trainable
+
+    def _remember(self, member_id: int, checkpoint_id: int | None, trainable: Trainable) -> None:
+        if self.options.cache_size == 0:
+            return
+        self._cache[member_id] = (checkpoint_id, trainable)
+        self._cache.move_to_end(member_id)
+        while len(self._cache) > self.options.cache_size:
+            self._cache.popitem(last=False)
+
+    def _train(self, pop: PopulationRow, claim: Claim) -> tuple[Trainable, str, Report]:
+        settings, member = self.settings, claim.member
+        trainable = self._restore(pop, member)
+        steps = min(settings.ready.steps_to_ready(step=member.step,
+                                                  last_ready_step=member.last_ready_step),
+                    claim.target_steps - member.step)
+        started = time.perf_counter()
+        trainable.train(dict(member.hparams), steps)
+        result = trainable.evaluate()
+        self.stats.train_seconds += time.perf_counter() - started
+        score, metrics = score_of(result, settings.metric)
+        step = member.step + steps
+        folder = f"{pop.name}/m{member.member_id:05d}"
+        path, checksum, size = self.checkpoints.save(folder, step, trainable.state_dict())
+        ready = settings.ready.is_ready(step=step, last_ready_step=member.last_ready_step)
+        donor, explore = None, None
+        if ready and settings.ready.may_exploit(step):
+            donor, explore = self._decide(pop, member, step, score)
+        return trainable, path, Report(
+            member_id=member.member_id, worker=claim.worker, token=claim.token, step=step,
+            score=score, metrics=metrics, checkpoint_path=path, checksum=checksum, size=size,
+            ready=ready, donor=donor, explore=explore,
+            keep_checkpoints=settings.keep_checkpoints)
+
+    def _decide(self, pop: PopulationRow, member: Member, step: int,
+                score: float) -> tuple[int | None, Callable[..., Any] | None]:
+        settings = self.settings
+        window = settings.exploit.history_window
+        peers = self.storage.peers(pop, window=window)
+        fitness = fitness_of(score, settings.mode)
+        own = next((p.history for p in peers if p.member_id == member.member_id), ())
+        me = Peer(member_id=member.member_id, step=step, fitness=fitness,
+                  history=(*own, fitness)[-window:] if window else ())
+        others = [p for p in peers if p.member_id != member.member_id]
+        rng = settings.decision_rng(member.member_id, member.ready_count)
+        donor = settings.exploit.select(me, [*others, me], rng)
+        explore = settings.explore
+        if donor is None or explore is None:
+            return donor, None
+        return donor, lambda hparams: explore.explore(hparams, settings.space, rng)
+
