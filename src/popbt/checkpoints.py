@@ -134,7 +134,7 @@ class CheckpointStore:
 
     Example:
         >>> store = CheckpointStore("/tmp/ckpts")  # doctest: +SKIP
-        >>> path, checksum, size = store.save("digits/m0003", 400, {"w": np.zeros(3)})  # doctest: +SKIP
+        >>> rel, sha, size = store.save("run/m00003", 400, {"w": np.zeros(3)})  # doctest: +SKIP
     """
 
     def __init__(self, root: str | Path) -> None:

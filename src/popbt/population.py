@@ -54,14 +54,16 @@ def create_population(*, name: str, storage: str | SQLStorage = DEFAULT_STORAGE,
                       max_failures: int = 3, load_if_exists: bool = False) -> Population:
     """Create a population in `storage`, or resume it with `load_if_exists=True`.
 
-    `explore=None` never changes hyperparameters. Members 0..len(initial)-1 start from the given hyperparameters (keys left out are
-    sampled); the rest are sampled from `space` with a generator seeded by `seed`.
-    Checkpoints go to `checkpoints`, by default a folder beside the SQLite file.
+    `explore=None` never changes hyperparameters. Members 0..len(initial)-1 start from the
+    given hyperparameters (keys left out are sampled); the rest are sampled from `space` with
+    a generator seeded by `seed`. Checkpoints go to `checkpoints`, by default a folder beside
+    the SQLite file.
 
     Example:
-        >>> pop = create_population(name="toy", storage="sqlite:///popbt.db",
+        >>> pop = create_population(  # doctest: +SKIP
+        ...     name="toy", storage="sqlite:///popbt.db",
         ...     space=Space({"lr": LogUniform(1e-4, 1e-1)}), size=8, metric="accuracy",
-        ...     ready=Every(steps=100), load_if_exists=True)  # doctest: +SKIP
+        ...     ready=Every(steps=100), load_if_exists=True)
 
     Raises:
         ConfigError: an invalid setting; the population exists and `load_if_exists` is False;

@@ -30,8 +30,8 @@ def _finite_number(name: str, value: Any) -> float:
 
 def _check_range(kind: str, lo: float, hi: float) -> None:
     if not lo < hi:
-        raise ConfigError(f"{kind}(lo={lo!r}, hi={hi!r}): the range is empty or inverted; "
-                          f"lo must be below hi")
+        raise ConfigError(f"{kind}(lo={lo!r}, hi={hi!r}): the range is empty or "
+                          f"inverted; lo must be below hi")
 
 
 class Domain:
@@ -229,7 +229,8 @@ class Choice(Domain):
         for i, v in enumerate(self.values):
             if v == value and isinstance(v, bool) == isinstance(value, bool):
                 return i
-        raise ConfigError(f"hyperparameter {name!r} = {value!r} is not one of {list(self.values)!r}")
+        raise ConfigError(f"hyperparameter {name!r} = {value!r} is not one of "
+                          f"{list(self.values)!r}")
 
     def sample(self, rng: np.random.Generator) -> Value:
         return self.values[int(rng.integers(len(self.values)))]

@@ -15,6 +15,7 @@ Contract:
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 import traceback
@@ -27,7 +28,14 @@ from popbt.checkpoints import CheckpointStore
 from popbt.errors import ConfigError, TrainingError
 from popbt.records import Member, Peer
 from popbt.settings import Settings
-from popbt.storage.sql import Claim, Outcome, PopulationRow, Report, SQLStorage, fitness_of
+from popbt.storage.sql import (
+    Claim,
+    ExploreFn,
+    Outcome,
+    PopulationRow,
+    Report,
+    SQLStorage,
+)
 from popbt.trainable import Trainable
 
 
@@ -61,7 +69,6 @@ class WorkerStats:
     intervals: int = 0
     failures: int = 0
     lost_claims: int = 0
-    exploits: int = 0
     steps: int = 0
     train_seconds: float = 0.0
 
@@ -110,11 +117,10 @@ class _Heartbeat:
             with self._lock:
                 claim = self._claim
             if claim is not None:
-                try:
+                # A failed beat is retried at the next one; the lease bounds the damage.
+                with contextlib.suppress(Exception):
                     self._storage.heartbeat(self._pop, claim, lease_s=self._lease_s,
                                             now=time.time())
-                except Exception:  # noqa: BLE001 - the next beat retries; the lease bounds it
-                    pass
 
     def close(self) -> None:
         self._stop.set()
@@ -145,6 +151,7 @@ class Worker:
         self.on_report = on_report
         self.checkpoints = CheckpointStore(pop.checkpoint_root)
         self.stats = WorkerStats()
+        self.decider = Decider(settings)
         self._cache: OrderedDict[int, tuple[int | None, Trainable]] = OrderedDict()
 
     def run(self) -> WorkerStats:
@@ -160,7 +167,7 @@ class Worker:
             while True:
                 pop = self.pop
                 claim = self.storage.claim(pop, worker=self.name, lease_s=self.options.lease_s,
-                                           now=time.time())
+                                           now=time.time(), decide=self.decider)
                 if claim is None:
                     if self.storage.unfinished(pop) == 0:
                         return self.stats
@@ -199,13 +206,8 @@ class Worker:
         self.checkpoints.delete(outcome.obsolete_paths)
         self.stats.intervals += 1
         self.stats.steps += report.step - member.step
-        after = outcome.member
-        assert after is not None
-        if outcome.donor is not None and outcome.donor != member.member_id:
-            self.stats.exploits += 1
-            self._cache.pop(member.member_id, None)
-        else:
-            self._remember(member.member_id, after.checkpoint_id, trainable)
+        assert outcome.member is not None
+        self._remember(member.member_id, outcome.member.checkpoint_id, trainable)
         if self.on_report is not None:
             self.on_report(outcome)
 
@@ -255,29 +257,33 @@ class Worker:
         folder = f"{pop.name}/m{member.member_id:05d}"
         path, checksum, size = self.checkpoints.save(folder, step, trainable.state_dict())
         ready = settings.ready.is_ready(step=step, last_ready_step=member.last_ready_step)
-        donor, explore = None, None
-        if ready and settings.ready.may_exploit(step):
-            donor, explore = self._decide(pop, member, step, score)
         return trainable, path, Report(
             member_id=member.member_id, worker=claim.worker, token=claim.token, step=step,
             score=score, metrics=metrics, checkpoint_path=path, checksum=checksum, size=size,
-            ready=ready, donor=donor, explore=explore,
+            ready=ready, decide=ready and settings.ready.may_exploit(step),
             keep_checkpoints=settings.keep_checkpoints)
 
-    def _decide(self, pop: PopulationRow, member: Member, step: int,
-                score: float) -> tuple[int | None, Callable[..., Any] | None]:
+
+class Decider:
+    """The ready decision of a population's settings: exploit strategy, then explore.
+
+    Pure: the outcome depends only on the peers given and the generator seeded by
+    (population seed, member id, ready count).
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.history_window = settings.exploit.history_window
+
+    def __call__(self, member_id: int, ready_count: int,
+                 peers: list[Peer]) -> tuple[int | None, ExploreFn | None]:
         settings = self.settings
-        window = settings.exploit.history_window
-        peers = self.storage.peers(pop, window=window)
-        fitness = fitness_of(score, settings.mode)
-        own = next((p.history for p in peers if p.member_id == member.member_id), ())
-        me = Peer(member_id=member.member_id, step=step, fitness=fitness,
-                  history=(*own, fitness)[-window:] if window else ())
-        others = [p for p in peers if p.member_id != member.member_id]
-        rng = settings.decision_rng(member.member_id, member.ready_count)
-        donor = settings.exploit.select(me, [*others, me], rng)
+        me = next((p for p in peers if p.member_id == member_id), None)
+        if me is None:
+            return None, None
+        rng = settings.decision_rng(member_id, ready_count)
+        donor = settings.exploit.select(me, peers, rng)
         explore = settings.explore
         if donor is None or explore is None:
             return donor, None
         return donor, lambda hparams: explore.explore(hparams, settings.space, rng)
-

@@ -45,6 +45,7 @@ members = Table(
     Column("last_ready_step", Integer, nullable=False, default=0),
     Column("ready_count", Integer, nullable=False, default=0),
     Column("history_since", Integer, nullable=False, default=0),
+    Column("pending", Integer, nullable=False, default=0),
     Column("failures", Integer, nullable=False, default=0),
     Column("error", Text, nullable=True),
     Column("owner", String(200), nullable=True),

@@ -18,10 +18,12 @@ from __future__ import annotations
 
 import json
 import math
+import re
+from collections import namedtuple
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
@@ -32,6 +34,16 @@ from popbt.records import Event, EventKind, Member, MemberState, Peer, Score
 from popbt.storage._schema import checkpoints, events, members, metadata, populations, scores
 
 ExploreFn = Callable[[Mapping[str, Any]], tuple[dict[str, Any], dict[str, str]]]
+
+
+class Decide(Protocol):
+    """A ready decision: given the member and its peers as committed, the donor (None: carry
+    on; the member's own id: explore without copying) and the explore to apply after it."""
+
+    history_window: int
+
+    def __call__(self, member_id: int, ready_count: int,
+                 peers: list[Peer]) -> tuple[int | None, ExploreFn | None]: ...
 
 
 def _dumps(obj: Any) -> str:
@@ -53,7 +65,9 @@ def fitness_of(score: float, mode: str) -> float:
     return score if mode == "max" else -score
 
 
-_MEMBER_COLS = ", ".join(c.name for c in members.c)
+_MEMBER_FIELDS = [c.name for c in members.c]
+_MEMBER_COLS = ", ".join(_MEMBER_FIELDS)
+MemberRow = namedtuple("MemberRow", _MEMBER_FIELDS)  # type: ignore[misc]
 _OWNED = ("population_id = :p AND member_id = :m AND owner = :w AND token = :t "
           "AND state = 'running'")
 _CLAIMABLE = "(state = 'idle' OR (state = 'running' AND lease_until < :now))"
@@ -62,8 +76,8 @@ _CLAIMABLE = "(state = 'idle' OR (state = 'running' AND lease_until < :now))"
 # expression trees per call would cost more than the transactions themselves.
 _SQL = {
     "population": ("SELECT target_steps, error FROM popbt_populations WHERE id = :p"),
-    "pick": (f"SELECT member_id FROM popbt_members WHERE population_id = :p AND "
-                    f"{_CLAIMABLE} ORDER BY step, member_id LIMIT 1"),
+    "pick": (f"SELECT member_id, pending FROM popbt_members WHERE population_id = :p AND "
+             f"{_CLAIMABLE} ORDER BY step, pending DESC, member_id LIMIT 1"),
     "take": (f"UPDATE popbt_members SET state = 'running', owner = :w, "
                     f"token = token + 1, lease_until = :until WHERE population_id = :p AND "
                     f"member_id = :m AND {_CLAIMABLE} RETURNING {_MEMBER_COLS}"),
@@ -92,14 +106,20 @@ _SQL = {
         f"UPDATE popbt_members SET step = :step, fitness = :fitness, metrics = :metrics, "
         f"checkpoint_id = :checkpoint_id, failures = :failures, error = :error, "
         f"hparams = :hparams, last_ready_step = :last_ready_step, ready_count = :ready_count, "
-        f"history_since = :history_since, state = :state, owner = :owner "
+        f"history_since = :history_since, state = :state, owner = :owner, pending = :pending "
         f"WHERE population_id = :p AND member_id = :m RETURNING {_MEMBER_COLS}"),
+    "decided": (
+        "UPDATE popbt_members SET step = :step, fitness = :fitness, metrics = :metrics, "
+        "checkpoint_id = :checkpoint_id, hparams = :hparams, last_ready_step = :last_ready_step, "
+        "history_since = :history_since, pending = 0 WHERE population_id = :p AND "
+        "member_id = :m"),
+    "last_score": "SELECT COALESCE(MAX(id), 0) FROM popbt_scores WHERE population_id = :p",
     "garbage": (
         "SELECT id, path FROM popbt_checkpoints WHERE population_id = :p AND member_id = :m "
         "AND id NOT IN (SELECT checkpoint_id FROM popbt_members WHERE population_id = :p "
         "AND checkpoint_id IS NOT NULL) AND id NOT IN (SELECT id FROM popbt_checkpoints "
         "WHERE population_id = :p AND member_id = :m ORDER BY id DESC LIMIT :keep)"),
-    "delete_checkpoints": "DELETE FROM popbt_checkpoints WHERE id IN :ids",
+    "delete_checkpoint": "DELETE FROM popbt_checkpoints WHERE id = :id",
 }
 _LOCKED = ("owned", "member")  # rows a report changes: locked on PostgreSQL
 
@@ -143,8 +163,8 @@ class CheckpointRow:
 class Report:
     """What a worker publishes after training a claimed member for one interval.
 
-    `donor` is the member the exploit strategy chose (None: carry on; the member's own id:
-    explore without copying). `explore` maps the copied hyperparameters to new ones.
+    `ready`: the member reached a ready point (a READY event is recorded). `decide`: a ready
+    decision is due (past the burn-in); it is made before the member trains again.
     """
 
     member_id: int
@@ -157,8 +177,7 @@ class Report:
     checksum: str
     size: int
     ready: bool
-    donor: int | None
-    explore: ExploreFn | None
+    decide: bool
     keep_checkpoints: int
 
 
@@ -168,7 +187,6 @@ class Outcome:
 
     accepted: bool
     member: Member | None
-    donor: int | None
     obsolete_paths: tuple[str, ...]
 
 
@@ -210,9 +228,32 @@ class SQLStorage:
             raise StorageError(f"cannot open storage {self.safe_url!r}: "
                                f"{exc.orig or exc}") from None
         lock = "" if self.is_sqlite else " FOR UPDATE"
-        self._sql = {k: sa.text(v + (lock if k in _LOCKED else "")) for k, v in _SQL.items()}
-        self._sql["delete_checkpoints"] = self._sql["delete_checkpoints"].bindparams(
-            sa.bindparam("ids", expanding=True))
+        named = self.is_sqlite  # sqlite3 takes :name; psycopg takes %(name)s
+        self._sql = {k: (v if named else re.sub(r":(\w+)", r"%(\1)s", v))
+                     + (lock if k in _LOCKED else "") for k, v in _SQL.items()}
+
+    def _rows(self, conn: Connection, name: str, params: Mapping[str, Any]) -> list[Any]:
+        """Run a hot-path statement on the driver's cursor; rows of member columns come back
+        as `MemberRow`s, other rows as tuples."""
+        cur = conn.connection.cursor()
+        cur.execute(self._sql[name], params)
+        rows = cur.fetchall() if cur.description is not None else []
+        if cur.description is not None and len(cur.description) == len(_MEMBER_FIELDS):
+            rows = [MemberRow(*r) for r in rows]
+        cur.close()
+        return rows
+
+    def _run(self, conn: Connection, name: str,
+             params: Mapping[str, Any] | Sequence[Mapping[str, Any]]) -> int:
+        """Run a hot-path statement (several times for a list of parameter sets); rowcount."""
+        cur = conn.connection.cursor()
+        if isinstance(params, Mapping):
+            cur.execute(self._sql[name], params)
+        else:
+            cur.executemany(self._sql[name], params)
+        count = cur.rowcount
+        cur.close()
+        return count
 
     def _create_engine(self, url: str, busy_timeout_s: float) -> Engine:
         if not self.is_sqlite:
@@ -325,37 +366,65 @@ class SQLStorage:
 
     # -- claims --------------------------------------------------------------------------------
 
-    def claim(self, pop: PopulationRow, *, worker: str, lease_s: float,
-              now: float) -> Claim | None:
+    def claim(self, pop: PopulationRow, *, worker: str, lease_s: float, now: float,
+              decide: Decide) -> Claim | None:
         """Take the least-advanced claimable member, or None when none is claimable.
 
-        Claimable: idle, or running under a lease that expired before `now`.
+        Claimable: idle, or running under a lease that expired before `now`. Among members at
+        the same step, those with a ready decision due come first: each such decision is made
+        with `decide` and applied in a transaction of its own, before any member trains past
+        that step, so members that take turns are compared at equal steps.
 
         Raises:
             TrainingError: the population has a fatal error recorded.
         """
-        sql = self._sql
-        with self._write() as conn:
-            target, error = conn.execute(sql["population"], {"p": pop.id}).one()
-            if error:
-                raise TrainingError(error)
-            for _ in range(8):
-                member_id = conn.execute(sql["pick"], {"p": pop.id, "now": now}).scalar()
-                if member_id is None:
+        while True:
+            with self._write() as conn:
+                target, error = self._rows(conn, "population", {"p": pop.id})[0]
+                if error:
+                    raise TrainingError(error)
+                picked = self._rows(conn, "pick", {"p": pop.id, "now": now})
+                if not picked:
                     return None
-                row = conn.execute(sql["take"], {"p": pop.id, "m": member_id, "w": worker,
-                                                 "now": now, "until": now + lease_s}).first()
-                if row is not None:
-                    return Claim(member=self._member(pop, row), worker=worker, token=row.token,
-                                 target_steps=target)
-        return None
+                member_id, pending = picked[0]
+                if pending:
+                    self._decide(conn, pop, member_id, decide, now)
+                    continue
+                taken = self._rows(conn, "take", {"p": pop.id, "m": member_id, "w": worker,
+                                                  "now": now, "until": now + lease_s})
+                if taken:
+                    row = taken[0]
+                    return Claim(member=self._member(pop, row), worker=worker,
+                                 token=row.token, target_steps=target)
+
+    def _decide(self, conn: Connection, pop: PopulationRow, member_id: int, decide: Decide,
+                now: float) -> None:
+        """Make a member's due ready decision and apply it (exploit, explore, events)."""
+        row = self._rows(conn, "member", {"p": pop.id, "m": member_id})[0]
+        donor, explore = decide(member_id, row.ready_count,
+                                self._peers(conn, pop, decide.history_window))
+        values: dict[str, Any] = {
+            "step": row.step, "fitness": row.fitness, "metrics": row.metrics,
+            "checkpoint_id": row.checkpoint_id, "hparams": row.hparams,
+            "last_ready_step": row.last_ready_step, "history_since": row.history_since}
+        new_events: list[dict[str, Any]] = []
+
+        def event(kind: EventKind, step: int, data: dict[str, Any]) -> None:
+            new_events.append({"p": pop.id, "m": member_id, "now": now, "step": step,
+                               "kind": kind.value, "data": _dumps(data)})
+
+        if donor is not None:
+            self._apply_decision(conn, pop, row, donor, explore, values, event)
+        self._run(conn, "decided", {**values, "p": pop.id, "m": member_id})
+        if new_events:
+            self._run(conn, "add_event", new_events)
 
     def heartbeat(self, pop: PopulationRow, claim: Claim, *, lease_s: float, now: float) -> bool:
         """Extend the claim's lease; False when the claim was lost to another worker."""
         with self._write() as conn:
-            return conn.execute(self._sql["heartbeat"], {
+            return self._run(conn, "heartbeat", {
                 **self._owner(pop, claim.member.member_id, claim.worker, claim.token),
-                "until": now + lease_s}).rowcount == 1
+                "until": now + lease_s}) == 1
 
     @staticmethod
     def _owner(pop: PopulationRow, member_id: int, worker: str, token: int) -> dict[str, Any]:
@@ -374,33 +443,35 @@ class SQLStorage:
     def peers(self, pop: PopulationRow, *, window: int = 0) -> list[Peer]:
         """Every member that has a score, with its last `window` fitness values (scores since
         its last exploit) when `window` > 0."""
-        history: dict[int, list[float]] = {}
         with self._read() as conn:
-            rows = conn.execute(self._sql["peers"], {"p": pop.id}).all()
-            if window > 0:
-                for mid, fit in conn.execute(self._sql["history"],
-                                             {"p": pop.id, "window": window}):
-                    history.setdefault(mid, []).append(fit)
+            return self._peers(conn, pop, window)
+
+    def _peers(self, conn: Connection, pop: PopulationRow, window: int) -> list[Peer]:
+        history: dict[int, list[float]] = {}
+        rows = self._rows(conn, "peers", {"p": pop.id})
+        if window > 0:
+            for mid, fit in self._rows(conn, "history", {"p": pop.id, "window": window}):
+                history.setdefault(mid, []).append(fit)
         return [Peer(member_id=mid, step=step, fitness=fit, history=tuple(history.get(mid, ())))
                 for mid, step, fit in rows]
 
     def report(self, pop: PopulationRow, report: Report, *, now: float) -> Outcome:
         """Publish one interval's result and release the member; see the module contract."""
-        sql = self._sql
         with self._write() as conn:
-            owner = self._owner(pop, report.member_id, report.worker, report.token)
-            row = conn.execute(sql["owned"], owner).first()
-            if row is None:
-                return Outcome(accepted=False, member=None, donor=None, obsolete_paths=())
-            target = conn.execute(sql["population"], {"p": pop.id}).one()[0]
+            owned = self._rows(conn, "owned", self._owner(pop, report.member_id, report.worker,
+                                                          report.token))
+            if not owned:
+                return Outcome(accepted=False, member=None, obsolete_paths=())
+            row = owned[0]
+            target = self._rows(conn, "population", {"p": pop.id})[0][0]
             key = {"p": pop.id, "m": report.member_id, "now": now}
-            ckpt_id = conn.execute(sql["add_checkpoint"], {
+            ckpt_id = self._rows(conn, "add_checkpoint", {
                 **key, "step": report.step, "path": report.checkpoint_path,
-                "checksum": report.checksum, "size": report.size}).scalar_one()
+                "checksum": report.checksum, "size": report.size})[0][0]
             fitness = fitness_of(report.score, pop.config["mode"])
             metrics = _dumps(report.metrics)
-            score_id = conn.execute(sql["add_score"], {
-                **key, "step": report.step, "fitness": fitness, "metrics": metrics}).scalar_one()
+            self._run(conn, "add_score", {
+                **key, "step": report.step, "fitness": fitness, "metrics": metrics})
             values: dict[str, Any] = {
                 "step": report.step, "fitness": fitness, "metrics": metrics,
                 "checkpoint_id": ckpt_id, "failures": 0, "error": None, "hparams": row.hparams,
@@ -412,37 +483,33 @@ class SQLStorage:
                 new_events.append({**key, "step": step, "kind": kind.value,
                                    "data": _dumps(data)})
 
-            donor_used: int | None = None
             if report.ready:
                 values.update(last_ready_step=report.step, ready_count=row.ready_count + 1)
                 event(EventKind.READY, report.step, {"score": report.score})
-                if report.donor is not None:
-                    donor_used = self._apply_decision(conn, pop, report, row, values, score_id,
-                                                      event)
             if new_events:
-                conn.execute(sql["add_event"], new_events)
-            done = values["step"] >= target
+                self._run(conn, "add_event", new_events)
+            done = report.step >= target
             values.update(state=(MemberState.DONE if done else MemberState.IDLE).value,
-                          owner=None)
-            after = conn.execute(sql["update_member"], {**values, **key}).one()
-            obsolete = conn.execute(sql["garbage"], {**key, "keep": report.keep_checkpoints}
-                                    ).all()
+                          owner=None, pending=int(report.decide and not done))
+            after = self._rows(conn, "update_member", {**values, **key})[0]
+            obsolete = self._rows(conn, "garbage", {**key, "keep": report.keep_checkpoints})
             if obsolete:
-                conn.execute(sql["delete_checkpoints"], {"ids": [r.id for r in obsolete]})
-        return Outcome(accepted=True, member=self._member(pop, after), donor=donor_used,
-                       obsolete_paths=tuple(r.path for r in obsolete))
+                self._run(conn, "delete_checkpoint", [{"id": i} for i, _ in obsolete])
+        return Outcome(accepted=True, member=self._member(pop, after),
+                       obsolete_paths=tuple(path for _, path in obsolete))
 
-    def _apply_decision(self, conn: Connection, pop: PopulationRow, report: Report, row: Any,
-                        values: dict[str, Any], score_id: int,
-                        event: Callable[[EventKind, int, dict[str, Any]], None]) -> int | None:
-        """Copy the donor (unless the member explores itself) and explore; fills `values`."""
+    def _apply_decision(self, conn: Connection, pop: PopulationRow, row: Any, donor_id: int,
+                        explore: ExploreFn | None, values: dict[str, Any],
+                        event: Callable[[EventKind, int, dict[str, Any]], None]) -> None:
+        """Copy the donor (unless the member explores itself), then explore; fills `values`."""
         hparams = json.loads(row.hparams)
-        step = report.step
-        if report.donor != report.member_id:
-            donor = conn.execute(self._sql["member"], {"p": pop.id, "m": report.donor}).first()
+        step = row.step
+        if donor_id != row.member_id:
+            found = self._rows(conn, "member", {"p": pop.id, "m": donor_id})
+            donor = found[0] if found else None
             if (donor is None or donor.checkpoint_id is None or donor.fitness is None
                     or not math.isfinite(donor.fitness)):
-                return None
+                return
             donor_hparams = json.loads(donor.hparams)
             step = donor.step
             event(EventKind.EXPLOIT, step, {
@@ -452,14 +519,13 @@ class SQLStorage:
                 "old": hparams, "new": donor_hparams})
             values.update(step=step, fitness=donor.fitness, metrics=donor.metrics,
                           checkpoint_id=donor.checkpoint_id, last_ready_step=step,
-                          history_since=score_id)
+                          history_since=self._rows(conn, "last_score", {"p": pop.id})[0][0])
             hparams = donor_hparams
-        if report.explore is not None:
-            new, ops = report.explore(hparams)
+        if explore is not None:
+            new, ops = explore(hparams)
             event(EventKind.EXPLORE, step, {"old": hparams, "new": new, "ops": ops})
             hparams = new
         values["hparams"] = _dumps(hparams)
-        return report.donor
 
     def fail(self, pop: PopulationRow, claim: Claim, *, error: str, max_failures: int,
              explore: ExploreFn | None, now: float) -> Member | None:
@@ -472,10 +538,10 @@ class SQLStorage:
         m = members.c
         mid = claim.member.member_id
         with self._write() as conn:
-            row = conn.execute(self._sql["owned"],
-                               self._owner(pop, mid, claim.worker, claim.token)).first()
-            if row is None:
+            owned = self._rows(conn, "owned", self._owner(pop, mid, claim.worker, claim.token))
+            if not owned:
                 return None
+            row = owned[0]
             failures = row.failures + 1
             new_events = [{"kind": EventKind.FAILURE.value, "step": row.step,
                            "data": _dumps({"error": error, "failures": failures})}]
@@ -508,7 +574,8 @@ class SQLStorage:
                     values.update(failures=0, step=donor.step, fitness=donor.fitness,
                                   metrics=donor.metrics, checkpoint_id=donor.checkpoint_id,
                                   last_ready_step=donor.step, hparams=_dumps(new),
-                                  history_since=self._last_score_id(conn, pop))
+                                  history_since=self._rows(conn, "last_score",
+                                                           {"p": pop.id})[0][0])
             conn.execute(events.insert(), [
                 {"population_id": pop.id, "member_id": mid, "time": now, **e}
                 for e in new_events])
@@ -516,10 +583,6 @@ class SQLStorage:
                 m.population_id == pop.id, m.member_id == mid).values(**values)
                 .returning(*members.c)).first()
         return self._member(pop, after)
-
-    def _last_score_id(self, conn: Connection, pop: PopulationRow) -> int:
-        return conn.execute(sa.select(sa.func.coalesce(sa.func.max(scores.c.id), 0))
-                            .where(scores.c.population_id == pop.id)).scalar_one()
 
     # -- reading -------------------------------------------------------------------------------
 

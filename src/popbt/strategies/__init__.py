@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from popbt.errors import ConfigError
-from popbt.strategies.exploit import NoExploit, Truncation, Tournament, TTest
+from popbt.strategies.exploit import Exploit, NoExploit, Tournament, Truncation, TTest
 from popbt.strategies.explore import (
     CallableExplore,
     Explore,
@@ -15,7 +15,6 @@ from popbt.strategies.explore import (
     as_explore,
     callable_from_ref,
 )
-from popbt.strategies.exploit import Exploit
 from popbt.strategies.ready import Every
 
 __all__ = [
