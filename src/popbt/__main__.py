@@ -1,0 +1,7 @@
+"""`python -m popbt` is the `popbt` command."""
+
+import sys
+
+from popbt.cli import main
+
+sys.exit(main())

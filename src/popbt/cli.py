@@ -1,0 +1,320 @@
+"""The `popbt` command: run, worker, status, best, schedule, demo.
+
+Bad input and failed runs end with one line on stderr (`popbt: error: ...`) and a non-zero
+exit status, never a traceback: 2 for bad input or storage, 1 for a run that failed,
+130 when interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from popbt.errors import PopbtError, TrainingError
+
+EXPLOITS = ("truncation", "tournament", "ttest")
+EXPLORES = ("perturb", "resample")
+
+
+def _jsonable(obj: Any) -> Any:
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    if isinstance(obj, dict):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_jsonable(v) for v in obj]
+    return obj
+
+
+def _print_json(obj: Any) -> None:
+    print(json.dumps(_jsonable(obj), indent=2))
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    return str(value)
+
+
+def _hparams_text(hparams: dict[str, Any]) -> str:
+    return " ".join(f"{k}={_fmt(v)}" for k, v in hparams.items())
+
+
+# -- loading a user's file ---------------------------------------------------------------------
+
+def _load_file(path: str) -> ModuleType:
+    from popbt._refs import load_file
+    from popbt.errors import ConfigError
+
+    try:
+        return load_file(path)
+    except ConfigError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - any error in the user's file, reported in one line
+        raise ConfigError(f"cannot load {path!r}: {type(exc).__name__}: {exc}") from None
+
+
+def _find_trainable(module: ModuleType, path: str, name: str | None) -> type:
+    from popbt.errors import ConfigError
+    from popbt.trainable import Trainable
+
+    found = {k: v for k, v in vars(module).items() if isinstance(v, type)
+             and issubclass(v, Trainable) and v is not Trainable
+             and v.__module__ == module.__name__}
+    if name is not None:
+        if name not in found:
+            raise ConfigError(f"{path!r} defines no Trainable named {name!r}; it defines "
+                              f"{sorted(found) or 'none'}")
+        return found[name]
+    if len(found) != 1:
+        raise ConfigError(f"{path!r} must define exactly one popbt.Trainable subclass, found "
+                          f"{sorted(found) or 'none'}; pick one with --trainable NAME")
+    return next(iter(found.values()))
+
+
+def _module_setting(module: ModuleType, name: str, default: Any = None) -> Any:
+    return getattr(module, name, getattr(module, name.upper(), default))
+
+
+# -- commands ----------------------------------------------------------------------------------
+
+def _exploit_from(args: argparse.Namespace, module: ModuleType) -> Any:
+    import popbt
+
+    if args.exploit is None:
+        return _module_setting(module, "exploit", popbt.Truncation(fraction=args.fraction))
+    return {"truncation": lambda: popbt.Truncation(fraction=args.fraction),
+            "tournament": popbt.Tournament, "ttest": popbt.TTest}[args.exploit]()
+
+
+def _explore_from(args: argparse.Namespace, module: ModuleType) -> Any:
+    import popbt
+
+    if args.explore is None:
+        return _module_setting(module, "explore", popbt.Perturb())
+    return {"perturb": popbt.Perturb, "resample": lambda: popbt.Resample(probability=1.0)
+            }[args.explore]()
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    import popbt
+    from popbt.errors import ConfigError
+
+    module = _load_file(args.file)
+    trainable = _find_trainable(module, args.file, args.trainable)
+    space = _module_setting(module, "space")
+    if not isinstance(space, popbt.Space):
+        raise ConfigError(f"{args.file!r} must define `space = popbt.Space({{...}})`")
+    ready = (popbt.Every(steps=args.ready_every) if args.ready_every is not None
+             else _module_setting(module, "ready"))
+    if ready is None:
+        raise ConfigError(f"give --ready-every STEPS, or define `ready = popbt.Every(steps=...)` "
+                          f"in {args.file!r}")
+    metric = args.metric or _module_setting(module, "metric")
+    if metric is None:
+        raise ConfigError(f"give --metric NAME, or define `metric = '...'` in {args.file!r}")
+    name = args.name or Path(args.file).stem
+    pop = popbt.create_population(
+        name=name, storage=args.storage, space=space, size=args.population, metric=metric,
+        mode=args.mode or _module_setting(module, "mode", "max"), seed=args.seed, ready=ready,
+        exploit=_exploit_from(args, module), explore=_explore_from(args, module),
+        initial=_module_setting(module, "initial", ()), load_if_exists=True)
+    best = pop.train(trainable, steps=args.steps, workers=args.workers, lease_s=args.lease,
+                     progress=not args.quiet)
+    if args.json:
+        _print_json(pop.status())
+    elif best is not None:
+        print(f"best: member {best.member_id}, {pop.settings.metric} = {_fmt(best.score)} at "
+              f"step {best.step} ({_hparams_text(best.hparams)})")
+    return 0
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    from popbt.executors import worker_name
+    from popbt.population import load_population
+    from popbt.worker import Worker, WorkerOptions
+
+    module = _load_file(args.file)
+    trainable = _find_trainable(module, args.file, args.trainable)
+    pop = load_population(name=args.name, storage=args.storage,
+                          explore=_module_setting(module, "explore"))
+    stats = Worker(pop.storage, pop.row, pop.settings, trainable, name=worker_name(),
+                   options=WorkerOptions(lease_s=args.lease)).run()
+    print(f"worker done: {stats.intervals} intervals, {stats.steps} steps, "
+          f"{stats.failures} failures, {stats.lost_claims} lost claims")
+    return 0
+
+
+def _open(args: argparse.Namespace) -> Any:
+    from popbt.errors import ConfigError
+    from popbt.population import load_population
+    from popbt.storage.sql import SQLStorage
+
+    storage = SQLStorage(args.storage)
+    name = args.name
+    if name is None:
+        names = [p.name for p in storage.list_populations()]
+        if len(names) != 1:
+            raise ConfigError(f"{storage.safe_url} holds {len(names)} populations "
+                              f"({', '.join(names) or 'none'}); choose one with --name")
+        name = names[0]
+    return load_population(name=name, storage=storage)
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    pop = _open(args)
+    status = pop.status()
+    members = pop.members
+    if args.json:
+        status["members"] = [{"member_id": m.member_id, "state": m.state.value, "step": m.step,
+                              "score": m.score, "hparams": m.hparams, "failures": m.failures,
+                              "error": m.error} for m in members]
+        _print_json(status)
+        return 0
+    print(f"population {status['name']} in {status['storage']}")
+    print(f"metric {status['metric']} ({status['mode']}) | size {status['size']} | target "
+          f"{status['target_steps']} steps | exploits {status['exploits']} | failures "
+          f"{status['failures']} | " + ", ".join(f"{n} {k}" for k, n in status["states"].items()))
+    if status["error"]:
+        print(f"error: {status['error']}")
+    print(f"{'member':>6}  {'state':<8} {'step':>8}  {'score':>10}  hparams")
+    for m in members:
+        score = "-" if m.score is None else _fmt(m.score)
+        print(f"{m.member_id:>6}  {m.state.value:<8} {m.step:>8}  {score:>10}  "
+              f"{_hparams_text(m.hparams)}")
+    return 0
+
+
+def cmd_best(args: argparse.Namespace) -> int:
+    from popbt.errors import ConfigError
+
+    pop = _open(args)
+    best = pop.best
+    if best is None:
+        raise ConfigError(f"population {pop.name!r} has no scored member yet")
+    if args.json:
+        _print_json({"member_id": best.member_id, "score": best.score, "step": best.step,
+                     "hparams": best.hparams, "metrics": best.metrics})
+    else:
+        print(f"member {best.member_id}: {pop.settings.metric} = {_fmt(best.score)} at step "
+              f"{best.step}")
+        print(_hparams_text(best.hparams))
+    return 0
+
+
+def cmd_schedule(args: argparse.Namespace) -> int:
+    pop = _open(args)
+    schedule = pop.schedule(args.member)
+    if args.json:
+        _print_json([{"step": step, "hparams": hp} for step, hp in schedule])
+        return 0
+    print(f"schedule of member {args.member} (hyperparameters from each step on):")
+    for step, hp in schedule:
+        print(f"{step:>8}  {_hparams_text(hp)}")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from popbt.demos import toy
+
+    print(f"toy problem: 4 variants × {args.seeds} seeds, {args.steps} steps each ...",
+          file=sys.stderr)
+    runs = toy.run_toy(seeds=args.seeds, steps=args.steps)
+    rows = toy.summarize(runs)
+    if args.json:
+        _print_json(rows)
+    else:
+        print(toy.table(rows, args.steps))
+    if args.out:
+        try:
+            print(f"figure: {toy.plot(runs, args.out)}", file=sys.stderr)
+        except ImportError as exc:
+            print(f"no figure: {exc}", file=sys.stderr)
+    return 0
+
+
+# -- parser ------------------------------------------------------------------------------------
+
+def _storage_args(p: argparse.ArgumentParser, *, name_required: bool = False) -> None:
+    p.add_argument("--storage", default="sqlite:///popbt.db",
+                   help="storage URL (default: sqlite:///popbt.db)")
+    p.add_argument("--name", required=name_required, help="population name")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="popbt", description="Population Based Training.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="create or resume a population and train it")
+    run.add_argument("file", help="a Python file defining a Trainable and `space`")
+    _storage_args(run)
+    run.add_argument("--population", type=int, default=8, help="members (default 8)")
+    run.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
+    run.add_argument("--steps", type=int, required=True, help="training steps per member")
+    run.add_argument("--ready-every", type=int, help="steps between ready points")
+    run.add_argument("--metric", help="the key of evaluate() to optimise")
+    run.add_argument("--mode", choices=("max", "min"), help="maximise or minimise the metric")
+    run.add_argument("--seed", type=int, default=0)
+    run.add_argument("--exploit", choices=EXPLOITS)
+    run.add_argument("--fraction", type=float, default=0.2, help="truncation fraction")
+    run.add_argument("--explore", choices=EXPLORES)
+    run.add_argument("--trainable", help="the Trainable class, if the file defines several")
+    run.add_argument("--lease", type=float, default=30.0, help="claim lease in seconds")
+    run.add_argument("--quiet", action="store_true", help="no progress display")
+    run.add_argument("--json", action="store_true", help="print the final status as JSON")
+    run.set_defaults(func=cmd_run)
+
+    worker = sub.add_parser("worker", help="join an existing population as one worker")
+    worker.add_argument("file", help="the Python file that defines the Trainable")
+    _storage_args(worker, name_required=True)
+    worker.add_argument("--trainable", help="the Trainable class, if the file defines several")
+    worker.add_argument("--lease", type=float, default=30.0, help="claim lease in seconds")
+    worker.set_defaults(func=cmd_worker)
+
+    for cmd, func, text in (("status", cmd_status, "members, steps and scores"),
+                            ("best", cmd_best, "the best member")):
+        p = sub.add_parser(cmd, help=text)
+        _storage_args(p)
+        p.add_argument("--json", action="store_true")
+        p.set_defaults(func=func)
+
+    sched = sub.add_parser("schedule", help="a member's hyperparameter schedule")
+    sched.add_argument("member", type=int)
+    _storage_args(sched)
+    sched.add_argument("--json", action="store_true")
+    sched.set_defaults(func=cmd_schedule)
+
+    demo = sub.add_parser("demo", help="built-in demonstrations")
+    demo.add_argument("which", choices=("toy",))
+    demo.add_argument("--seeds", type=int, default=20)
+    demo.add_argument("--steps", type=int, default=400)
+    demo.add_argument("--out", default="toy.png", help="figure path ('' for none)")
+    demo.add_argument("--json", action="store_true")
+    demo.set_defaults(func=cmd_demo)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI; returns the exit status."""
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except TrainingError as exc:
+        print(f"popbt: error: {exc}", file=sys.stderr)
+        return 1
+    except PopbtError as exc:
+        print(f"popbt: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("popbt: interrupted; run the same command again to resume", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
