@@ -42,7 +42,7 @@ class Domain:
         raise NotImplementedError
 
     def validate(self, name: str, value: Any) -> Value:
-        """Return `value` normalised (e.g. int for `IntUniform`); raise `ConfigError` if outside."""
+        """Return `value` normalised (int for `IntUniform`); raise `ConfigError` if outside."""
         raise NotImplementedError
 
     def to_unit(self, value: Value) -> float:

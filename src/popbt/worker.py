@@ -16,6 +16,8 @@ Contract:
 from __future__ import annotations
 
 import contextlib
+import os
+import socket
 import threading
 import time
 import traceback
@@ -127,6 +129,16 @@ class _Heartbeat:
         self._thread.join()
 
 
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def _describe(exc: BaseException) -> str:
     frames = traceback.extract_tb(exc.__traceback__)
     where = f" (at {frames[-1].filename}:{frames[-1].lineno})" if frames else ""
@@ -171,6 +183,8 @@ class Worker:
                 if claim is None:
                     if self.storage.unfinished(pop) == 0:
                         return self.stats
+                    if self._reap_dead_local_holders(pop):
+                        continue
                     time.sleep(wait)
                     wait = min(wait * 2, self.options.poll_s)
                     continue
@@ -180,11 +194,27 @@ class Worker:
                     self._turn(pop, claim)
                 except BaseException:
                     self._cache.pop(claim.member.member_id, None)
+                    with contextlib.suppress(Exception):
+                        self.storage.release(pop, claim.member.member_id, worker=claim.worker,
+                                             token=claim.token)
                     raise
                 finally:
                     heartbeat.hold(None)
         finally:
             heartbeat.close()
+
+    def _reap_dead_local_holders(self, pop: PopulationRow) -> bool:
+        """Release members held by dead worker processes of this host (no need to wait for
+        their leases); True if any was released."""
+        host = socket.gethostname()
+        released = False
+        for member_id, holder, token in self.storage.holders(pop):
+            parts = holder.rsplit(":", 2)
+            if len(parts) != 3 or parts[0] != host or not parts[1].isdigit():
+                continue
+            if int(parts[1]) != os.getpid() and not _alive(int(parts[1])):
+                released |= self.storage.release(pop, member_id, worker=holder, token=token)
+        return released
 
     def _turn(self, pop: PopulationRow, claim: Claim) -> None:
         member = claim.member

@@ -77,11 +77,14 @@ _CLAIMABLE = "(state = 'idle' OR (state = 'running' AND lease_until < :now))"
 _SQL = {
     "population": ("SELECT target_steps, error FROM popbt_populations WHERE id = :p"),
     "pick": (f"SELECT member_id, pending FROM popbt_members WHERE population_id = :p AND "
-             f"{_CLAIMABLE} ORDER BY step, pending DESC, member_id LIMIT 1"),
+             f"{_CLAIMABLE} ORDER BY step, pending DESC, failures, member_id LIMIT 1"),
     "take": (f"UPDATE popbt_members SET state = 'running', owner = :w, "
                     f"token = token + 1, lease_until = :until WHERE population_id = :p AND "
                     f"member_id = :m AND {_CLAIMABLE} RETURNING {_MEMBER_COLS}"),
-    "heartbeat": (f"UPDATE popbt_members SET lease_until = :until WHERE {_OWNED}"),
+    "heartbeat": f"UPDATE popbt_members SET lease_until = :until WHERE {_OWNED}",
+    "release": f"UPDATE popbt_members SET state = 'idle', owner = NULL WHERE {_OWNED}",
+    "holders": ("SELECT member_id, owner, token FROM popbt_members WHERE population_id = :p "
+                "AND state = 'running'"),
     "owned": (f"SELECT {_MEMBER_COLS} FROM popbt_members WHERE {_OWNED}"),
     "member": (f"SELECT {_MEMBER_COLS} FROM popbt_members WHERE population_id = :p "
                       f"AND member_id = :m"),
@@ -373,7 +376,8 @@ class SQLStorage:
         Claimable: idle, or running under a lease that expired before `now`. Among members at
         the same step, those with a ready decision due come first: each such decision is made
         with `decide` and applied in a transaction of its own, before any member trains past
-        that step, so members that take turns are compared at equal steps.
+        that step, so members that take turns are compared at equal steps. Members whose
+        trainable failed come after healthy ones at the same step.
 
         Raises:
             TrainingError: the population has a fatal error recorded.
@@ -425,6 +429,17 @@ class SQLStorage:
             return self._run(conn, "heartbeat", {
                 **self._owner(pop, claim.member.member_id, claim.worker, claim.token),
                 "until": now + lease_s}) == 1
+
+    def release(self, pop: PopulationRow, member_id: int, *, worker: str, token: int) -> bool:
+        """Give a claimed member back untouched (it resumes from its last checkpoint); False
+        when the claim was already lost."""
+        with self._write() as conn:
+            return self._run(conn, "release", self._owner(pop, member_id, worker, token)) == 1
+
+    def holders(self, pop: PopulationRow) -> list[tuple[int, str, int]]:
+        """(member id, worker, token) of every running member."""
+        with self._read() as conn:
+            return [tuple(r) for r in self._rows(conn, "holders", {"p": pop.id})]
 
     @staticmethod
     def _owner(pop: PopulationRow, member_id: int, worker: str, token: int) -> dict[str, Any]:
@@ -490,7 +505,7 @@ class SQLStorage:
                 self._run(conn, "add_event", new_events)
             done = report.step >= target
             values.update(state=(MemberState.DONE if done else MemberState.IDLE).value,
-                          owner=None, pending=int(report.decide and not done))
+                          owner=None, pending=int(report.decide))
             after = self._rows(conn, "update_member", {**values, **key})[0]
             obsolete = self._rows(conn, "garbage", {**key, "keep": report.keep_checkpoints})
             if obsolete:
