@@ -19,7 +19,8 @@ _FILE_PREFIX = "popbt_file_"
 
 
 def load_file(path: str | Path) -> ModuleType:
-    """Import a Python file as a module (once per path per process).
+    """Import a Python file as a module (once per path per process), with its folder on
+    `sys.path` as when it runs as a script, so it can import its neighbours.
 
     Raises:
         ConfigError: the file does not exist or is not a `.py` file.
@@ -35,6 +36,8 @@ def load_file(path: str | Path) -> ModuleType:
     name = _FILE_PREFIX + hashlib.sha1(str(p).encode()).hexdigest()[:12]
     if name in sys.modules:
         return sys.modules[name]
+    if str(p.parent) not in sys.path:  # as when the file runs as a script
+        sys.path.insert(0, str(p.parent))
     spec = importlib.util.spec_from_file_location(name, p)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)

@@ -1,0 +1,99 @@
+"""The `popbt` command, run as a real subprocess."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+TESTS = Path(__file__).parent
+TARGET = str(TESTS / "trainables.py")
+
+
+def popbt(*args: str, cwd: Path, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "popbt", *args], cwd=cwd, text=True,
+                          capture_output=True, timeout=timeout)
+
+
+def run_args(*extra: str) -> list[str]:
+    return ["run", TARGET, "--trainable", "Quadratic", "--metric", "score", "--population",
+            "4", "--ready-every", "5", "--name", "quad", *extra]
+
+
+def test_run_then_status_best_schedule(tmp_path: Path):
+    done = popbt(*run_args("--steps", "20"), cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("best: member ")
+    assert (tmp_path / "popbt.db").is_file() and (tmp_path / "popbt_checkpoints").is_dir()
+    assert "steps 80/80 (100%)" in done.stderr  # the progress display's last line
+
+    status = json.loads(popbt("status", "--json", cwd=tmp_path).stdout)
+    assert status["name"] == "quad" and status["steps"] == [20] * 4
+    assert status["states"] == {"done": 4} and len(status["members"]) == 4
+    best = json.loads(popbt("best", "--json", cwd=tmp_path).stdout)
+    assert best["score"] == max(m["score"] for m in status["members"])
+    assert best == {k: status["best"][k] for k in ("member_id", "score", "step", "hparams")} | {
+        "metrics": best["metrics"]}
+    schedule = json.loads(popbt("schedule", str(best["member_id"]), "--json",
+                                cwd=tmp_path).stdout)
+    assert schedule[0]["step"] == 0 and schedule[-1]["hparams"] == best["hparams"]
+
+    text = popbt("status", cwd=tmp_path)
+    assert text.returncode == 0 and "population quad" in text.stdout
+    assert len([line for line in text.stdout.splitlines() if " done " in line]) == 4
+    assert "schedule of member" in popbt("schedule", "0", cwd=tmp_path).stdout
+
+
+def test_run_again_resumes(tmp_path: Path):
+    assert popbt(*run_args("--steps", "10", "--quiet"), cwd=tmp_path).returncode == 0
+    again = popbt(*run_args("--steps", "25", "--quiet", "--json"), cwd=tmp_path)
+    assert again.returncode == 0, again.stderr
+    status = json.loads(again.stdout)
+    assert status["steps"] == [25] * 4
+    created = json.loads(popbt("status", "--json", cwd=tmp_path).stdout)
+    assert created["exploits"] >= 1
+
+
+def test_run_with_worker_processes(tmp_path: Path):
+    done = popbt(*run_args("--steps", "15", "--workers", "2", "--quiet", "--json"),
+                 cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["steps"] == [15] * 4
+
+
+@pytest.mark.parametrize(("args", "fragment"), [
+    (run_args("--steps", "5", "--population", "1"), "size=1"),
+    (run_args("--steps", "5", "--storage", "nosuchdb://u:secret@h/d"), "cannot open storage"),
+    (run_args("--steps", "5", "--metric", "accuracy"), "metric 'accuracy'"),
+    (["run", TARGET, "--steps", "5", "--metric", "score"], "exactly one popbt.Trainable"),
+    (["run", "no_trainable.py", "--steps", "5"], "found none"),
+    (["run", "no_such_file.py", "--steps", "5"], "not a Python file"),
+    (["best"], "holds 0 populations"),
+    (["schedule", "3", "--name", "missing"], "no population 'missing'"),
+    (run_args("--steps", "5", "--fraction", "0.9"), "fraction=0.9"),
+])
+def test_bad_input_gets_one_line(tmp_path: Path, args: list[str], fragment: str):
+    (tmp_path / "no_trainable.py").write_text("import popbt\nspace = None\n")
+    done = popbt(*args, cwd=tmp_path)
+    assert done.returncode in (1, 2)
+    assert "Traceback" not in done.stderr
+    lines = [line for line in done.stderr.splitlines() if line.startswith("popbt: error:")]
+    assert len(lines) == 1 and fragment in lines[0], done.stderr
+    assert "secret" not in done.stderr
+
+
+def test_trainable_that_always_fails(tmp_path: Path):
+    done = popbt("run", TARGET, "--trainable", "AlwaysFails", "--metric", "score",
+                 "--steps", "5", "--ready-every", "5", "--quiet", cwd=tmp_path)
+    assert done.returncode == 1
+    assert "Traceback" not in done.stderr
+    assert "every member failed" in done.stderr and "broken training code" in done.stderr
+
+
+def test_schedule_of_unknown_member(tmp_path: Path):
+    assert popbt(*run_args("--steps", "5", "--quiet"), cwd=tmp_path).returncode == 0
+    done = popbt("schedule", "9", cwd=tmp_path)
+    assert done.returncode == 2 and "members are 0..3" in done.stderr

@@ -1,0 +1,133 @@
+"""Real worker processes on one SQLite file: parallel runs, and workers killed with SIGKILL."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+import popbt
+from popbt.checkpoints import CheckpointStore
+from popbt.records import EventKind, MemberState
+from trainables import Quadratic, SlowQuadratic
+
+TESTS = Path(__file__).parent
+
+
+def _check_consistent(pop: popbt.Population, target: int) -> None:
+    """Every member at `target`, READY events never repeated for one (member, step) within a
+    lineage stretch, every pointed checkpoint present and intact, lineages well formed."""
+    store = CheckpointStore(pop.row.checkpoint_root)
+    for m in pop.members:
+        assert m.step == target and m.state is MemberState.DONE
+        row = pop.storage.checkpoint(pop.row, m.checkpoint_id)
+        store.load(row.path, row.checksum)  # raises if missing or corrupt
+        segments = pop.lineage(m.member_id)
+        assert segments[0].start_step == 0 and segments[-1].end_step == target
+        for seg in segments:
+            readies = [e.step for e in seg.events if e.kind is EventKind.READY]
+            assert readies == sorted(set(readies)), f"a ready point was counted twice: {readies}"
+
+
+def _holder_pids(pop: popbt.Population) -> dict[int, int]:
+    """member id → pid of the worker process holding it."""
+    return {mid: int(owner.rsplit(":", 2)[1]) for mid, owner, _ in pop.storage.holders(pop.row)}
+
+
+def test_two_worker_processes_finish_a_population(make_pop):
+    pop = make_pop(size=6)
+    pop.train(Quadratic, steps=30, workers=2, progress=False)
+    _check_consistent(pop, 30)
+    assert pop.events(kinds=[EventKind.EXPLOIT])
+
+
+def test_sigkilled_worker_process_is_replaced_and_nothing_is_lost(make_pop):
+    pop = make_pop(size=4, ready=popbt.Every(steps=10))
+    done = threading.Event()
+    errors: list[BaseException] = []
+
+    def train() -> None:
+        try:
+            pop.train(SlowQuadratic, steps=60, workers=2, lease_s=3.0, progress=False)
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the test thread
+            errors.append(exc)
+        finally:
+            done.set()
+
+    thread = threading.Thread(target=train)
+    thread.start()
+    deadline = time.monotonic() + 60
+    killed = None
+    while killed is None and time.monotonic() < deadline:
+        holders = _holder_pids(pop)
+        if holders and min(m.step for m in pop.members) >= 10:
+            time.sleep(0.05)  # into the interval
+            killed = next(iter(holders.values()))
+            os.kill(killed, signal.SIGKILL)
+        time.sleep(0.02)
+    assert killed is not None, "no worker process was ever seen holding a member"
+    assert done.wait(120), "training did not finish after a worker was killed"
+    thread.join()
+    assert not errors, errors
+    _check_consistent(pop, 60)
+
+
+def test_popbt_worker_processes_join_and_survive_a_kill(make_pop, db_url):
+    """Two `popbt worker` commands serve one population; one is SIGKILLed mid-interval; the
+    other finishes every member; ready points are exactly those of uninterrupted training."""
+    pop = make_pop(size=4, ready=popbt.Every(steps=10), exploit=popbt.NoExploit(explore=True))
+    pop.storage.set_target(pop.row, 60)
+    cmd = [sys.executable, "-m", "popbt", "worker", str(TESTS / "trainables.py"),
+           "--storage", db_url, "--name", "test", "--trainable", "SlowQuadratic",
+           "--lease", "3"]
+    procs = [subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+             for _ in range(2)]
+    try:
+        deadline = time.monotonic() + 60
+        victim = None
+        while victim is None and time.monotonic() < deadline:
+            holders = set(_holder_pids(pop).values())
+            for p in procs:
+                if p.pid in holders and min(m.step for m in pop.members) >= 10:
+                    time.sleep(0.05)
+                    p.send_signal(signal.SIGKILL)
+                    victim = p
+                    break
+            time.sleep(0.02)
+        assert victim is not None, "no worker was seen holding a member"
+        assert victim.wait(10) == -signal.SIGKILL
+        survivor = next(p for p in procs if p is not victim)
+        out, err = survivor.communicate(timeout=120)
+        assert survivor.returncode == 0, err.decode()
+        assert b"worker done" in out
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+    _check_consistent(pop, 60)
+    readies = Counter((e.member_id, e.step) for e in pop.events(kinds=[EventKind.READY]))
+    assert sorted(readies) == [(m, s) for m in range(4) for s in range(10, 61, 10)]
+    assert set(readies.values()) == {1}, "an interval was counted twice"
+
+
+@pytest.mark.parametrize("workers", [3])
+def test_population_larger_than_workers_advances_together(make_pop, workers):
+    pop = make_pop(size=9, ready=popbt.Every(steps=5))
+    pop.train(Quadratic, steps=25, workers=workers, progress=False)
+    _check_consistent(pop, 25)
+    # members take turns: a member exploits at its ready point a donor at a similar step
+    events = pop.events()
+    exploits = [e for e in events if e.kind is EventKind.EXPLOIT]
+    assert exploits
+    for e in exploits:
+        ready = [r for r in events if r.kind is EventKind.READY and r.member_id == e.member_id
+                 and r.event_id < e.event_id][-1]
+        assert abs(e.data["donor_step"] - ready.step) <= 5
