@@ -38,6 +38,8 @@ class _Encoder:
         return {_MARK: kind, "key": key}
 
     def encode(self, obj: Any, where: str) -> Any:
+        if isinstance(obj, np.generic):  # before float/str: np.float64 and np.str_ subclass them
+            return self.array(np.asarray(obj), "scalar")
         if obj is None or isinstance(obj, bool | int | float | str):
             return obj
         if isinstance(obj, np.ndarray):
@@ -45,8 +47,6 @@ class _Encoder:
                 raise ConfigError(f"{where} is an object array, which cannot be stored "
                                       f"without pickle")
             return self.array(obj, "ndarray")
-        if isinstance(obj, np.generic):
-            return self.array(np.asarray(obj), "scalar")
         if isinstance(obj, bytes):
             return self.array(np.frombuffer(obj, dtype=np.uint8), "bytes")
         if isinstance(obj, list):
@@ -170,7 +170,11 @@ class CheckpointStore:
         if hashlib.sha256(data).hexdigest() != checksum:
             raise CheckpointError(f"checkpoint file {str(path)!r} is corrupt (checksum "
                                   f"mismatch)")
-        return deserialize(data, rel.rsplit(".", 1)[-1])
+        try:
+            return deserialize(data, rel.rsplit(".", 1)[-1])
+        except (ValueError, KeyError, OSError) as exc:
+            raise CheckpointError(f"checkpoint file {str(path)!r} cannot be read safely: "
+                                  f"{exc}") from None
 
     def delete(self, rels: Iterable[str]) -> None:
         """Remove files no row points at any more; files already gone are ignored."""

@@ -32,6 +32,13 @@ def _check_range(kind: str, lo: float, hi: float) -> None:
     if not lo < hi:
         raise ConfigError(f"{kind}(lo={lo!r}, hi={hi!r}): the range is empty or "
                           f"inverted; lo must be below hi")
+    if not math.isfinite(hi - lo):
+        raise ConfigError(f"{kind}(lo={lo!r}, hi={hi!r}): the range is too wide to represent")
+
+
+def _unit(u: float) -> float:
+    """`u` clipped to [0, 1]; NaN counts as 0."""
+    return 0.0 if math.isnan(u) else min(max(u, 0.0), 1.0)
 
 
 class Domain:
@@ -54,7 +61,8 @@ class Domain:
         raise NotImplementedError
 
     def perturb(self, value: Value, factor: float) -> Value:
-        """The value moved by `factor` (> 1 up, < 1 down), clipped to the domain."""
+        """The value multiplied by `factor` (for a Choice: the next value up for a factor > 1,
+        down for < 1), clipped to the domain."""
         raise NotImplementedError
 
     def to_json(self) -> dict[str, Any]:
@@ -93,7 +101,7 @@ class Uniform(Domain):
         return (float(value) - self.lo) / (self.hi - self.lo)
 
     def from_unit(self, u: float) -> float:
-        return self.lo + min(max(u, 0.0), 1.0) * (self.hi - self.lo)
+        return min(max(self.lo + _unit(u) * (self.hi - self.lo), self.lo), self.hi)
 
     def perturb(self, value: Value, factor: float) -> float:
         return min(max(float(value) * factor, self.lo), self.hi)
@@ -122,7 +130,8 @@ class LogUniform(Domain):
         _check_range("LogUniform", self.lo, self.hi)
 
     def sample(self, rng: np.random.Generator) -> float:
-        return float(math.exp(rng.uniform(math.log(self.lo), math.log(self.hi))))
+        value = math.exp(rng.uniform(math.log(self.lo), math.log(self.hi)))
+        return min(max(value, self.lo), self.hi)
 
     def validate(self, name: str, value: Any) -> float:
         v = _finite_number(f"hyperparameter {name!r}", value)
@@ -135,8 +144,7 @@ class LogUniform(Domain):
         return math.log(float(value) / self.lo) / math.log(self.hi / self.lo)
 
     def from_unit(self, u: float) -> float:
-        u = min(max(u, 0.0), 1.0)
-        return min(max(self.lo * (self.hi / self.lo) ** u, self.lo), self.hi)
+        return min(max(self.lo * (self.hi / self.lo) ** _unit(u), self.lo), self.hi)
 
     def perturb(self, value: Value, factor: float) -> float:
         return min(max(float(value) * factor, self.lo), self.hi)
@@ -150,7 +158,8 @@ class IntUniform(Domain):
     """An integer drawn uniformly from lo..hi, both included (batch sizes, layer counts).
 
     Perturbation multiplies and rounds; when rounding would leave the value unchanged it moves
-    one step in the factor's direction, so small integers still explore.
+    one step the way the factor would (away from zero for a factor > 1), so small integers
+    still explore.
 
     Example:
         >>> IntUniform(16, 256).validate("batch_size", 64)
@@ -172,24 +181,28 @@ class IntUniform(Domain):
         return int(rng.integers(self.lo, self.hi, endpoint=True))
 
     def validate(self, name: str, value: Any) -> int:
-        v = _finite_number(f"hyperparameter {name!r}", value)
-        if v != int(v) or not self.lo <= v <= self.hi:
+        if isinstance(value, int | np.integer) and not isinstance(value, bool):
+            v = int(value)
+        else:
+            f = _finite_number(f"hyperparameter {name!r}", value)
+            v = int(f) if f.is_integer() else None
+        if v is None or not self.lo <= v <= self.hi:
             raise ConfigError(f"hyperparameter {name!r} = {value!r} is not an integer in "
                               f"IntUniform({self.lo}, {self.hi})")
-        return int(v)
+        return v
 
     def to_unit(self, value: Value) -> float:
         return (float(value) - self.lo) / (self.hi - self.lo)
 
     def from_unit(self, u: float) -> int:
-        u = min(max(u, 0.0), 1.0)
-        return int(min(max(round(self.lo + u * (self.hi - self.lo)), self.lo), self.hi))
+        return int(min(max(round(self.lo + _unit(u) * (self.hi - self.lo)), self.lo), self.hi))
 
     def perturb(self, value: Value, factor: float) -> int:
         v = int(value)
-        moved = round(v * factor)
+        moved = round(min(max(v * factor, self.lo), self.hi))
         if moved == v and factor != 1.0:
-            moved = v + (1 if factor > 1.0 else -1)
+            away = v >= 0 if factor > 1.0 else v < 0  # a factor > 1 moves away from zero
+            moved = v + (1 if away else -1)
         return int(min(max(moved, self.lo), self.hi))
 
     def to_json(self) -> dict[str, Any]:
@@ -201,7 +214,7 @@ class Choice(Domain):
     """One of a list of values (numbers, strings or booleans).
 
     Ordered by default: perturbation moves to the neighbouring value (up for a factor > 1,
-    down for < 1). With `ordered=False` perturbation resamples instead.
+    down for < 1). With `ordered=False` the explore strategies resample it instead.
 
     Example:
         >>> Choice([32, 64, 128]).perturb(64, 1.2)
@@ -220,6 +233,8 @@ class Choice(Domain):
         for v in vals:
             if not isinstance(v, int | float | str | bool):
                 raise ConfigError(f"Choice value {v!r} is not a number, string or boolean")
+            if isinstance(v, float) and not math.isfinite(v):
+                raise ConfigError(f"Choice value {v!r} is not finite")
         if len(set(vals)) != len(vals):
             raise ConfigError(f"Choice({list(vals)!r}) repeats a value")
         object.__setattr__(self, "values", vals)
@@ -244,8 +259,7 @@ class Choice(Domain):
         return self._index("value", value) / (len(self.values) - 1)
 
     def from_unit(self, u: float) -> Value:
-        u = min(max(u, 0.0), 1.0)
-        return self.values[round(u * (len(self.values) - 1))]
+        return self.values[round(_unit(u) * (len(self.values) - 1))]
 
     def perturb(self, value: Value, factor: float) -> Value:
         i = self._index("value", value)

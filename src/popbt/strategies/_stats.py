@@ -62,5 +62,7 @@ def welch_p_value(a: Sequence[float], b: Sequence[float]) -> float:
     if se2 == 0.0:
         return 1.0 if ma == mb else 0.0
     t = (ma - mb) / math.sqrt(se2)
-    df = se2 ** 2 / ((va / na) ** 2 / (na - 1) + (vb / nb) ** 2 / (nb - 1))
+    # Welch–Satterthwaite, scaled by se2 so tiny variances do not underflow when squared
+    wa, wb = va / na / se2, vb / nb / se2
+    df = 1.0 / (wa * wa / (na - 1) + wb * wb / (nb - 1))
     return betainc(df / 2.0, 0.5, df / (df + t * t))

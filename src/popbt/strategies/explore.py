@@ -130,7 +130,8 @@ class GaussianNoise(Explore):
 
     `sigma` is a fraction of the domain's width measured in its unit coordinate: linear for
     Uniform and IntUniform, logarithmic for LogUniform, the index for Choice. On Uniform(0, 1)
-    it is the plain standard deviation (the paper's toy problem uses 0.1).
+    it is the plain standard deviation (the paper's toy problem uses 0.1). Unordered choices
+    are resampled.
 
     Example:
         >>> GaussianNoise(sigma=0.1).sigma
@@ -150,6 +151,9 @@ class GaussianNoise(Explore):
         ops: Ops = {}
         for name, dom in space.items():
             old = hparams[name]
+            if isinstance(dom, Choice) and not dom.ordered:
+                new[name], ops[name] = dom.sample(rng), "resample"
+                continue
             value = dom.from_unit(dom.to_unit(old) + float(rng.normal(0.0, self.sigma)))
             new[name] = value
             if isinstance(value, int | float) and not isinstance(value, bool):

@@ -1,0 +1,312 @@
+"""The storage contract, on every backend: claims, leases, reports, decisions, failures, GC."""
+
+from __future__ import annotations
+
+import math
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import popbt
+from popbt.records import EventKind, MemberState, Peer
+from popbt.settings import Settings
+from popbt.storage.sql import Claim, PopulationRow, Report, SQLStorage
+
+SPACE = popbt.Space({"lr": popbt.Uniform(0.0, 1.0)})
+NOW = 1_000_000.0
+
+
+@pytest.fixture(params=["sqlite"])
+def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'contract.db'}"
+
+
+@pytest.fixture
+def storage(url: str) -> SQLStorage:
+    store = SQLStorage(url)
+    yield store
+    store.close()
+
+
+def make(storage: SQLStorage, *, size: int = 3, target: int = 10, name: str = "p",
+         mode: str = "max") -> PopulationRow:
+    settings = Settings(space=SPACE, size=size, metric="score", mode=mode,
+                        ready=popbt.Every(steps=5), exploit=popbt.Truncation(0.5),
+                        explore=popbt.Perturb())
+    row = storage.create_population(
+        name=name, config=settings.to_config(), checkpoint_root="/tmp/unused",
+        initial_hparams=[{"lr": 0.1 * (i + 1)} for i in range(size)], now=NOW)
+    storage.set_target(row, target)
+    return row
+
+
+class Decide:
+    """A scripted decision: member → donor (`donors`, or `donor` for all), and an explore that
+    sets lr to `new_lr`."""
+
+    history_window = 3
+
+    def __init__(self, donor: int | None = None, new_lr: float | None = None,
+                 fail: bool = False, donors: dict[int, int] | None = None) -> None:
+        self.donor, self.new_lr, self.fail, self.donors = donor, new_lr, fail, donors
+        self.calls: list[tuple[int, list[Peer]]] = []
+
+    def __call__(self, member_id: int, ready_count: int, peers: list[Peer]) -> Any:
+        self.calls.append((member_id, peers))
+        donor = self.donor if self.donors is None else self.donors.get(member_id)
+        if donor is None:
+            return None, None
+
+        def explore(hp: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
+            if self.fail:
+                raise RuntimeError("explore failed")
+            return {"lr": self.new_lr}, {"lr": "×1.2"}
+
+        return donor, None if self.new_lr is None else explore
+
+
+NEVER = Decide()
+
+
+def report(storage: SQLStorage, pop: PopulationRow, claim: Claim, *, steps: int = 5,
+           score: float = 1.0, ready: bool = True, keep: int = 3,
+           path: str | None = None) -> Any:
+    step = claim.member.step + steps
+    return storage.report(pop, Report(
+        member_id=claim.member.member_id, worker=claim.worker, token=claim.token, step=step,
+        score=score, metrics={"score": score}, checkpoint_path=path or f"m{claim.member.member_id}"
+        f"/s{step}-{claim.token}.npz", checksum="0" * 64, size=1, ready=ready, decide=ready,
+        keep_checkpoints=keep), now=NOW)
+
+
+def claim(storage: SQLStorage, pop: PopulationRow, worker: str = "w", *, now: float = NOW,
+          lease: float = 30.0, decide: Callable[..., Any] = NEVER) -> Claim | None:
+    return storage.claim(pop, worker=worker, lease_s=lease, now=now, decide=decide)
+
+
+def test_create_twice_is_refused(storage):
+    make(storage)
+    with pytest.raises(popbt.ConfigError, match="already exists"):
+        make(storage)
+    assert [p.name for p in storage.list_populations()] == ["p"]
+
+
+def test_claims_take_least_advanced_members_once(storage):
+    pop = make(storage)
+    first, second, third = (claim(storage, pop, f"w{i}") for i in range(3))
+    assert [c.member.member_id for c in (first, second, third)] == [0, 1, 2]
+    assert claim(storage, pop, "w3") is None
+    assert report(storage, pop, second).accepted
+    again = claim(storage, pop, "w1")  # 0 and 2 are held: 1 is the least advanced claimable
+    assert again.member.member_id == 1 and again.member.step == 5
+    assert report(storage, pop, first).accepted
+    nxt = claim(storage, pop, "w0")
+    assert nxt.member.member_id == 0 and nxt.member.step == 5
+
+
+def test_concurrent_claims_never_share_a_member(url: str):
+    stores = [SQLStorage(url) for _ in range(4)]
+    pop = make(stores[0], size=40)
+    taken: list[int] = []
+    lock = threading.Lock()
+
+    def grab(store: SQLStorage, name: str) -> None:
+        while (c := claim(store, pop, name)) is not None:
+            with lock:
+                taken.append(c.member.member_id)
+
+    threads = [threading.Thread(target=grab, args=(s, f"w{i}")) for i, s in enumerate(stores)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(taken) == list(range(40))
+    for store in stores:
+        store.close()
+
+
+def test_an_expired_lease_moves_the_member_and_voids_the_old_claim(storage):
+    pop = make(storage, size=2)
+    old = claim(storage, pop, "dead", lease=1.0)
+    other = claim(storage, pop, "w1")
+    assert claim(storage, pop, "w2", now=NOW + 0.5) is None
+    new = claim(storage, pop, "w2", now=NOW + 2.0)
+    assert new.member.member_id == old.member.member_id and new.token > old.token
+    assert not report(storage, pop, old).accepted
+    assert not storage.heartbeat(pop, old, lease_s=30, now=NOW + 2)
+    assert not storage.release(pop, old.member.member_id, worker="dead", token=old.token)
+    assert report(storage, pop, new).accepted and report(storage, pop, other).accepted
+    readies = storage.events(pop, kinds=[EventKind.READY])
+    assert [(e.member_id, e.step) for e in readies] == [(0, 5), (1, 5)]
+
+
+def test_heartbeat_keeps_the_claim(storage):
+    pop = make(storage, size=2)
+    held = claim(storage, pop, "w0", lease=1.0)
+    assert storage.heartbeat(pop, held, lease_s=10.0, now=NOW + 0.9)
+    other = claim(storage, pop, "w1", now=NOW + 5)
+    assert other.member.member_id != held.member.member_id
+
+
+def test_report_records_score_checkpoint_and_release(storage):
+    pop = make(storage, size=2, target=5)
+    c = claim(storage, pop)
+    out = report(storage, pop, c, score=0.25)
+    m = out.member
+    assert out.accepted and m.step == 5 and m.score == 0.25 and m.state is MemberState.DONE
+    ckpt = storage.checkpoint(pop, m.checkpoint_id)
+    assert ckpt.step == 5 and ckpt.member_id == 0
+    assert storage.scores(pop)[0].score == 0.25
+    assert [e.kind for e in storage.events(pop, member_id=0)] == [EventKind.CREATED,
+                                                                  EventKind.READY]
+    assert storage.unfinished(pop) == 1
+
+
+def test_decision_is_made_before_peers_train_on_and_copies_everything(storage):
+    pop = make(storage, size=2)
+    a, b = claim(storage, pop, "a"), claim(storage, pop, "b")
+    report(storage, pop, a, score=0.1)
+    report(storage, pop, b, score=0.9)
+    decide = Decide(donor=1, new_lr=0.77)
+    nxt = claim(storage, pop, "a", decide=decide)
+    # member 0's decision came first and saw both members at step 5
+    assert decide.calls[0][0] == 0
+    assert {p.member_id: (p.step, p.fitness) for p in decide.calls[0][1]} == {
+        0: (5, 0.1), 1: (5, 0.9)}
+    m0 = storage.members(pop)[0]
+    m1 = storage.members(pop)[1]
+    assert m0.checkpoint_id == m1.checkpoint_id  # the reference, not a copy
+    assert m0.step == 5 and m0.score == 0.9 and m0.hparams == {"lr": 0.77}
+    exploit, explore = storage.events(pop, member_id=0)[-2:]
+    assert exploit.kind is EventKind.EXPLOIT and explore.kind is EventKind.EXPLORE
+    assert exploit.data["donor"] == 1 and exploit.data["donor_step"] == 5
+    assert exploit.data["old"] == {"lr": 0.1} and exploit.data["new"] == {"lr": 0.2}
+    assert explore.data == {"old": {"lr": 0.2}, "new": {"lr": 0.77}, "ops": {"lr": "×1.2"}}
+    assert nxt.member.member_id == 0 and nxt.member.checkpoint_id == m1.checkpoint_id
+    # after an exploit the member's score history starts again
+    assert next(p for p in storage.peers(pop, window=3) if p.member_id == 0).history == ()
+
+
+def test_a_failing_decision_changes_nothing(storage):
+    pop = make(storage, size=2)
+    a, b = claim(storage, pop, "a"), claim(storage, pop, "b")
+    report(storage, pop, a, score=0.1)
+    report(storage, pop, b, score=0.9)
+    before = storage.members(pop)
+    events = storage.events(pop)
+    with pytest.raises(RuntimeError, match="explore failed"):
+        claim(storage, pop, "a", decide=Decide(donor=1, new_lr=0.5, fail=True))
+    assert storage.members(pop) == before
+    assert storage.events(pop) == events
+
+
+def test_no_exploit_from_a_donor_without_checkpoint_or_finite_score(storage):
+    pop = make(storage, size=3)
+    a, b = claim(storage, pop, "a"), claim(storage, pop, "b")
+    report(storage, pop, a, score=0.1)
+    report(storage, pop, b, score=math.nan)
+    claim(storage, pop, "x", decide=Decide(donor=2, new_lr=0.5))  # 2 has no checkpoint
+    claim(storage, pop, "y", decide=Decide(donor=1, new_lr=0.5))  # 1 scored NaN
+    assert not storage.events(pop, kinds=[EventKind.EXPLOIT])
+    peers = {p.member_id: p.fitness for p in storage.peers(pop)}
+    assert peers == {0: 0.1, 1: -math.inf}
+    assert storage.best(pop).member_id == 0
+
+
+def test_mode_min_orients_fitness(storage):
+    pop = make(storage, size=2, mode="min")
+    a, b = claim(storage, pop, "a"), claim(storage, pop, "b")
+    report(storage, pop, a, score=3.0)
+    report(storage, pop, b, score=2.0)
+    assert storage.best(pop).member_id == 1
+    assert {p.member_id: p.fitness for p in storage.peers(pop)} == {0: -3.0, 1: -2.0}
+
+
+def test_history_window_holds_recent_scores(storage):
+    pop = make(storage, size=2, target=100)
+    first = claim(storage, pop, "a")
+    second = claim(storage, pop, "b")
+    report(storage, pop, second, score=0.0, steps=90, ready=False)  # parks member 1 ahead
+    report(storage, pop, first, score=1.0, ready=False)
+    for score in (2.0, 3.0, 4.0):
+        c = claim(storage, pop, "a")
+        assert c.member.member_id == 0
+        report(storage, pop, c, score=score, ready=False)
+    history = {p.member_id: p.history for p in storage.peers(pop, window=3)}
+    assert history == {0: (2.0, 3.0, 4.0), 1: (0.0,)}
+
+
+def test_garbage_collection_keeps_recent_and_pointed_checkpoints(storage):
+    pop = make(storage, size=2, target=100)
+    a, b = claim(storage, pop, "a"), claim(storage, pop, "b")
+    first = report(storage, pop, a, score=0.9, keep=1).member.checkpoint_id
+    report(storage, pop, b, score=0.1, keep=1)
+    # member 1 copies member 0 (a pointer to member 0's checkpoint at step 5)
+    again = claim(storage, pop, "a", decide=Decide(donors={1: 0}))
+    assert storage.members(pop)[1].checkpoint_id == first
+    assert report(storage, pop, again, ready=False, keep=1).obsolete_paths == ()
+    assert storage.checkpoint(pop, first).step == 5  # pointed at: kept
+    one = claim(storage, pop, "b")
+    assert one.member.member_id == 1
+    report(storage, pop, one, steps=95, ready=False, keep=1)  # member 1 moves on
+    zero = claim(storage, pop, "a")
+    gone = report(storage, pop, zero, ready=False, keep=1).obsolete_paths
+    assert sorted(gone) == ["m0/s10-2.npz", "m0/s5-1.npz"]
+    with pytest.raises(popbt.StorageError, match="not recorded"):
+        storage.checkpoint(pop, first)
+
+
+def test_failures_then_reseed_from_the_best(storage):
+    pop = make(storage, size=3)
+    for name, score in (("a", 0.5), ("b", 0.8)):
+        report(storage, pop, claim(storage, pop, name), score=score)
+    for attempt in range(1, 4):
+        c = claim(storage, pop, "w")
+        assert c.member.member_id == 2 and c.member.failures == attempt - 1
+        after = storage.fail(pop, c, error="boom", max_failures=3,
+                             explore=lambda hp: ({"lr": 0.33}, {"lr": "×0.8"}), now=NOW)
+    assert after.failures == 0 and after.state is MemberState.IDLE
+    assert after.step == 5 and after.hparams == {"lr": 0.33} and after.score == 0.8
+    kinds = [e.kind for e in storage.events(pop, member_id=2)]
+    assert kinds.count(EventKind.FAILURE) == 3
+    assert kinds[-3:] == [EventKind.RESEED, EventKind.EXPLOIT, EventKind.EXPLORE]
+
+
+def test_failures_without_any_donor_mark_failed_and_set_target_revives(storage):
+    pop = make(storage, size=2)
+    for _ in range(2):
+        c = claim(storage, pop)
+        storage.fail(pop, c, error="boom", max_failures=1, explore=None, now=NOW)
+    assert {m.state for m in storage.members(pop)} == {MemberState.FAILED}
+    assert storage.unfinished(pop) == 0 and claim(storage, pop) is None
+    storage.set_target(pop, 20)
+    assert {m.state for m in storage.members(pop)} == {MemberState.IDLE}
+
+
+def test_a_fatal_error_stops_every_claim(storage):
+    pop = make(storage)
+    storage.set_error(pop, "metric 'x' missing")
+    with pytest.raises(popbt.TrainingError, match="metric 'x' missing"):
+        claim(storage, pop)
+    storage.set_target(pop, 10)  # training again clears it
+    assert claim(storage, pop) is not None
+
+
+def test_event_ids_increase_in_commit_order(storage):
+    pop = make(storage, size=2)
+    for name in ("a", "b"):
+        report(storage, pop, claim(storage, pop, name))
+    ids = [e.event_id for e in storage.events(pop)]
+    assert ids == sorted(ids) and len(set(ids)) == len(ids)
+    times = [e.time for e in storage.events(pop)]
+    assert all(t == NOW for t in times)
+
+
+def test_populations_are_isolated(storage):
+    a, b = make(storage, name="a"), make(storage, name="b", size=2)
+    report(storage, a, claim(storage, a))
+    assert storage.events(b, kinds=[EventKind.READY]) == []
+    assert [m.step for m in storage.members(b)] == [0, 0]
