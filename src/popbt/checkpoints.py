@@ -172,7 +172,7 @@ class CheckpointStore:
                                   f"mismatch)")
         try:
             return deserialize(data, rel.rsplit(".", 1)[-1])
-        except (ValueError, KeyError, OSError) as exc:
+        except Exception as exc:  # noqa: BLE001 - whatever the format's reader refuses
             raise CheckpointError(f"checkpoint file {str(path)!r} cannot be read safely: "
                                   f"{exc}") from None
 

@@ -6,8 +6,11 @@ These are plain data read from a storage; changing one changes nothing stored.
 from __future__ import annotations
 
 import enum
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
+
+import numpy as np
 
 
 class MemberState(str, enum.Enum):
@@ -96,16 +99,63 @@ class Score:
     time: float
 
 
-@dataclass(frozen=True)
-class Peer:
-    """What an exploit strategy sees of one member.
+class Peer(NamedTuple):
+    """What an exploit strategy sees of one member (a named tuple: thousands are built per
+    decision).
 
     `fitness` is oriented so that higher is better (the score, negated for mode "min"); it is
-    -inf for a non-finite score. `history` holds the member's recent fitness values, oldest
-    first, when the strategy asked for them (`history_window` > 0).
+    -inf for a non-finite score. `history` holds the member's recent fitness values since its
+    last exploit, oldest first, when the strategy asked for them (`history_window` > 0).
     """
 
     member_id: int
     step: int
     fitness: float
     history: tuple[float, ...] = ()
+
+
+class Peers(Sequence[Peer]):
+    """A population snapshot held as columns (NumPy arrays), read as a sequence of `Peer`.
+
+    Strategies that rank the whole population read `fitness` and `member_ids` directly; a
+    `Peer` object is built only for the entries asked for.
+
+    Example:
+        >>> peers = Peers.of([Peer(0, 4, 1.0), Peer(1, 4, 2.0)])
+        >>> peers.find(1).fitness
+        2.0
+    """
+
+    def __init__(self, member_ids: np.ndarray, steps: np.ndarray, fitness: np.ndarray,
+                 history: Mapping[int, tuple[float, ...]] | None = None) -> None:
+        self.member_ids = np.asarray(member_ids, dtype=np.int64)
+        self.steps = np.asarray(steps, dtype=np.int64)
+        self.fitness = np.asarray(fitness, dtype=float)
+        self.history = dict(history or {})
+
+    @classmethod
+    def of(cls, peers: Sequence[Peer]) -> Peers:
+        """`peers` itself if it is a `Peers`, else its columns."""
+        if isinstance(peers, Peers):
+            return peers
+        return cls(np.array([p.member_id for p in peers], dtype=np.int64),
+                   np.array([p.step for p in peers], dtype=np.int64),
+                   np.array([p.fitness for p in peers], dtype=float),
+                   {p.member_id: p.history for p in peers})
+
+    def __len__(self) -> int:
+        return len(self.member_ids)
+
+    def __getitem__(self, i: int) -> Peer:  # type: ignore[override]
+        mid = int(self.member_ids[i])
+        return Peer(mid, int(self.steps[i]), float(self.fitness[i]), self.history.get(mid, ()))
+
+    def position(self, member_id: int) -> int | None:
+        """The index of `member_id`, or None if it is not in the snapshot."""
+        hits = np.flatnonzero(self.member_ids == member_id)
+        return int(hits[0]) if len(hits) else None
+
+    def find(self, member_id: int) -> Peer | None:
+        """The `Peer` of `member_id`, or None."""
+        i = self.position(member_id)
+        return None if i is None else self[i]

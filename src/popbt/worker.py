@@ -28,7 +28,7 @@ from typing import Any
 
 from popbt.checkpoints import CheckpointStore
 from popbt.errors import ConfigError, TrainingError
-from popbt.records import Member, Peer
+from popbt.records import Member, Peers
 from popbt.settings import Settings
 from popbt.storage.sql import (
     Claim,
@@ -54,7 +54,7 @@ class WorkerOptions:
 
     lease_s: float = 30.0
     cache_size: int = 64
-    poll_s: float = 0.5
+    poll_s: float = 0.25
 
     def __post_init__(self) -> None:
         if not (isinstance(self.lease_s, int | float) and self.lease_s > 0):
@@ -178,8 +178,13 @@ class Worker:
         try:
             while True:
                 pop = self.pop
-                claim = self.storage.claim(pop, worker=self.name, lease_s=self.options.lease_s,
-                                           now=time.time(), decide=self.decider)
+                try:
+                    claim = self.storage.claim(pop, worker=self.name,
+                                               lease_s=self.options.lease_s, now=time.time(),
+                                               decide=self.decider)
+                except ConfigError as exc:  # a decision that cannot be made
+                    self.storage.set_error(pop, str(exc))
+                    raise TrainingError(str(exc)) from exc
                 if claim is None:
                     if self.storage.unfinished(pop) == 0:
                         return self.stats
@@ -306,9 +311,9 @@ class Decider:
         self.history_window = settings.exploit.history_window
 
     def __call__(self, member_id: int, ready_count: int,
-                 peers: list[Peer]) -> tuple[int | None, ExploreFn | None]:
+                 peers: Peers) -> tuple[int | None, ExploreFn | None]:
         settings = self.settings
-        me = next((p for p in peers if p.member_id == member_id), None)
+        me = Peers.of(peers).find(member_id)
         if me is None:
             return None, None
         rng = settings.decision_rng(member_id, ready_count)
@@ -316,4 +321,13 @@ class Decider:
         explore = settings.explore
         if donor is None or explore is None:
             return donor, None
-        return donor, lambda hparams: explore.explore(hparams, settings.space, rng)
+
+        def apply(hparams: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
+            try:
+                return explore.explore(hparams, settings.space, rng)
+            except ConfigError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - a user's explore function
+                raise ConfigError(f"explore {explore!r} raised {_describe(exc)}") from exc
+
+        return donor, apply

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import sys
-import time
+from multiprocessing.connection import wait
 from typing import TYPE_CHECKING, Any
 
 from popbt._refs import object_ref, resolve_ref
@@ -70,7 +70,7 @@ def run_processes(pop: Population, trainable: type[Trainable], *, workers: int, 
                 replacement.start()
                 procs.append(replacement)
             progress.update(workers=len(procs))
-            time.sleep(0.1)
+            wait([p.sentinel for p in procs], timeout=0.25)
     finally:
         for p in procs:
             p.terminate()

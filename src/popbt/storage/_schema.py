@@ -27,6 +27,7 @@ populations = Table(
     Column("target_steps", Integer, nullable=False, default=0),
     Column("checkpoint_root", Text, nullable=False),
     Column("error", Text, nullable=True),
+    Column("version", Integer, nullable=False, default=0),
     Column("created", Float, nullable=False),
     Column("schema_version", Integer, nullable=False, default=SCHEMA_VERSION),
     UniqueConstraint("name", name="uq_popbt_population_name"),
@@ -51,7 +52,11 @@ members = Table(
     Column("owner", String(200), nullable=True),
     Column("token", Integer, nullable=False, default=0),
     Column("lease_until", Float, nullable=False, default=0.0),
+    Column("version", Integer, nullable=False, default=0),
     Index("ix_popbt_members_claim", "population_id", "state", "step"),
+    Index("ix_popbt_members_version", "population_id", "version"),
+    Index("ix_popbt_members_checkpoint", "population_id", "checkpoint_id"),
+    Index("ix_popbt_members_peers", "population_id", "member_id", "step", "fitness"),
 )
 
 checkpoints = Table(

@@ -25,12 +25,13 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+import numpy as np
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import ArgumentError, DBAPIError, IntegrityError, NoSuchModuleError
 
 from popbt.errors import ConfigError, StorageError, TrainingError
-from popbt.records import Event, EventKind, Member, MemberState, Peer, Score
+from popbt.records import Event, EventKind, Member, MemberState, Peers, Score
 from popbt.storage._schema import checkpoints, events, members, metadata, populations, scores
 
 ExploreFn = Callable[[Mapping[str, Any]], tuple[dict[str, Any], dict[str, str]]]
@@ -43,7 +44,7 @@ class Decide(Protocol):
     history_window: int
 
     def __call__(self, member_id: int, ready_count: int,
-                 peers: list[Peer]) -> tuple[int | None, ExploreFn | None]: ...
+                 peers: Peers) -> tuple[int | None, ExploreFn | None]: ...
 
 
 def _dumps(obj: Any) -> str:
@@ -89,7 +90,10 @@ _SQL = {
     "member": (f"SELECT {_MEMBER_COLS} FROM popbt_members WHERE population_id = :p "
                       f"AND member_id = :m"),
     "peers": ("SELECT member_id, step, fitness FROM popbt_members "
-                     "WHERE population_id = :p AND fitness IS NOT NULL"),
+              "WHERE population_id = :p AND version > :since"),
+    "version": "SELECT version FROM popbt_populations WHERE id = :p",
+    "bump": ("UPDATE popbt_populations SET version = version + 1 WHERE id = :p "
+             "RETURNING version"),
     "history": (
         "SELECT member_id, fitness FROM (SELECT s.member_id, s.fitness, s.id, ROW_NUMBER() "
         "OVER (PARTITION BY s.member_id ORDER BY s.id DESC) AS rn FROM popbt_scores s "
@@ -109,21 +113,24 @@ _SQL = {
         f"UPDATE popbt_members SET step = :step, fitness = :fitness, metrics = :metrics, "
         f"checkpoint_id = :checkpoint_id, failures = :failures, error = :error, "
         f"hparams = :hparams, last_ready_step = :last_ready_step, ready_count = :ready_count, "
-        f"history_since = :history_since, state = :state, owner = :owner, pending = :pending "
-        f"WHERE population_id = :p AND member_id = :m RETURNING {_MEMBER_COLS}"),
+        f"history_since = :history_since, state = :state, owner = :owner, pending = :pending, "
+        f"version = :version WHERE population_id = :p AND member_id = :m "
+        f"RETURNING {_MEMBER_COLS}"),
     "decided": (
         "UPDATE popbt_members SET step = :step, fitness = :fitness, metrics = :metrics, "
         "checkpoint_id = :checkpoint_id, hparams = :hparams, last_ready_step = :last_ready_step, "
-        "history_since = :history_since, pending = 0 WHERE population_id = :p AND "
-        "member_id = :m"),
-    "last_score": "SELECT COALESCE(MAX(id), 0) FROM popbt_scores WHERE population_id = :p",
+        "history_since = :history_since, pending = 0, version = :version "
+        "WHERE population_id = :p AND member_id = :m"),
+    "last_score": ("SELECT COALESCE(MAX(id), 0) FROM popbt_scores WHERE population_id = :p "
+                   "AND member_id = :m"),
     "garbage": (
-        "SELECT id, path FROM popbt_checkpoints WHERE population_id = :p AND member_id = :m "
-        "AND id NOT IN (SELECT checkpoint_id FROM popbt_members WHERE population_id = :p "
-        "AND checkpoint_id IS NOT NULL) AND id NOT IN (SELECT id FROM popbt_checkpoints "
-        "WHERE population_id = :p AND member_id = :m ORDER BY id DESC LIMIT :keep)"),
+        "SELECT c.id, c.path FROM popbt_checkpoints c WHERE c.population_id = :p AND "
+        "c.member_id = :m AND c.id NOT IN (SELECT id FROM popbt_checkpoints WHERE "
+        "population_id = :p AND member_id = :m ORDER BY id DESC LIMIT :keep) AND NOT EXISTS "
+        "(SELECT 1 FROM popbt_members WHERE population_id = :p AND checkpoint_id = c.id)"),
     "delete_checkpoint": "DELETE FROM popbt_checkpoints WHERE id = :id",
 }
+_DECISIONS_PER_TRANSACTION = 4
 _LOCKED = ("owned", "member")  # rows a report changes: locked on PostgreSQL
 
 
@@ -230,6 +237,7 @@ class SQLStorage:
         except DBAPIError as exc:
             raise StorageError(f"cannot open storage {self.safe_url!r}: "
                                f"{exc.orig or exc}") from None
+        self._snapshots: dict[int, tuple[int, np.ndarray, np.ndarray]] = {}
         lock = "" if self.is_sqlite else " FOR UPDATE"
         named = self.is_sqlite  # sqlite3 takes :name; psycopg takes %(name)s
         self._sql = {k: (v if named else re.sub(r":(\w+)", r"%(\1)s", v))
@@ -376,7 +384,8 @@ class SQLStorage:
         Claimable: idle, or running under a lease that expired before `now`. Among members at
         the same step, those with a ready decision due come first: each such decision is made
         with `decide` and applied in a transaction of its own, before any member trains past
-        that step, so members that take turns are compared at equal steps. Members whose
+        that step, so members that take turns are compared at equal steps. A decision and
+        the claim that follows it share a transaction (a few decisions at most). Members whose
         trainable failed come after healthy ones at the same step.
 
         Raises:
@@ -387,13 +396,16 @@ class SQLStorage:
                 target, error = self._rows(conn, "population", {"p": pop.id})[0]
                 if error:
                     raise TrainingError(error)
-                picked = self._rows(conn, "pick", {"p": pop.id, "now": now})
-                if not picked:
-                    return None
-                member_id, pending = picked[0]
-                if pending:
+                for _ in range(_DECISIONS_PER_TRANSACTION + 1):
+                    picked = self._rows(conn, "pick", {"p": pop.id, "now": now})
+                    if not picked:
+                        return None
+                    member_id, pending = picked[0]
+                    if not pending:
+                        break
                     self._decide(conn, pop, member_id, decide, now)
-                    continue
+                else:
+                    continue  # commit these decisions; the lock is not held for long
                 taken = self._rows(conn, "take", {"p": pop.id, "m": member_id, "w": worker,
                                                   "now": now, "until": now + lease_s})
                 if taken:
@@ -419,7 +431,8 @@ class SQLStorage:
 
         if donor is not None:
             self._apply_decision(conn, pop, row, donor, explore, values, event)
-        self._run(conn, "decided", {**values, "p": pop.id, "m": member_id})
+        self._run(conn, "decided", {**values, "p": pop.id, "m": member_id,
+                                    "version": self._bump(conn, pop)})
         if new_events:
             self._run(conn, "add_event", new_events)
 
@@ -455,20 +468,40 @@ class SQLStorage:
 
     # -- decisions -----------------------------------------------------------------------------
 
-    def peers(self, pop: PopulationRow, *, window: int = 0) -> list[Peer]:
+    def peers(self, pop: PopulationRow, *, window: int = 0) -> Peers:
         """Every member that has a score, with its last `window` fitness values (scores since
         its last exploit) when `window` > 0."""
         with self._read() as conn:
             return self._peers(conn, pop, window)
 
-    def _peers(self, conn: Connection, pop: PopulationRow, window: int) -> list[Peer]:
+    def _bump(self, conn: Connection, pop: PopulationRow) -> int:
+        """The population's next version: rows a transaction changes are stamped with it.
+        The population row's lock orders versions as commits, so a reader that has seen
+        version v needs only the rows stamped above v."""
+        return self._rows(conn, "bump", {"p": pop.id})[0][0]
+
+    def _peers(self, conn: Connection, pop: PopulationRow, window: int) -> Peers:
+        """The scored members, from this process's copy of the member records refreshed with
+        the rows changed since it was last read (one small query, not one row per member)."""
+        version = self._rows(conn, "version", {"p": pop.id})[0][0]
+        cached = self._snapshots.get(pop.id)
+        if cached is None or cached[0] > version:
+            size = pop.config["size"]
+            cached = (0, np.zeros(size), np.full(size, np.nan))
+        seen, steps, fitness = cached
+        if version > seen:
+            steps, fitness = steps.copy(), fitness.copy()
+            for mid, step, fit in self._rows(conn, "peers", {"p": pop.id, "since": seen}):
+                steps[mid] = step
+                fitness[mid] = np.nan if fit is None else fit
+            self._snapshots[pop.id] = (version, steps, fitness)
+        scored = np.flatnonzero(~np.isnan(fitness))
         history: dict[int, list[float]] = {}
-        rows = self._rows(conn, "peers", {"p": pop.id})
         if window > 0:
             for mid, fit in self._rows(conn, "history", {"p": pop.id, "window": window}):
                 history.setdefault(mid, []).append(fit)
-        return [Peer(member_id=mid, step=step, fitness=fit, history=tuple(history.get(mid, ())))
-                for mid, step, fit in rows]
+        return Peers(scored, steps[scored], fitness[scored],
+                     {mid: tuple(h) for mid, h in history.items()})
 
     def report(self, pop: PopulationRow, report: Report, *, now: float) -> Outcome:
         """Publish one interval's result and release the member; see the module contract."""
@@ -506,7 +539,8 @@ class SQLStorage:
             done = report.step >= target
             values.update(state=(MemberState.DONE if done else MemberState.IDLE).value,
                           owner=None, pending=int(report.decide))
-            after = self._rows(conn, "update_member", {**values, **key})[0]
+            after = self._rows(conn, "update_member",
+                               {**values, **key, "version": self._bump(conn, pop)})[0]
             obsolete = self._rows(conn, "garbage", {**key, "keep": report.keep_checkpoints})
             if obsolete:
                 self._run(conn, "delete_checkpoint", [{"id": i} for i, _ in obsolete])
@@ -534,7 +568,8 @@ class SQLStorage:
                 "old": hparams, "new": donor_hparams})
             values.update(step=step, fitness=donor.fitness, metrics=donor.metrics,
                           checkpoint_id=donor.checkpoint_id, last_ready_step=step,
-                          history_since=self._rows(conn, "last_score", {"p": pop.id})[0][0])
+                          history_since=self._rows(conn, "last_score",
+                                                   {"p": pop.id, "m": row.member_id})[0][0])
             hparams = donor_hparams
         if explore is not None:
             new, ops = explore(hparams)
@@ -590,10 +625,11 @@ class SQLStorage:
                                   metrics=donor.metrics, checkpoint_id=donor.checkpoint_id,
                                   last_ready_step=donor.step, hparams=_dumps(new),
                                   history_since=self._rows(conn, "last_score",
-                                                           {"p": pop.id})[0][0])
+                                                           {"p": pop.id, "m": mid})[0][0])
             conn.execute(events.insert(), [
                 {"population_id": pop.id, "member_id": mid, "time": now, **e}
                 for e in new_events])
+            values["version"] = self._bump(conn, pop)
             after = conn.execute(members.update().where(
                 m.population_id == pop.id, m.member_id == mid).values(**values)
                 .returning(*members.c)).first()
