@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
+
+import popbt
 
 TESTS = Path(__file__).parent
 TARGET = str(TESTS / "trainables.py")
 
 
-def popbt(*args: str, cwd: Path, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+def cli(*args: str, cwd: Path, timeout: float = 120) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "popbt", *args], cwd=cwd, text=True,
                           capture_output=True, timeout=timeout)
 
@@ -24,41 +28,41 @@ def run_args(*extra: str) -> list[str]:
 
 
 def test_run_then_status_best_schedule(tmp_path: Path):
-    done = popbt(*run_args("--steps", "20"), cwd=tmp_path)
+    done = cli(*run_args("--steps", "20"), cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("best: member ")
     assert (tmp_path / "popbt.db").is_file() and (tmp_path / "popbt_checkpoints").is_dir()
     assert "steps 80/80 (100%)" in done.stderr  # the progress display's last line
 
-    status = json.loads(popbt("status", "--json", cwd=tmp_path).stdout)
+    status = json.loads(cli("status", "--json", cwd=tmp_path).stdout)
     assert status["name"] == "quad" and status["steps"] == [20] * 4
     assert status["states"] == {"done": 4} and len(status["members"]) == 4
-    best = json.loads(popbt("best", "--json", cwd=tmp_path).stdout)
+    best = json.loads(cli("best", "--json", cwd=tmp_path).stdout)
     assert best["score"] == max(m["score"] for m in status["members"])
     assert best == {k: status["best"][k] for k in ("member_id", "score", "step", "hparams")} | {
         "metrics": best["metrics"]}
-    schedule = json.loads(popbt("schedule", str(best["member_id"]), "--json",
+    schedule = json.loads(cli("schedule", str(best["member_id"]), "--json",
                                 cwd=tmp_path).stdout)
     assert schedule[0]["step"] == 0 and schedule[-1]["hparams"] == best["hparams"]
 
-    text = popbt("status", cwd=tmp_path)
+    text = cli("status", cwd=tmp_path)
     assert text.returncode == 0 and "population quad" in text.stdout
     assert len([line for line in text.stdout.splitlines() if " done " in line]) == 4
-    assert "schedule of member" in popbt("schedule", "0", cwd=tmp_path).stdout
+    assert "schedule of member" in cli("schedule", "0", cwd=tmp_path).stdout
 
 
 def test_run_again_resumes(tmp_path: Path):
-    assert popbt(*run_args("--steps", "10", "--quiet"), cwd=tmp_path).returncode == 0
-    again = popbt(*run_args("--steps", "25", "--quiet", "--json"), cwd=tmp_path)
+    assert cli(*run_args("--steps", "10", "--quiet"), cwd=tmp_path).returncode == 0
+    again = cli(*run_args("--steps", "25", "--quiet", "--json"), cwd=tmp_path)
     assert again.returncode == 0, again.stderr
     status = json.loads(again.stdout)
     assert status["steps"] == [25] * 4
-    created = json.loads(popbt("status", "--json", cwd=tmp_path).stdout)
+    created = json.loads(cli("status", "--json", cwd=tmp_path).stdout)
     assert created["exploits"] >= 1
 
 
 def test_run_with_worker_processes(tmp_path: Path):
-    done = popbt(*run_args("--steps", "15", "--workers", "2", "--quiet", "--json"),
+    done = cli(*run_args("--steps", "15", "--workers", "2", "--quiet", "--json"),
                  cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["steps"] == [15] * 4
@@ -77,7 +81,7 @@ def test_run_with_worker_processes(tmp_path: Path):
 ])
 def test_bad_input_gets_one_line(tmp_path: Path, args: list[str], fragment: str):
     (tmp_path / "no_trainable.py").write_text("import popbt\nspace = None\n")
-    done = popbt(*args, cwd=tmp_path)
+    done = cli(*args, cwd=tmp_path)
     assert done.returncode in (1, 2)
     assert "Traceback" not in done.stderr
     lines = [line for line in done.stderr.splitlines() if line.startswith("popbt: error:")]
@@ -86,7 +90,7 @@ def test_bad_input_gets_one_line(tmp_path: Path, args: list[str], fragment: str)
 
 
 def test_trainable_that_always_fails(tmp_path: Path):
-    done = popbt("run", TARGET, "--trainable", "AlwaysFails", "--metric", "score",
+    done = cli("run", TARGET, "--trainable", "AlwaysFails", "--metric", "score",
                  "--steps", "5", "--ready-every", "5", "--quiet", cwd=tmp_path)
     assert done.returncode == 1
     assert "Traceback" not in done.stderr
@@ -94,6 +98,46 @@ def test_trainable_that_always_fails(tmp_path: Path):
 
 
 def test_schedule_of_unknown_member(tmp_path: Path):
-    assert popbt(*run_args("--steps", "5", "--quiet"), cwd=tmp_path).returncode == 0
-    done = popbt("schedule", "9", cwd=tmp_path)
+    assert cli(*run_args("--steps", "5", "--quiet"), cwd=tmp_path).returncode == 0
+    done = cli("schedule", "9", cwd=tmp_path)
     assert done.returncode == 2 and "members are 0..3" in done.stderr
+
+
+def _wait_for_progress(db: Path, steps: int, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if db.exists():
+            try:
+                pop = popbt.load_population(name="slow", storage=f"sqlite:///{db}")
+            except popbt.ConfigError:
+                pop = None
+            if pop is not None and sum(m.step for m in pop.members) >= steps:
+                pop.storage.close()
+                return
+            if pop is not None:
+                pop.storage.close()
+        time.sleep(0.05)
+    raise AssertionError("the run made no progress")
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGKILL])
+def test_a_run_stopped_halfway_resumes(tmp_path: Path, sig: signal.Signals):
+    args = ["run", TARGET, "--trainable", "SlowQuadratic", "--metric", "score", "--population",
+            "3", "--ready-every", "5", "--name", "slow", "--steps", "40", "--quiet"]
+    proc = subprocess.Popen([sys.executable, "-m", "popbt", *args], cwd=tmp_path, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    _wait_for_progress(tmp_path / "popbt.db", 30)
+    proc.send_signal(sig)
+    _, err = proc.communicate(timeout=60)
+    if sig == signal.SIGINT:
+        assert proc.returncode == 130 and "run the same command again to resume" in err
+    else:
+        assert proc.returncode == -signal.SIGKILL
+    again = cli(*args, "--json", cwd=tmp_path)
+    assert again.returncode == 0, again.stderr
+    assert json.loads(again.stdout)["steps"] == [40] * 3
+    pop = popbt.load_population(name="slow", storage=f"sqlite:///{tmp_path / 'popbt.db'}")
+    for m in pop.members:
+        for seg in pop.lineage(m.member_id):
+            readies = [e.step for e in seg.events if e.kind is popbt.EventKind.READY]
+            assert readies == sorted(set(readies))

@@ -65,8 +65,10 @@ def _find_trainable(module: ModuleType, path: str, name: str | None) -> type:
     from popbt.trainable import Trainable
 
     found = {k: v for k, v in vars(module).items() if isinstance(v, type)
-             and issubclass(v, Trainable) and v is not Trainable
-             and v.__module__ == module.__name__}
+             and issubclass(v, Trainable) and v is not Trainable}
+    defined = {k: v for k, v in found.items() if v.__module__ == module.__name__}
+    if defined and name is None:
+        found = defined  # classes the file defines win over those it imports
     if name is not None:
         if name not in found:
             raise ConfigError(f"{path!r} defines no Trainable named {name!r}; it defines "
