@@ -13,7 +13,7 @@ Prints markdown tables on stdout (progress goes to stderr):
    → first `train()`), the gap between two `train()` calls of a worker (evaluate,
    checkpoint, report, claim and decision) and the tail (last `train()` → return).
 2. Decision latency: one ready → exploit/explore decision with its storage transaction,
-   exactly as `SQLStorage.claim` makes it (BEGIN IMMEDIATE, pick, `_decide`, COMMIT), at
+   exactly as `SQLStorage.claim` makes it (BEGIN IMMEDIATE, pick, `_decide`, claim, COMMIT), at
    several population sizes, SQLite file on disk. Every member first gets a score from one
    interval of an in-process worker; then training goes on and every decision transaction
    is timed (instrumented on the storage instance, nothing in the library is changed).
@@ -60,7 +60,7 @@ DECISION_TARGET_SIZE = 4096
 RAY_QUOTE = ("Ray Tune PBT, 200 steps of the same problem on this machine: about 58 s, of "
              "which about 4–5 s start-up")
 
-FULL = {"intervals": [1.0, 0.1], "rounds": [4, 20], "sizes": [16, 256, 4096],
+FULL = {"intervals": [1.0, 0.1], "rounds": [10, 20], "sizes": [16, 256, 4096],
         "decisions": 300, "toy_runs": 5}
 QUICK = {"intervals": [1.0, 0.1], "rounds": [1, 4], "sizes": [16, 256], "decisions": 50,
          "toy_runs": 2}
@@ -413,12 +413,14 @@ def decision_section(args: argparse.Namespace) -> str:
         table(headers, rows), "",
         "- p50 / p99 / max: one decision transaction exactly as `SQLStorage.claim` runs it: "
         "BEGIN IMMEDIATE, read the population, pick the least-advanced claimable member (a "
-        "pending one), `_decide` (read the member and every scored peer, Truncation(0.25) + "
-        "Perturb, copy the donor, write the member and its events), COMMIT. SQLite file on "
-        "disk (WAL, synchronous=NORMAL); percentiles by linear interpolation.",
-        "- `_decide` alone: the same decisions without BEGIN, the pick and COMMIT; reading "
-        "peers: `SQLStorage._peers` within it (query every scored member, build a `Peer` "
-        "each), the rest being the exploit/explore choice and the writes. Full GCs: Python's "
+        "pending one), `_decide` (refresh the in-process snapshot of the scored members, "
+        "Truncation(0.25) + Perturb, copy the donor, write the member and its events), pick "
+        "and claim the member to train next, COMMIT. SQLite file on disk (WAL, "
+        "synchronous=NORMAL); percentiles by linear interpolation.",
+        "- `_decide` alone: the same decisions without BEGIN, the picks, the claim and "
+        "COMMIT; reading peers: `SQLStorage._peers` within it (the rows changed since the "
+        "last read), the rest being the exploit/explore choice and the writes. Full GCs: "
+        "Python's "
         "generation-2 collections that started inside a timed decision (each stalls it).",
         "- decisions are those made while an in-process worker trains a trivial trainable "
         "(ready every step) after every member has one score; at 256 members and more they "

@@ -130,7 +130,7 @@ _SQL = {
         "(SELECT 1 FROM popbt_members WHERE population_id = :p AND checkpoint_id = c.id)"),
     "delete_checkpoint": "DELETE FROM popbt_checkpoints WHERE id = :id",
 }
-_DECISIONS_PER_TRANSACTION = 4
+_DECISIONS_PER_TRANSACTION = 1  # a transaction holds SQLite's write lock: keep it short
 _LOCKED = ("owned", "member")  # rows a report changes: locked on PostgreSQL
 
 
@@ -385,8 +385,8 @@ class SQLStorage:
         the same step, those with a ready decision due come first: each such decision is made
         with `decide` and applied in a transaction of its own, before any member trains past
         that step, so members that take turns are compared at equal steps. A decision and
-        the claim that follows it share a transaction (a few decisions at most). Members whose
-        trainable failed come after healthy ones at the same step.
+        the claim that follows it share a transaction. Members whose trainable failed come
+        after healthy ones at the same step.
 
         Raises:
             TrainingError: the population has a fatal error recorded.
