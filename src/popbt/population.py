@@ -12,7 +12,8 @@ from popbt.lineage import Segment, lineage, schedule
 from popbt.records import Event, EventKind, Member, Score
 from popbt.settings import Settings
 from popbt.space import Space
-from popbt.storage.sql import PopulationRow, SQLStorage
+from popbt.storage.base import PopulationRow
+from popbt.storage.sql import SQLStorage
 from popbt.strategies import Every, Exploit, Explore, Perturb, Truncation
 from popbt.trainable import Trainable
 

@@ -30,14 +30,8 @@ from popbt.checkpoints import CheckpointStore
 from popbt.errors import ConfigError, TrainingError
 from popbt.records import Member, Peers
 from popbt.settings import Settings
-from popbt.storage.sql import (
-    Claim,
-    ExploreFn,
-    Outcome,
-    PopulationRow,
-    Report,
-    SQLStorage,
-)
+from popbt.storage.base import Claim, ExploreFn, Outcome, PopulationRow, Report
+from popbt.storage.sql import SQLStorage
 from popbt.trainable import Trainable
 
 

@@ -13,7 +13,8 @@ import pytest
 import popbt
 from popbt.records import EventKind, MemberState, Peer
 from popbt.settings import Settings
-from popbt.storage.sql import Claim, PopulationRow, Report, SQLStorage
+from popbt.storage.base import Claim, PopulationRow, Report
+from popbt.storage.sql import SQLStorage
 
 SPACE = popbt.Space({"lr": popbt.Uniform(0.0, 1.0)})
 NOW = 1_000_000.0

@@ -7,9 +7,11 @@ Contract:
 - A claim is one conditional UPDATE: it succeeds only on an idle member, or a running one
   whose lease has expired, and hands out a new token. Reports, heartbeats and failures name
   that token; once another worker has claimed the member they change nothing.
-- A report (score, checkpoint pointer, ready/exploit/explore events, new hyperparameters,
-  release) commits as a whole or not at all. An exploit copies the donor's checkpoint
-  reference, step, score and hyperparameters as they are at commit time.
+- A report (score, checkpoint pointer, READY event, release) commits as a whole or not at
+  all. A ready decision due after it is made by the claim that next picks the member, before
+  any member trains past that step, in the claim's transaction: an exploit copies the donor's
+  checkpoint reference, step, score and hyperparameters as committed, then explores, with
+  their events; a decision that raises changes nothing.
 - A checkpoint row is deleted, and its file reported for deletion, only when no member points
   at it and it is not among the last `keep` its writer made.
 """
@@ -19,11 +21,9 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections import namedtuple
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 import sqlalchemy as sa
@@ -33,18 +33,23 @@ from sqlalchemy.exc import ArgumentError, DBAPIError, IntegrityError, NoSuchModu
 from popbt.errors import ConfigError, StorageError, TrainingError
 from popbt.records import Event, EventKind, Member, MemberState, Peers, Score
 from popbt.storage._schema import checkpoints, events, members, metadata, populations, scores
-
-ExploreFn = Callable[[Mapping[str, Any]], tuple[dict[str, Any], dict[str, str]]]
-
-
-class Decide(Protocol):
-    """A ready decision: given the member and its peers as committed, the donor (None: carry
-    on; the member's own id: explore without copying) and the explore to apply after it."""
-
-    history_window: int
-
-    def __call__(self, member_id: int, ready_count: int,
-                 peers: Peers) -> tuple[int | None, ExploreFn | None]: ...
+from popbt.storage._statements import (
+    DECISIONS_PER_TRANSACTION,
+    LOCKED,
+    MEMBER_FIELDS,
+    SQL,
+    MemberRow,
+)
+from popbt.storage.base import (
+    CheckpointRow,
+    Claim,
+    Decide,
+    ExploreFn,
+    Outcome,
+    PopulationRow,
+    Report,
+    fitness_of,
+)
 
 
 def _dumps(obj: Any) -> str:
@@ -57,147 +62,6 @@ def safe_url(url: str) -> str:
         return sa.engine.make_url(url).render_as_string(hide_password=True)
     except ArgumentError:
         return "<unparseable storage URL>"
-
-
-def fitness_of(score: float, mode: str) -> float:
-    """The oriented fitness of a score: higher is better; -inf when not finite."""
-    if not math.isfinite(score):
-        return -math.inf
-    return score if mode == "max" else -score
-
-
-_MEMBER_FIELDS = [c.name for c in members.c]
-_MEMBER_COLS = ", ".join(_MEMBER_FIELDS)
-MemberRow = namedtuple("MemberRow", _MEMBER_FIELDS)  # type: ignore[misc]
-_OWNED = ("population_id = :p AND member_id = :m AND owner = :w AND token = :t "
-          "AND state = 'running'")
-_CLAIMABLE = "(state = 'idle' OR (state = 'running' AND lease_until < :now))"
-
-# The hot path (claim, heartbeat, peers, report) uses prepared text statements: building
-# expression trees per call would cost more than the transactions themselves.
-_SQL = {
-    "population": ("SELECT target_steps, error FROM popbt_populations WHERE id = :p"),
-    "pick": (f"SELECT member_id, pending FROM popbt_members WHERE population_id = :p AND "
-             f"{_CLAIMABLE} ORDER BY step, pending DESC, failures, member_id LIMIT 1"),
-    "take": (f"UPDATE popbt_members SET state = 'running', owner = :w, "
-                    f"token = token + 1, lease_until = :until WHERE population_id = :p AND "
-                    f"member_id = :m AND {_CLAIMABLE} RETURNING {_MEMBER_COLS}"),
-    "heartbeat": f"UPDATE popbt_members SET lease_until = :until WHERE {_OWNED}",
-    "release": f"UPDATE popbt_members SET state = 'idle', owner = NULL WHERE {_OWNED}",
-    "holders": ("SELECT member_id, owner, token FROM popbt_members WHERE population_id = :p "
-                "AND state = 'running'"),
-    "owned": (f"SELECT {_MEMBER_COLS} FROM popbt_members WHERE {_OWNED}"),
-    "member": (f"SELECT {_MEMBER_COLS} FROM popbt_members WHERE population_id = :p "
-                      f"AND member_id = :m"),
-    "peers": ("SELECT member_id, step, fitness FROM popbt_members "
-              "WHERE population_id = :p AND version > :since"),
-    "version": "SELECT version FROM popbt_populations WHERE id = :p",
-    "bump": ("UPDATE popbt_populations SET version = version + 1 WHERE id = :p "
-             "RETURNING version"),
-    "history": (
-        "SELECT member_id, fitness FROM (SELECT s.member_id, s.fitness, s.id, ROW_NUMBER() "
-        "OVER (PARTITION BY s.member_id ORDER BY s.id DESC) AS rn FROM popbt_scores s "
-        "JOIN popbt_members m ON m.population_id = s.population_id AND "
-        "m.member_id = s.member_id WHERE s.population_id = :p AND s.id > m.history_since) h "
-        "WHERE rn <= :window ORDER BY id"),
-    "add_checkpoint": (
-        "INSERT INTO popbt_checkpoints (population_id, member_id, step, path, checksum, size, "
-        "created) VALUES (:p, :m, :step, :path, :checksum, :size, :now) RETURNING id"),
-    "add_score": (
-        "INSERT INTO popbt_scores (population_id, member_id, step, fitness, metrics, time) "
-        "VALUES (:p, :m, :step, :fitness, :metrics, :now) RETURNING id"),
-    "add_event": (
-        "INSERT INTO popbt_events (population_id, member_id, step, kind, time, data) "
-        "VALUES (:p, :m, :step, :kind, :now, :data)"),
-    "update_member": (
-        f"UPDATE popbt_members SET step = :step, fitness = :fitness, metrics = :metrics, "
-        f"checkpoint_id = :checkpoint_id, failures = :failures, error = :error, "
-        f"hparams = :hparams, last_ready_step = :last_ready_step, ready_count = :ready_count, "
-        f"history_since = :history_since, state = :state, owner = :owner, pending = :pending, "
-        f"version = :version WHERE population_id = :p AND member_id = :m "
-        f"RETURNING {_MEMBER_COLS}"),
-    "decided": (
-        "UPDATE popbt_members SET step = :step, fitness = :fitness, metrics = :metrics, "
-        "checkpoint_id = :checkpoint_id, hparams = :hparams, last_ready_step = :last_ready_step, "
-        "history_since = :history_since, pending = 0, version = :version "
-        "WHERE population_id = :p AND member_id = :m"),
-    "last_score": ("SELECT COALESCE(MAX(id), 0) FROM popbt_scores WHERE population_id = :p "
-                   "AND member_id = :m"),
-    "garbage": (
-        "SELECT c.id, c.path FROM popbt_checkpoints c WHERE c.population_id = :p AND "
-        "c.member_id = :m AND c.id NOT IN (SELECT id FROM popbt_checkpoints WHERE "
-        "population_id = :p AND member_id = :m ORDER BY id DESC LIMIT :keep) AND NOT EXISTS "
-        "(SELECT 1 FROM popbt_members WHERE population_id = :p AND checkpoint_id = c.id)"),
-    "delete_checkpoint": "DELETE FROM popbt_checkpoints WHERE id = :id",
-}
-_DECISIONS_PER_TRANSACTION = 1  # a transaction holds SQLite's write lock: keep it short
-_LOCKED = ("owned", "member")  # rows a report changes: locked on PostgreSQL
-
-
-@dataclass(frozen=True)
-class PopulationRow:
-    """A population as stored: its settings (`config`), step target and fatal error."""
-
-    id: int
-    name: str
-    config: dict[str, Any]
-    target_steps: int
-    checkpoint_root: str
-    error: str | None
-    created: float
-
-
-@dataclass(frozen=True)
-class Claim:
-    """A member held by `worker` under `token` until its lease expires."""
-
-    member: Member
-    worker: str
-    token: int
-    target_steps: int
-
-
-@dataclass(frozen=True)
-class CheckpointRow:
-    """Where a checkpoint lies (relative to the population's checkpoint root) and its sha256."""
-
-    id: int
-    member_id: int
-    step: int
-    path: str
-    checksum: str
-    size: int
-
-
-@dataclass(frozen=True)
-class Report:
-    """What a worker publishes after training a claimed member for one interval.
-
-    `ready`: the member reached a ready point (a READY event is recorded). `decide`: a ready
-    decision is due (past the burn-in); it is made before the member trains again.
-    """
-
-    member_id: int
-    worker: str
-    token: int
-    step: int
-    score: float
-    metrics: dict[str, float]
-    checkpoint_path: str
-    checksum: str
-    size: int
-    ready: bool
-    decide: bool
-    keep_checkpoints: int
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """The result of a report: whether it was accepted, the member after it, files to delete."""
-
-    accepted: bool
-    member: Member | None
-    obsolete_paths: tuple[str, ...]
 
 
 class SQLStorage:
@@ -241,7 +105,7 @@ class SQLStorage:
         lock = "" if self.is_sqlite else " FOR UPDATE"
         named = self.is_sqlite  # sqlite3 takes :name; psycopg takes %(name)s
         self._sql = {k: (v if named else re.sub(r":(\w+)", r"%(\1)s", v))
-                     + (lock if k in _LOCKED else "") for k, v in _SQL.items()}
+                     + (lock if k in LOCKED else "") for k, v in SQL.items()}
 
     def _rows(self, conn: Connection, name: str, params: Mapping[str, Any]) -> list[Any]:
         """Run a hot-path statement on the driver's cursor; rows of member columns come back
@@ -249,7 +113,7 @@ class SQLStorage:
         cur = conn.connection.cursor()
         cur.execute(self._sql[name], params)
         rows = cur.fetchall() if cur.description is not None else []
-        if cur.description is not None and len(cur.description) == len(_MEMBER_FIELDS):
+        if cur.description is not None and len(cur.description) == len(MEMBER_FIELDS):
             rows = [MemberRow(*r) for r in rows]
         cur.close()
         return rows
@@ -396,7 +260,7 @@ class SQLStorage:
                 target, error = self._rows(conn, "population", {"p": pop.id})[0]
                 if error:
                     raise TrainingError(error)
-                for _ in range(_DECISIONS_PER_TRANSACTION + 1):
+                for _ in range(DECISIONS_PER_TRANSACTION + 1):
                     picked = self._rows(conn, "pick", {"p": pop.id, "now": now})
                     if not picked:
                         return None

@@ -1,0 +1,1 @@
+"""Persistence: the storage contract (`base`) and its SQL implementation (`sql`)."""

@@ -1,0 +1,98 @@
+"""The storage contract's data: what a worker hands a storage and what it gets back.
+
+`SQLStorage` (popbt.storage.sql) implements the contract for SQLite and PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from popbt.records import Member, Peers
+
+ExploreFn = Callable[[Mapping[str, Any]], tuple[dict[str, Any], dict[str, str]]]
+
+
+class Decide(Protocol):
+    """A ready decision: given the member and its peers as committed, the donor (None: carry
+    on; the member's own id: explore without copying) and the explore to apply after it."""
+
+    history_window: int
+
+    def __call__(self, member_id: int, ready_count: int,
+                 peers: Peers) -> tuple[int | None, ExploreFn | None]: ...
+
+
+def fitness_of(score: float, mode: str) -> float:
+    """The oriented fitness of a score: higher is better; -inf when not finite."""
+    if not math.isfinite(score):
+        return -math.inf
+    return score if mode == "max" else -score
+
+
+@dataclass(frozen=True)
+class PopulationRow:
+    """A population as stored: its settings (`config`), step target and fatal error."""
+
+    id: int
+    name: str
+    config: dict[str, Any]
+    target_steps: int
+    checkpoint_root: str
+    error: str | None
+    created: float
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A member held by `worker` under `token` until its lease expires."""
+
+    member: Member
+    worker: str
+    token: int
+    target_steps: int
+
+
+@dataclass(frozen=True)
+class CheckpointRow:
+    """Where a checkpoint lies (relative to the population's checkpoint root) and its sha256."""
+
+    id: int
+    member_id: int
+    step: int
+    path: str
+    checksum: str
+    size: int
+
+
+@dataclass(frozen=True)
+class Report:
+    """What a worker publishes after training a claimed member for one interval.
+
+    `ready`: the member reached a ready point (a READY event is recorded). `decide`: a ready
+    decision is due (past the burn-in); it is made before the member trains again.
+    """
+
+    member_id: int
+    worker: str
+    token: int
+    step: int
+    score: float
+    metrics: dict[str, float]
+    checkpoint_path: str
+    checksum: str
+    size: int
+    ready: bool
+    decide: bool
+    keep_checkpoints: int
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """The result of a report: whether it was accepted, the member after it, files to delete."""
+
+    accepted: bool
+    member: Member | None
+    obsolete_paths: tuple[str, ...]
