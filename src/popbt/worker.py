@@ -26,6 +26,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from popbt.checkpoints import CheckpointStore
 from popbt.errors import ConfigError, TrainingError
 from popbt.records import Member, Peers
@@ -166,12 +168,11 @@ class Worker:
         Raises:
             TrainingError: the population has a fatal error (recorded by any worker).
         """
-
         heartbeat = _Heartbeat(self.storage, self.pop, self.options.lease_s)
         wait = 0.01
         try:
+            pop = self.pop
             while True:
-                pop = self.pop
                 try:
                     claim = self.storage.claim(pop, worker=self.name,
                                                lease_s=self.options.lease_s, now=time.time(),
@@ -243,14 +244,14 @@ class Worker:
     def _failed(self, pop: PopulationRow, claim: Claim, exc: BaseException) -> None:
         self.stats.failures += 1
         self._cache.pop(claim.member.member_id, None)
-        settings = self.settings
-        rng = settings.decision_rng(claim.member.member_id, claim.member.ready_count)
-        explore = settings.explore
-        self.storage.fail(
-            pop, claim, error=_describe(exc), max_failures=settings.max_failures,
-            explore=None if explore is None else (lambda h: explore.explore(h, settings.space,
-                                                                            rng)),
-            now=time.time())
+        rng = self.settings.decision_rng(claim.member.member_id, claim.member.ready_count)
+        try:
+            self.storage.fail(pop, claim, error=_describe(exc),
+                              max_failures=self.settings.max_failures,
+                              explore=self.decider.explorer(rng), now=time.time())
+        except ConfigError as fatal:  # the explore of a re-seed raised
+            self.storage.set_error(pop, str(fatal))
+            raise TrainingError(str(fatal)) from fatal
 
     def _restore(self, pop: PopulationRow, member: Member) -> Trainable:
         cached = self._cache.pop(member.member_id, None)
@@ -312,9 +313,15 @@ class Decider:
             return None, None
         rng = settings.decision_rng(member_id, ready_count)
         donor = settings.exploit.select(me, peers, rng)
+        return donor, None if donor is None else self.explorer(rng)
+
+    def explorer(self, rng: np.random.Generator) -> ExploreFn | None:
+        """The population's explore drawing from `rng` (None when it never explores); an
+        exception from a user's explore function becomes a `ConfigError`."""
+        settings = self.settings
         explore = settings.explore
-        if donor is None or explore is None:
-            return donor, None
+        if explore is None:
+            return None
 
         def apply(hparams: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
             try:
@@ -324,4 +331,4 @@ class Decider:
             except Exception as exc:  # noqa: BLE001 - a user's explore function
                 raise ConfigError(f"explore {explore!r} raised {_describe(exc)}") from exc
 
-        return donor, apply
+        return apply
