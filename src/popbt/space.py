@@ -71,7 +71,34 @@ class Domain:
 
 
 @dataclass(frozen=True)
-class Uniform(Domain):
+class _FloatRange(Domain):
+    """A float in [lo, hi]: checks, validation, multiplicative perturbation and JSON."""
+
+    lo: float
+    hi: float
+
+    def __post_init__(self) -> None:
+        kind = type(self).__name__
+        object.__setattr__(self, "lo", _finite_number(f"{kind} lo", self.lo))
+        object.__setattr__(self, "hi", _finite_number(f"{kind} hi", self.hi))
+        _check_range(kind, self.lo, self.hi)
+
+    def validate(self, name: str, value: Any) -> float:
+        v = _finite_number(f"hyperparameter {name!r}", value)
+        if not self.lo <= v <= self.hi:
+            raise ConfigError(f"hyperparameter {name!r} = {value!r} is outside "
+                              f"{type(self).__name__}({self.lo}, {self.hi})")
+        return v
+
+    def perturb(self, value: Value, factor: float) -> float:
+        return min(max(float(value) * factor, self.lo), self.hi)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"type": type(self).__name__, "lo": self.lo, "hi": self.hi}
+
+
+@dataclass(frozen=True)
+class Uniform(_FloatRange):
     """A float drawn uniformly from [lo, hi].
 
     Example:
@@ -79,23 +106,8 @@ class Uniform(Domain):
         0.5
     """
 
-    lo: float
-    hi: float
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "lo", _finite_number("Uniform lo", self.lo))
-        object.__setattr__(self, "hi", _finite_number("Uniform hi", self.hi))
-        _check_range("Uniform", self.lo, self.hi)
-
     def sample(self, rng: np.random.Generator) -> float:
         return float(rng.uniform(self.lo, self.hi))
-
-    def validate(self, name: str, value: Any) -> float:
-        v = _finite_number(f"hyperparameter {name!r}", value)
-        if not self.lo <= v <= self.hi:
-            raise ConfigError(f"hyperparameter {name!r} = {value!r} is outside "
-                              f"Uniform({self.lo}, {self.hi})")
-        return v
 
     def to_unit(self, value: Value) -> float:
         return (float(value) - self.lo) / (self.hi - self.lo)
@@ -103,15 +115,9 @@ class Uniform(Domain):
     def from_unit(self, u: float) -> float:
         return min(max(self.lo + _unit(u) * (self.hi - self.lo), self.lo), self.hi)
 
-    def perturb(self, value: Value, factor: float) -> float:
-        return min(max(float(value) * factor, self.lo), self.hi)
-
-    def to_json(self) -> dict[str, Any]:
-        return {"type": "Uniform", "lo": self.lo, "hi": self.hi}
-
 
 @dataclass(frozen=True)
-class LogUniform(Domain):
+class LogUniform(_FloatRange):
     """A positive float whose logarithm is uniform on [log lo, log hi] (learning rates).
 
     Example:
@@ -119,38 +125,20 @@ class LogUniform(Domain):
         0.01
     """
 
-    lo: float
-    hi: float
-
     def __post_init__(self) -> None:
-        object.__setattr__(self, "lo", _finite_number("LogUniform lo", self.lo))
-        object.__setattr__(self, "hi", _finite_number("LogUniform hi", self.hi))
+        super().__post_init__()
         if self.lo <= 0:
             raise ConfigError(f"LogUniform(lo={self.lo!r}, hi={self.hi!r}): lo must be > 0")
-        _check_range("LogUniform", self.lo, self.hi)
 
     def sample(self, rng: np.random.Generator) -> float:
         value = math.exp(rng.uniform(math.log(self.lo), math.log(self.hi)))
         return min(max(value, self.lo), self.hi)
-
-    def validate(self, name: str, value: Any) -> float:
-        v = _finite_number(f"hyperparameter {name!r}", value)
-        if not self.lo <= v <= self.hi:
-            raise ConfigError(f"hyperparameter {name!r} = {value!r} is outside "
-                              f"LogUniform({self.lo}, {self.hi})")
-        return v
 
     def to_unit(self, value: Value) -> float:
         return math.log(float(value) / self.lo) / math.log(self.hi / self.lo)
 
     def from_unit(self, u: float) -> float:
         return min(max(self.lo * (self.hi / self.lo) ** _unit(u), self.lo), self.hi)
-
-    def perturb(self, value: Value, factor: float) -> float:
-        return min(max(float(value) * factor, self.lo), self.hi)
-
-    def to_json(self) -> dict[str, Any]:
-        return {"type": "LogUniform", "lo": self.lo, "hi": self.hi}
 
 
 @dataclass(frozen=True)
