@@ -131,3 +131,9 @@ def test_population_larger_than_workers_advances_together(make_pop, workers):
         ready = [r for r in events if r.kind is EventKind.READY and r.member_id == e.member_id
                  and r.event_id < e.event_id][-1]
         assert abs(e.data["donor_step"] - ready.step) <= 5
+
+
+def test_inline_explore_cannot_go_to_worker_processes(make_pop):
+    pop = make_pop(explore=lambda hparams, space, rng: hparams)
+    with pytest.raises(popbt.ConfigError, match="module level"):
+        pop.train(Quadratic, steps=5, workers=2, progress=False)

@@ -148,8 +148,9 @@ def cmd_worker(args: argparse.Namespace) -> int:
                           explore=_module_setting(module, "explore"))
     stats = Worker(pop.storage, pop.row, pop.settings, trainable, name=worker_name(),
                    options=WorkerOptions(lease_s=args.lease)).run()
-    print(f"worker done: {stats.intervals} intervals, {stats.steps} steps, "
-          f"{stats.failures} failures, {stats.lost_claims} lost claims")
+    print(f"worker done: {stats.intervals} intervals, {stats.steps} steps "
+          f"({stats.train_seconds:.1f} s in the trainable), {stats.failures} failures, "
+          f"{stats.lost_claims} lost claims")
     return 0
 
 

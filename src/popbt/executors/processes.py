@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import multiprocessing as mp
+import pickle
 import sys
 from multiprocessing.connection import wait
 from typing import TYPE_CHECKING, Any
@@ -25,12 +26,15 @@ def worker_main(url: str, name: str, trainable_ref: str, explore: Any, lease_s: 
     from popbt.population import load_population
     from popbt.worker import Worker, WorkerOptions
 
+    pop = None
     try:
         pop = load_population(name=name, storage=url, explore=explore)
         trainable = resolve_ref(trainable_ref)
         Worker(pop.storage, pop.row, pop.settings, trainable, name=worker_name(),
                options=WorkerOptions(lease_s=lease_s)).run()
     except (TrainingError, ConfigError) as exc:
+        if pop is not None and isinstance(exc, ConfigError):
+            pop.storage.set_error(pop.row, str(exc))  # every worker would fail the same way
         print(f"popbt worker: {exc}", file=sys.stderr)
         sys.exit(FATAL_EXIT)
 
@@ -45,6 +49,11 @@ def run_processes(pop: Population, trainable: type[Trainable], *, workers: int, 
     """
     ref = object_ref(trainable)
     explore = pop.settings.explore if isinstance(pop.settings.explore, CallableExplore) else None
+    try:
+        pickle.dumps(explore)
+    except Exception as exc:  # noqa: BLE001 - whatever pickle refuses
+        raise ConfigError(f"explore {explore!r} cannot be sent to worker processes ({exc}); "
+                          f"define it at module level in a file") from None
     args = (pop.storage.url, pop.name, ref, explore, lease_s)
     ctx = mp.get_context("spawn")
     limit = 2 * workers if max_restarts is None else max_restarts
