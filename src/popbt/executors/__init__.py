@@ -47,9 +47,10 @@ def run_executor(pop: Population, trainable: type[Trainable], *, workers: int, l
     row = pop.row
     if row.error:
         raise TrainingError(row.error)
-    if pop.storage.unfinished(row) > 0:
-        raise TrainingError(f"the workers stopped with {pop.storage.unfinished(row)} members "
-                            f"unfinished; see their output above")
+    unfinished = pop.storage.unfinished(row)
+    if unfinished:
+        raise TrainingError(f"the workers stopped with {unfinished} members unfinished; see "
+                            f"their output above")
     failed = [m for m in pop.members if m.state is MemberState.FAILED]
     if len(failed) == pop.settings.size:
         raise TrainingError(f"every member failed; member {failed[0].member_id}: "
