@@ -224,21 +224,55 @@ def cmd_schedule(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
+    if args.which == "digits":
+        return _demo_digits(args)
     from popbt.demos import toy
 
-    print(f"toy problem: 4 variants × {args.seeds} seeds, {args.steps} steps each ...",
+    steps = args.steps or 400
+    print(f"toy problem: 4 variants × {args.seeds} seeds, {steps} steps each ...",
           file=sys.stderr)
-    runs = toy.run_toy(seeds=args.seeds, steps=args.steps)
+    runs = toy.run_toy(seeds=args.seeds, steps=steps)
     rows = toy.summarize(runs)
     if args.json:
         _print_json(rows)
     else:
-        print(toy.table(rows, args.steps))
+        print(toy.table(rows, steps))
     if args.out:
         try:
             print(f"figure: {toy.plot(runs, args.out)}", file=sys.stderr)
         except ImportError as exc:
             print(f"no figure: {exc}", file=sys.stderr)
+    return 0
+
+
+def _demo_digits(args: argparse.Namespace) -> int:
+    import tempfile
+
+    try:
+        from popbt.demos import digits
+    except ImportError as exc:
+        from popbt.errors import ConfigError
+
+        raise ConfigError(f"the digits demo needs PyTorch and scikit-learn ({exc}); "
+                          f"pip install 'popbt[torch,examples]'") from None
+    with tempfile.TemporaryDirectory(prefix="popbt-digits-") as tmp:
+        storage = args.storage or f"sqlite:///{tmp}/digits.db"
+        print(f"digits: {args.population} members × {args.steps or 2000} steps, {args.workers} "
+              f"workers, PBT over {', '.join(digits.SPACE)} ({storage})", file=sys.stderr)
+        result = digits.run_demo(storage=storage, population=args.population,
+                                 workers=args.workers, steps=args.steps or 2000,
+                                 progress=not args.json)
+    if args.json:
+        _print_json({**result, "schedule": [{"step": s, "hparams": h}
+                                            for s, h in result["schedule"]]})
+        return 0
+    print(f"best: member {result['member_id']} at step {result['step']}: validation accuracy "
+          f"{result['val_accuracy']:.4f}, test accuracy {result['test_accuracy']:.4f} "
+          f"({result['exploits']} exploits in the run)")
+    print(f"hyperparameters: {_hparams_text(result['hparams'])}")
+    print(f"its schedule ({len(result['schedule'])} entries):")
+    for step, hp in result["schedule"]:
+        print(f"{step:>8}  {_hparams_text(hp)}")
     return 0
 
 
@@ -294,10 +328,13 @@ def build_parser() -> argparse.ArgumentParser:
     sched.set_defaults(func=cmd_schedule)
 
     demo = sub.add_parser("demo", help="built-in demonstrations")
-    demo.add_argument("which", choices=("toy",))
-    demo.add_argument("--seeds", type=int, default=20)
-    demo.add_argument("--steps", type=int, default=400)
-    demo.add_argument("--out", default="toy.png", help="figure path ('' for none)")
+    demo.add_argument("which", choices=("toy", "digits"))
+    demo.add_argument("--seeds", type=int, default=20, help="toy: seeds per variant")
+    demo.add_argument("--steps", type=int, help="steps per member (toy 400, digits 2000)")
+    demo.add_argument("--out", default="toy.png", help="toy: figure path ('' for none)")
+    demo.add_argument("--population", type=int, default=16, help="digits: members")
+    demo.add_argument("--workers", type=int, default=2, help="digits: worker processes")
+    demo.add_argument("--storage", help="digits: keep the population in this storage URL")
     demo.add_argument("--json", action="store_true")
     demo.set_defaults(func=cmd_demo)
     return parser

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import multiprocessing as mp
+import os
 import pickle
 import sys
 from multiprocessing.connection import wait
@@ -18,6 +19,9 @@ if TYPE_CHECKING:
     from popbt.population import Population
 
 FATAL_EXIT = 3
+# Set before the trainable imports torch or NumPy: several processes of a multi-threaded
+# kernel on the same cores slow each other down.
+_THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
 
 
 def worker_main(url: str, name: str, trainable_ref: str, explore: Any, lease_s: float) -> None:
@@ -26,6 +30,8 @@ def worker_main(url: str, name: str, trainable_ref: str, explore: Any, lease_s: 
     from popbt.population import load_population
     from popbt.worker import Worker, WorkerOptions
 
+    for var in _THREAD_VARS:  # one compute thread per worker process, unless the user says
+        os.environ.setdefault(var, "1")
     pop = None
     try:
         pop = load_population(name=name, storage=url, explore=explore)
