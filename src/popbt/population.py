@@ -154,13 +154,15 @@ class Population:
         `workers=1` trains in this process (deterministic for a given seed); `workers>1`
         starts that many local worker processes (the trainable must be importable: defined at
         module level in a file). Calling again with more steps continues where it stopped;
-        members that failed for good are retried. `progress` (default: when stderr is a
-        terminal) shows a live line on stderr.
+        members that failed for good are retried. `lease_s`: how long a claim lasts without
+        a heartbeat (a member held by a worker that died elsewhere waits this long).
+        `progress` (default: when stderr is a terminal) shows a live line on stderr.
 
         Raises:
-            ConfigError: a bad argument, or a fatal error such as a metric the trainable
-                never returns.
-            TrainingError: the run stopped: a fatal error, or every member failed.
+            ConfigError: a bad argument.
+            TrainingError: the run stopped: a fatal error was recorded (a metric the trainable
+                never returns, a state that cannot be stored, an explore that raises), or
+                every member failed.
         """
         from popbt.executors import run_executor
 
