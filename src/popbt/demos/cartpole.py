@@ -1,0 +1,133 @@
+"""A compact advantage actor-critic (A2C with GAE) on gymnasium's CartPole-v1, for PBT.
+
+Needs the extras `torch` and `examples` (gymnasium). One training step is one update from a
+rollout of `ROLLOUT` steps in each of `ENVS` environments. The score, as in the paper, is the
+mean return of the last 10 finished episodes. PBT tunes the learning rate, the entropy
+coefficient, the discount and GAE's λ.
+
+The weights, the optimizer state, the step counter, the member's random generators and its
+recent episode returns are copied on exploit; the environments themselves are not: a
+restored member starts fresh episodes (seeded from its own generator).
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from popbt.space import LogUniform, Space, Uniform
+from popbt.strategies import Every
+from popbt.torch import TorchTrainable
+
+SPACE = Space({
+    "lr": LogUniform(1e-4, 1e-2),
+    "entropy_coef": LogUniform(1e-4, 1e-1),
+    "gamma": Uniform(0.9, 0.999),
+    "gae_lambda": Uniform(0.8, 1.0),
+})
+METRIC = "mean_return"
+READY = Every(steps=10)
+ENVS = 8
+ROLLOUT = 16
+EPISODES_SCORED = 10
+
+
+class ActorCritic(nn.Module):
+    """Policy logits and state value from a shared 64-64 trunk."""
+
+    def __init__(self, observations: int = 4, actions: int = 2) -> None:
+        super().__init__()
+        self.trunk = nn.Sequential(nn.Linear(observations, 64), nn.Tanh(), nn.Linear(64, 64),
+                                   nn.Tanh())
+        self.policy = nn.Linear(64, actions)
+        self.value = nn.Linear(64, 1)
+
+    def forward(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        h = self.trunk(obs)
+        return self.policy(h), self.value(h).squeeze(-1)
+
+
+class CartPoleA2C(TorchTrainable):
+    """A2C on `ENVS` CartPole-v1 environments stepped in turn (resets handled here)."""
+
+    def build(self, hparams: dict[str, Any],
+              seed: int) -> tuple[nn.Module, torch.optim.Optimizer]:
+        try:
+            import gymnasium as gym
+        except ImportError as exc:
+            raise ImportError("the CartPole example needs gymnasium: "
+                              "pip install 'popbt[examples]'") from exc
+        self.envs = [gym.make("CartPole-v1") for _ in range(ENVS)]
+        self.returns: deque[float] = deque(maxlen=EPISODES_SCORED)
+        self.obs: list[Any] | None = None
+        model = ActorCritic()
+        return model, torch.optim.Adam(model.parameters(), lr=hparams["lr"])
+
+    def _reset(self, env: Any) -> Any:
+        return env.reset(seed=int(self.rng.integers(2**31)))[0]
+
+    def train_step(self, hparams: dict[str, Any]) -> None:
+        if self.obs is None:
+            self.obs = [self._reset(env) for env in self.envs]
+            self.running = [0.0] * ENVS
+        obs_t, actions, rewards, dones, values, logps, entropies = [], [], [], [], [], [], []
+        for _ in range(ROLLOUT):
+            obs = torch.as_tensor(np.stack(self.obs), dtype=torch.float32)
+            logits, value = self.model(obs)
+            probs = torch.softmax(logits, -1)
+            action = torch.multinomial(probs, 1, generator=self.generator).squeeze(-1)
+            logp_all = torch.log_softmax(logits, -1)
+            logps.append(logp_all.gather(-1, action[:, None]).squeeze(-1))
+            entropies.append(-(probs * logp_all).sum(-1))
+            values.append(value)
+            step_rewards, step_dones = [], []
+            for i, env in enumerate(self.envs):
+                o, r, terminated, truncated, _ = env.step(int(action[i]))
+                self.running[i] += float(r)
+                step_rewards.append(float(r))
+                step_dones.append(float(terminated or truncated))  # cut the trace at a reset
+                if terminated or truncated:
+                    self.returns.append(self.running[i])
+                    self.running[i] = 0.0
+                    o = self._reset(env)
+                self.obs[i] = o
+            obs_t.append(obs)
+            actions.append(action)
+            rewards.append(torch.tensor(step_rewards))
+            dones.append(torch.tensor(step_dones))
+        with torch.no_grad():
+            _, next_value = self.model(torch.as_tensor(np.stack(self.obs), dtype=torch.float32))
+        advantages, gae = [], torch.zeros(ENVS)
+        for t in reversed(range(ROLLOUT)):
+            following = next_value if t == ROLLOUT - 1 else values[t + 1].detach()
+            delta = rewards[t] + hparams["gamma"] * following * (1 - dones[t]) - values[t].detach()
+            gae = delta + hparams["gamma"] * hparams["gae_lambda"] * (1 - dones[t]) * gae
+            advantages.append(gae)
+        advantages.reverse()
+        adv = torch.stack(advantages)
+        value_t = torch.stack(values)
+        returns = adv + value_t.detach()
+        norm_adv = (adv - adv.mean()) / (adv.std() + 1e-8)
+        loss = (-(torch.stack(logps) * norm_adv).mean()
+                + 0.5 * (returns - value_t).pow(2).mean()
+                - hparams["entropy_coef"] * torch.stack(entropies).mean())
+        self.optimizer.zero_grad()
+        loss.backward()
+        nn.utils.clip_grad_norm_(self.model.parameters(), 0.5)
+        self.optimizer.step()
+
+    def evaluate(self) -> dict[str, float]:
+        mean = sum(self.returns) / len(self.returns) if self.returns else 0.0
+        return {"mean_return": mean, "episodes": float(len(self.returns))}
+
+    def state_dict(self) -> dict[str, Any]:
+        return {**super().state_dict(), "returns": list(self.returns)}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        super().load_state_dict(state)
+        self.returns = deque((float(r) for r in state["returns"]), maxlen=EPISODES_SCORED)
+        self.obs = None  # fresh episodes, seeded from the restored generator
