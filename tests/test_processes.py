@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import statistics
 import subprocess
 import sys
 import threading
@@ -118,19 +119,35 @@ def test_popbt_worker_processes_join_and_survive_a_kill(make_pop, db_url):
     assert set(readies.values()) == {1}, "an interval was counted twice"
 
 
-@pytest.mark.parametrize("workers", [3])
-def test_population_larger_than_workers_advances_together(make_pop, workers):
-    pop = make_pop(size=9, ready=popbt.Every(steps=5))
-    pop.train(Quadratic, steps=25, workers=workers, progress=False)
-    _check_consistent(pop, 25)
-    # members take turns: a member exploits at its ready point a donor at a similar step
+def _gaps(pop: popbt.Population) -> list[int]:
+    """For every exploit: the donor's step minus the receiver's step at its ready point."""
     events = pop.events()
-    exploits = [e for e in events if e.kind is EventKind.EXPLOIT]
-    assert exploits
-    for e in exploits:
-        ready = [r for r in events if r.kind is EventKind.READY and r.member_id == e.member_id
-                 and r.event_id < e.event_id][-1]
-        assert abs(e.data["donor_step"] - ready.step) <= 5
+    gaps = []
+    for e in events:
+        if e.kind is EventKind.EXPLOIT:
+            ready = [r for r in events if r.kind is EventKind.READY
+                     and r.member_id == e.member_id and r.event_id < e.event_id][-1]
+            gaps.append(e.data["donor_step"] - ready.step)
+    return gaps
+
+
+def test_members_taking_turns_are_compared_at_equal_steps(make_pop):
+    """One worker, nine members: every decision at step s is made before any member trains
+    past s, so every exploit copies a donor at the same step."""
+    pop = make_pop(size=9, ready=popbt.Every(steps=5))
+    pop.train(Quadratic, steps=25)
+    gaps = _gaps(pop)
+    assert gaps and set(gaps) == {0}
+
+
+def test_population_larger_than_workers_advances_together(make_pop):
+    pop = make_pop(size=9, ready=popbt.Every(steps=5))
+    pop.train(Quadratic, steps=25, workers=3, progress=False)
+    _check_consistent(pop, 25)
+    gaps = _gaps(pop)
+    # asynchronous workers may let a peer run ahead while a member is still training, but
+    # members that take turns mostly meet at equal steps
+    assert gaps and statistics.median(gaps) == 0
 
 
 def test_inline_explore_cannot_go_to_worker_processes(make_pop):
