@@ -190,8 +190,7 @@ class Population:
 
     def member(self, member_id: int) -> Member:
         """One member's current record. Raises `ConfigError` for an unknown id."""
-        self._check_member(member_id)
-        return self.members[member_id]
+        return self.storage.member(self._row, self._check_member(member_id))
 
     def _check_member(self, member_id: Any) -> int:
         size = self.settings.size

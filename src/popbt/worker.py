@@ -178,8 +178,7 @@ class Worker:
                                                lease_s=self.options.lease_s, now=time.time(),
                                                decide=self.decider)
                 except ConfigError as exc:  # a decision that cannot be made
-                    self.storage.set_error(pop, str(exc))
-                    raise TrainingError(str(exc)) from exc
+                    raise self._fatal(pop, str(exc)) from exc
                 if claim is None:
                     if self.storage.unfinished(pop) == 0:
                         return self.stats
@@ -221,9 +220,8 @@ class Worker:
         try:
             trainable, path, report = self._train(pop, claim)
         except ConfigError as exc:
-            message = f"member {member.member_id} at step {member.step}: {exc}"
-            self.storage.set_error(pop, message)
-            raise TrainingError(message) from exc
+            raise self._fatal(pop, f"member {member.member_id} at step {member.step}: "
+                                   f"{exc}") from exc
         except Exception as exc:  # noqa: BLE001 - the user's code may raise anything
             self._failed(pop, claim, exc)
             return
@@ -249,9 +247,14 @@ class Worker:
             self.storage.fail(pop, claim, error=_describe(exc),
                               max_failures=self.settings.max_failures,
                               explore=self.decider.explorer(rng), now=time.time())
-        except ConfigError as fatal:  # the explore of a re-seed raised
-            self.storage.set_error(pop, str(fatal))
-            raise TrainingError(str(fatal)) from fatal
+        except ConfigError as exc:  # the explore of a re-seed raised
+            raise self._fatal(pop, str(exc)) from exc
+
+    def _fatal(self, pop: PopulationRow, message: str) -> TrainingError:
+        """Record a fatal error, which stops every worker of the population; the error to
+        raise here."""
+        self.storage.set_error(pop, message)
+        return TrainingError(message)
 
     def _restore(self, pop: PopulationRow, member: Member) -> Trainable:
         cached = self._cache.pop(member.member_id, None)

@@ -64,6 +64,25 @@ def safe_url(url: str) -> str:
         return "<unparseable storage URL>"
 
 
+def _copyable(row: Any) -> dict[str, Any]:
+    """The member columns an exploit overwrites, as they are in `row`."""
+    return {"step": row.step, "fitness": row.fitness, "metrics": row.metrics,
+            "checkpoint_id": row.checkpoint_id, "hparams": row.hparams,
+            "last_ready_step": row.last_ready_step, "history_since": row.history_since}
+
+
+def _recorder(pop: PopulationRow, member_id: int, now: float) -> tuple[
+        list[dict[str, Any]], Callable[[EventKind, int, dict[str, Any]], None]]:
+    """A list of event rows for `add_event`, and the function that appends to it."""
+    rows: list[dict[str, Any]] = []
+
+    def event(kind: EventKind, step: int, data: dict[str, Any]) -> None:
+        rows.append({"p": pop.id, "m": member_id, "now": now, "step": step,
+                     "kind": kind.value, "data": _dumps(data)})
+
+    return rows, event
+
+
 class SQLStorage:
     """Populations, members, checkpoints' pointers, scores and events in one SQL database.
 
@@ -283,16 +302,8 @@ class SQLStorage:
         row = self._rows(conn, "member", {"p": pop.id, "m": member_id})[0]
         donor, explore = decide(member_id, row.ready_count,
                                 self._peers(conn, pop, decide.history_window))
-        values: dict[str, Any] = {
-            "step": row.step, "fitness": row.fitness, "metrics": row.metrics,
-            "checkpoint_id": row.checkpoint_id, "hparams": row.hparams,
-            "last_ready_step": row.last_ready_step, "history_since": row.history_since}
-        new_events: list[dict[str, Any]] = []
-
-        def event(kind: EventKind, step: int, data: dict[str, Any]) -> None:
-            new_events.append({"p": pop.id, "m": member_id, "now": now, "step": step,
-                               "kind": kind.value, "data": _dumps(data)})
-
+        values = _copyable(row)
+        new_events, event = _recorder(pop, member_id, now)
         if donor is not None:
             self._apply_decision(conn, pop, row, donor, explore, values, event)
         self._run(conn, "decided", {**values, "p": pop.id, "m": member_id,
@@ -389,17 +400,11 @@ class SQLStorage:
                 "checkpoint_id": ckpt_id, "failures": 0, "error": None, "hparams": row.hparams,
                 "last_ready_step": row.last_ready_step, "ready_count": row.ready_count,
                 "history_since": row.history_since}
-            new_events: list[dict[str, Any]] = []
-
-            def event(kind: EventKind, step: int, data: dict[str, Any]) -> None:
-                new_events.append({**key, "step": step, "kind": kind.value,
-                                   "data": _dumps(data)})
-
             if report.ready:
                 values.update(last_ready_step=report.step, ready_count=row.ready_count + 1)
-                event(EventKind.READY, report.step, {"score": report.score})
-            if new_events:
-                self._run(conn, "add_event", new_events)
+                self._run(conn, "add_event", {**key, "step": report.step,
+                                              "kind": EventKind.READY.value,
+                                              "data": _dumps({"score": report.score})})
             done = report.step >= target
             values.update(state=(MemberState.DONE if done else MemberState.IDLE).value,
                           owner=None, pending=int(report.decide))
@@ -457,42 +462,24 @@ class SQLStorage:
                 return None
             row = owned[0]
             failures = row.failures + 1
-            new_events = [{"kind": EventKind.FAILURE.value, "step": row.step,
-                           "data": _dumps({"error": error, "failures": failures})}]
-            values: dict[str, Any] = {"failures": failures, "error": error, "owner": None,
-                                      "state": MemberState.IDLE.value}
+            new_events, event = _recorder(pop, mid, now)
+            event(EventKind.FAILURE, row.step, {"error": error, "failures": failures})
+            values = {**_copyable(row), "failures": failures, "error": error, "owner": None,
+                      "state": MemberState.IDLE.value}
             if failures >= max_failures:
-                donor = conn.execute(sa.select(members).where(
+                donor = conn.execute(sa.select(m.member_id, m.step).where(
                     m.population_id == pop.id, m.member_id != mid, m.checkpoint_id.is_not(None),
                     m.fitness > -math.inf).order_by(m.fitness.desc(), m.member_id).limit(1)
                 ).first()
                 if donor is None:
                     values["state"] = MemberState.FAILED.value
-                    new_events.append({"kind": EventKind.RESEED.value, "step": row.step,
-                                       "data": _dumps({"donor": None, "error": error})})
+                    event(EventKind.RESEED, row.step, {"donor": None, "error": error})
                 else:
-                    old = json.loads(row.hparams)
-                    donor_hparams = json.loads(donor.hparams)
-                    new, ops = (explore(donor_hparams) if explore is not None
-                                else (donor_hparams, {}))
-                    new_events += [
-                        {"kind": EventKind.RESEED.value, "step": donor.step,
-                         "data": _dumps({"donor": donor.member_id, "error": error})},
-                        {"kind": EventKind.EXPLOIT.value, "step": donor.step, "data": _dumps({
-                            "donor": donor.member_id, "donor_step": donor.step,
-                            "checkpoint_id": donor.checkpoint_id,
-                            "score": json.loads(donor.metrics).get(pop.config["metric"]),
-                            "old": old, "new": donor_hparams})},
-                        {"kind": EventKind.EXPLORE.value, "step": donor.step,
-                         "data": _dumps({"old": donor_hparams, "new": new, "ops": ops})}]
-                    values.update(failures=0, step=donor.step, fitness=donor.fitness,
-                                  metrics=donor.metrics, checkpoint_id=donor.checkpoint_id,
-                                  last_ready_step=donor.step, hparams=_dumps(new),
-                                  history_since=self._rows(conn, "last_score",
-                                                           {"p": pop.id, "m": mid})[0][0])
-            conn.execute(events.insert(), [
-                {"population_id": pop.id, "member_id": mid, "time": now, **e}
-                for e in new_events])
+                    event(EventKind.RESEED, donor.step, {"donor": donor.member_id,
+                                                         "error": error})
+                    self._apply_decision(conn, pop, row, donor.member_id, explore, values, event)
+                    values["failures"] = 0
+            self._run(conn, "add_event", new_events)
             values["version"] = self._bump(conn, pop)
             after = conn.execute(members.update().where(
                 m.population_id == pop.id, m.member_id == mid).values(**values)
@@ -515,6 +502,12 @@ class SQLStorage:
             rows = conn.execute(sa.select(members).where(members.c.population_id == pop.id)
                                 .order_by(members.c.member_id)).all()
         return [self._member(pop, r) for r in rows]
+
+    def member(self, pop: PopulationRow, member_id: int) -> Member:
+        """One member's current record (the id must exist)."""
+        with self._read() as conn:
+            return self._member(pop, self._rows(conn, "member", {"p": pop.id,
+                                                                 "m": member_id})[0])
 
     def best(self, pop: PopulationRow) -> Member | None:
         """The member with the highest finite fitness (lowest id on ties), or None."""
