@@ -7,13 +7,12 @@ selection; the score is the mean return of the last 10 episodes. Needs
 `pip install 'popbt[torch,examples]'`.
 """
 
-import popbt
-from popbt.demos.cartpole import METRIC, READY, SPACE, CartPoleA2C
+from popbt.demos.cartpole import EXPLOIT, EXPLORE, METRIC, READY, SPACE, CartPoleA2C
 
 __all__ = ["CartPoleA2C"]
 
 space = SPACE
 metric = METRIC
 ready = READY
-exploit = popbt.TTest(window=10, alpha=0.05)
-explore = popbt.Perturb(factors=(0.8, 1.2), resample_probability=0.25)
+exploit = EXPLOIT
+explore = EXPLORE

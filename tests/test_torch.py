@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pytest
 import torch
 
 from popbt.checkpoints import CheckpointStore
@@ -81,3 +82,62 @@ def test_a_restored_copy_continues_exactly_like_the_original(tmp_path: Path):
     original.train(HP, 10)
     copy.train(HP, 10)
     assert all(torch.equal(x, y) for x, y in zip(_params(original), _params(copy), strict=True))
+
+
+class TwoOptimizers(TorchTrainable):
+    """A model whose halves are trained by two named optimizers."""
+
+    def build(self, hparams: dict[str, Any], seed: int):
+        model = torch.nn.ModuleDict({"a": torch.nn.Linear(3, 1), "b": torch.nn.Linear(3, 1)})
+        return model, {"a": torch.optim.SGD(model["a"].parameters(), lr=0.1, momentum=0.9),
+                       "b": torch.optim.Adam(model["b"].parameters(), lr=0.1)}
+
+    def train_step(self, hparams: dict[str, Any]) -> None:
+        x = torch.randn(8, 3, generator=self.generator)
+        for name in ("a", "b"):
+            loss = (self.model[name](x) - x.sum(1, keepdim=True)).pow(2).mean()
+            self.optimizers[name].zero_grad()
+            loss.backward()
+            self.optimizers[name].step()
+
+    def evaluate(self) -> float:
+        return 0.0
+
+
+def test_named_optimizers_take_their_own_and_shared_hyperparameters():
+    t = TwoOptimizers()
+    hp = {"a_lr": 0.01, "b_lr": 0.002, "weight_decay": 1e-3, "b_beta1": 0.5}
+    t.setup(hp, seed=0)
+    t.train(hp, 1)
+    a, b = t.optimizers["a"].param_groups[0], t.optimizers["b"].param_groups[0]
+    assert (a["lr"], b["lr"]) == (0.01, 0.002)
+    assert a["weight_decay"] == b["weight_decay"] == 1e-3
+    assert b["betas"] == (0.5, 0.999) and a["momentum"] == 0.9
+    assert apply_hparams(t.optimizers["a"], {"lr": 0.3, "a_lr": 0.2}, prefix="a") == ["lr", "a_lr"]
+    assert a["lr"] == 0.2  # the named setting wins over the shared one
+
+
+def test_named_optimizers_round_trip_through_a_checkpoint(tmp_path: Path):
+    hp = {"a_lr": 0.01, "b_lr": 0.002}
+    original = TwoOptimizers()
+    original.setup(hp, seed=0)
+    original.train(hp, 5)
+    store = CheckpointStore(tmp_path)
+    rel, checksum, _ = store.save("pop/m00000", 5, original.state_dict())
+    copy = TwoOptimizers()
+    copy.setup(hp, seed=7)
+    copy.load_state_dict(store.load(rel, checksum))
+    exp_avg = original.optimizers["b"].state_dict()["state"][0]["exp_avg"]
+    assert torch.equal(copy.optimizers["b"].state_dict()["state"][0]["exp_avg"], exp_avg)
+    original.train(hp, 5)
+    copy.train(hp, 5)
+    assert all(torch.equal(x, y) for x, y in zip(_params(original), _params(copy), strict=True))
+
+
+def test_build_returning_something_else_than_optimizers_is_refused():
+    class NoOptimizer(Regression):
+        def build(self, hparams: dict[str, Any], seed: int):
+            return torch.nn.Linear(1, 1), {}
+
+    with pytest.raises(TypeError, match="NoOptimizer.build must return"):
+        NoOptimizer().setup(HP, seed=0)

@@ -8,6 +8,9 @@ in `train_step` and score in `evaluate`. The base class then gives you:
 - hyperparameters named like optimizer settings applied to every param group at the start of
   each `train` call: any key the optimizer has in its defaults (`lr`, `momentum`,
   `weight_decay`, `eps`, `dampening`, `alpha`, ...), and `beta1` / `beta2` for `betas`.
+Models trained by several optimizers (a GAN's generator and discriminator, say) return a dict
+of named optimizers from `build`; a hyperparameter `NAME_SETTING` (`generator_lr`) then sets
+one optimizer's setting, and a plain `SETTING` sets it on all of them.
 Checkpoints of tensors are written with `torch.save` and read with `weights_only=True`.
 """
 
@@ -27,23 +30,31 @@ except ImportError as exc:  # pragma: no cover - exercised only without the extr
     raise ImportError("popbt.torch needs PyTorch: pip install 'popbt[torch]'") from exc
 
 
-def apply_hparams(optimizer: torch.optim.Optimizer, hparams: Mapping[str, Any]) -> list[str]:
-    """Set the optimizer settings named in `hparams` on every param group; return their names.
+def apply_hparams(optimizer: torch.optim.Optimizer, hparams: Mapping[str, Any],
+                  prefix: str | None = None) -> list[str]:
+    """Set the optimizer settings named in `hparams` on every param group; return the names
+    of the hyperparameters applied.
 
-    `beta1` and `beta2` replace the matching element of `betas`.
+    `beta1` and `beta2` replace the matching element of `betas`. With a `prefix`, a key
+    `PREFIX_SETTING` sets that setting too, and wins over a plain `SETTING`.
     """
+    keys = [(name, name) for name in hparams]
+    if prefix is not None:
+        keys += [(name, name[len(prefix) + 1:]) for name in hparams
+                 if name.startswith(prefix + "_")]
     applied = []
-    for name, value in hparams.items():
-        if name in ("beta1", "beta2") and "betas" in optimizer.defaults:
-            which = 0 if name == "beta1" else 1
+    for name, setting in keys:
+        value = hparams[name]
+        if setting in ("beta1", "beta2") and "betas" in optimizer.defaults:
+            which = 0 if setting == "beta1" else 1
             for group in optimizer.param_groups:
                 betas = list(group["betas"])
                 betas[which] = float(value)
                 group["betas"] = tuple(betas)
             applied.append(name)
-        elif name in optimizer.defaults and name != "params":
+        elif setting in optimizer.defaults and setting != "params":
             for group in optimizer.param_groups:
-                group[name] = value
+                group[setting] = value
             applied.append(name)
     return applied
 
@@ -72,11 +83,16 @@ class TorchTrainable(Trainable):
 
     model: torch.nn.Module
     optimizer: torch.optim.Optimizer
+    optimizers: dict[str, torch.optim.Optimizer]
 
     @abc.abstractmethod
-    def build(self, hparams: dict[str, Any],
-              seed: int) -> tuple[torch.nn.Module, torch.optim.Optimizer]:
-        """Create the model and its optimizer (and load data); called once per live object."""
+    def build(self, hparams: dict[str, Any], seed: int) -> tuple[
+            torch.nn.Module, torch.optim.Optimizer | Mapping[str, torch.optim.Optimizer]]:
+        """Create the model and its optimizer (and load data); called once per live object.
+
+        Return one optimizer (then `self.optimizer`), or a dict of named optimizers (then
+        `self.optimizers`; the names prefix their hyperparameters, see the module's help).
+        """
 
     @abc.abstractmethod
     def train_step(self, hparams: dict[str, Any]) -> None:
@@ -88,23 +104,42 @@ class TorchTrainable(Trainable):
         self.step = 0
         with torch.random.fork_rng():
             torch.manual_seed(seed)  # parameter initialisation is seeded per member too
-            self.model, self.optimizer = self.build(hparams, seed)
+            self.model, optimizer = self.build(hparams, seed)
+        if isinstance(optimizer, torch.optim.Optimizer):
+            self.optimizer = optimizer
+            self.optimizers = {}
+        elif (isinstance(optimizer, Mapping) and optimizer
+              and all(isinstance(o, torch.optim.Optimizer) for o in optimizer.values())):
+            self.optimizers = dict(optimizer)
+        else:
+            raise TypeError(f"{type(self).__name__}.build must return (model, optimizer) with "
+                            f"an optimizer or a non-empty dict of optimizers, not {optimizer!r}")
 
     def train(self, hparams: dict[str, Any], steps: int) -> None:
-        apply_hparams(self.optimizer, hparams)
+        if self.optimizers:
+            for name, optimizer in self.optimizers.items():
+                apply_hparams(optimizer, hparams, prefix=name)
+        else:
+            apply_hparams(self.optimizer, hparams)
         self.model.train()
         for _ in range(steps):
             self.train_step(hparams)
             self.step += 1
 
     def state_dict(self) -> dict[str, Any]:
-        return {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+        optimizer = ({name: o.state_dict() for name, o in self.optimizers.items()}
+                     if self.optimizers else self.optimizer.state_dict())
+        return {"model": self.model.state_dict(), "optimizer": optimizer,
                 "step": self.step, "torch_rng": self.generator.get_state(),
                 "numpy_rng": self.rng.bit_generator.state}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.model.load_state_dict(state["model"])
-        self.optimizer.load_state_dict(state["optimizer"])
+        if self.optimizers:
+            for name, optimizer in self.optimizers.items():
+                optimizer.load_state_dict(state["optimizer"][name])
+        else:
+            self.optimizer.load_state_dict(state["optimizer"])
         self.step = int(state["step"])
         self.generator.set_state(state["torch_rng"])
         self.rng.bit_generator.state = state["numpy_rng"]

@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 from popbt.space import LogUniform, Space, Uniform
-from popbt.strategies import Every
+from popbt.strategies import Every, Perturb, TTest
 from popbt.torch import TorchTrainable
 
 SPACE = Space({
@@ -31,6 +31,8 @@ SPACE = Space({
 })
 METRIC = "mean_return"
 READY = Every(steps=10)
+EXPLOIT = TTest(window=10, alpha=0.05)
+EXPLORE = Perturb(factors=(0.8, 1.2), resample_probability=0.25)
 ENVS = 8
 ROLLOUT = 16
 EPISODES_SCORED = 10
@@ -123,6 +125,27 @@ class CartPoleA2C(TorchTrainable):
     def evaluate(self) -> dict[str, float]:
         mean = sum(self.returns) / len(self.returns) if self.returns else 0.0
         return {"mean_return": mean, "episodes": float(len(self.returns))}
+
+    def test_return(self, episodes: int = 10, seed: int = 10_000) -> float:
+        """Mean return of `episodes` fresh episodes (seeds `seed`, `seed + 1`, ...) acting with
+        the current policy, actions sampled from a generator seeded with `seed`; training
+        state is left untouched."""
+        import gymnasium as gym
+
+        env = gym.make("CartPole-v1")
+        sampler = torch.Generator().manual_seed(seed)
+        total = 0.0
+        self.model.eval()
+        for episode in range(episodes):
+            obs, done = env.reset(seed=seed + episode)[0], False
+            while not done:
+                with torch.no_grad():
+                    logits, _ = self.model(torch.as_tensor(obs, dtype=torch.float32)[None])
+                action = torch.multinomial(torch.softmax(logits, -1), 1, generator=sampler)
+                obs, reward, terminated, truncated, _ = env.step(int(action))
+                total += float(reward)
+                done = terminated or truncated
+        return total / episodes
 
     def state_dict(self) -> dict[str, Any]:
         return {**super().state_dict(), "returns": list(self.returns)}

@@ -13,10 +13,10 @@ from typing import Any
 import torch
 from torch import nn
 
+from popbt.demos.classifier import Classifier, Splits
 from popbt.records import EventKind
 from popbt.space import Choice, LogUniform, Space, Uniform
-from popbt.strategies import Every
-from popbt.torch import TorchTrainable
+from popbt.strategies import Every, Perturb, Truncation
 
 SPACE = Space({
     "lr": LogUniform(1e-3, 0.5),
@@ -26,10 +26,12 @@ SPACE = Space({
 })
 METRIC = "accuracy"
 READY = Every(steps=100)
+EXPLOIT = Truncation(fraction=0.25)
+EXPLORE = Perturb(factors=(0.8, 1.2), resample_probability=0.25)
 
 
 @functools.cache
-def load_data() -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+def load_data() -> Splits:
     """Train, validation and test tensors, standardised with the training set's statistics."""
     try:
         from sklearn.datasets import load_digits
@@ -52,40 +54,14 @@ def load_data() -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
             "test": pack(x_test, y_test)}
 
 
-class DigitsMLP(TorchTrainable):
+class DigitsMLP(Classifier):
     """64 → 128 → 10 MLP, SGD with momentum and weight decay; batch size a hyperparameter."""
 
-    def build(self, hparams: dict[str, Any],
-              seed: int) -> tuple[nn.Module, torch.optim.Optimizer]:
-        self.data = load_data()
-        model = nn.Sequential(nn.Linear(64, 128), nn.ReLU(), nn.Linear(128, 10))
-        optimizer = torch.optim.SGD(model.parameters(), lr=hparams["lr"],
-                                    momentum=hparams["momentum"],
-                                    weight_decay=hparams["weight_decay"])
-        return model, optimizer
+    def splits(self) -> Splits:
+        return load_data()
 
-    def train_step(self, hparams: dict[str, Any]) -> None:
-        x, y = self.data["train"]
-        idx = torch.randint(0, len(y), (int(hparams["batch_size"]),), generator=self.generator)
-        loss = nn.functional.cross_entropy(self.model(x[idx]), y[idx])
-        self.optimizer.zero_grad()
-        loss.backward()
-        self.optimizer.step()
-
-    def _score(self, split: str) -> dict[str, float]:
-        x, y = self.data[split]
-        self.model.eval()
-        with torch.no_grad():
-            logits = self.model(x)
-        return {"accuracy": float((logits.argmax(1) == y).float().mean()),
-                "loss": float(nn.functional.cross_entropy(logits, y))}
-
-    def evaluate(self) -> dict[str, float]:
-        return self._score("val")
-
-    def test_accuracy(self) -> float:
-        """Accuracy on the held-out test split (never used for selection)."""
-        return self._score("test")["accuracy"]
+    def network(self) -> nn.Module:
+        return nn.Sequential(nn.Linear(64, 128), nn.ReLU(), nn.Linear(128, 10))
 
 
 def run_demo(*, storage: str, population: int = 16, workers: int = 2, steps: int = 2000,
@@ -93,11 +69,10 @@ def run_demo(*, storage: str, population: int = 16, workers: int = 2, steps: int
     """Train the digits population (resuming it if `storage` already holds it); return the
     best member's validation and test accuracy, hyperparameters and schedule."""
     from popbt.population import create_population
-    from popbt.strategies import Perturb, Truncation
 
     pop = create_population(name="digits", storage=storage, space=SPACE, size=population,
                             metric=METRIC, seed=seed, ready=READY,
-                            exploit=Truncation(fraction=0.25), explore=Perturb(),
+                            exploit=EXPLOIT, explore=EXPLORE,
                             load_if_exists=True)
     best = pop.train(DigitsMLP, steps=steps, workers=workers, progress=progress)
     assert best is not None
