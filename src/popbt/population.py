@@ -75,6 +75,16 @@ def create_population(*, name: str, storage: str | SQLStorage = DEFAULT_STORAGE,
                         exploit=exploit,
                         explore=explore, keep_checkpoints=keep_checkpoints,
                         max_failures=max_failures)
+    return open_population(settings, name=name, storage=storage, initial=initial,
+                           checkpoints=checkpoints, load_if_exists=load_if_exists,
+                           trainer="workers")
+
+
+def open_population(settings: Settings, *, name: str, storage: str | SQLStorage,
+                    initial: Sequence[Mapping[str, Any]], checkpoints: str | Path | None,
+                    load_if_exists: bool, trainer: str) -> Population:
+    """Create a population trained by `trainer` ("workers" or "vectorized"), or resume it;
+    see `create_population`."""
     _check_name(name)
     if isinstance(initial, Mapping) or not isinstance(initial, Sequence):
         raise ConfigError(f"initial={initial!r}: expected a list of hyperparameter dicts")
@@ -91,14 +101,27 @@ def create_population(*, name: str, storage: str | SQLStorage = DEFAULT_STORAGE,
         if diff:
             raise ConfigError(f"population {name!r} exists with other settings ("
                               f"{'; '.join(diff)}); use another name or the same settings")
+        _check_trainer(existing, trainer)
         return Population(store, existing, stored)
     rng = settings.initial_rng()
-    hparams = [space.complete(initial[i] if i < len(initial) else {}, rng)
+    hparams = [settings.space.complete(initial[i] if i < len(initial) else {}, rng)
                for i in range(settings.size)]
-    row = store.create_population(name=name, config=settings.to_config(),
+    row = store.create_population(name=name,
+                                  config={**settings.to_config(), "trainer": trainer},
                                   checkpoint_root=_checkpoint_root(store, checkpoints),
                                   initial_hparams=hparams, now=time.time())
     return Population(store, row, settings)
+
+
+def _check_trainer(row: PopulationRow, trainer: str) -> None:
+    """Refuse to train or load a population with the other trainer (their checkpoints
+    differ: one file per member, or one per population)."""
+    stored = row.config.get("trainer", "workers")
+    if stored != trainer:
+        how = ("popbt.vectorized.VectorizedPopulation" if stored == "vectorized"
+               else "Population.train or popbt run")
+        raise ConfigError(f"population {row.name!r} is trained by the {stored} trainer; "
+                          f"continue it with {how}")
 
 
 def load_population(*, name: str, storage: str | SQLStorage = DEFAULT_STORAGE,
@@ -173,6 +196,7 @@ class Population:
             raise ConfigError(f"steps={steps!r}: must be an integer >= 1")
         if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
             raise ConfigError(f"workers={workers!r}: must be an integer >= 1")
+        _check_trainer(self._row, "workers")
         self._trainable = trainable
         self.storage.set_target(self._row, steps)
         run_executor(self, trainable, workers=workers, lease_s=lease_s, progress=progress)
@@ -227,6 +251,7 @@ class Population:
         """
         from popbt.checkpoints import CheckpointStore
 
+        _check_trainer(self._row, "workers")
         cls = trainable or self._trainable
         if cls is None:
             raise ConfigError("pass trainable= (the Trainable subclass the population trains)")

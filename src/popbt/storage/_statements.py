@@ -49,6 +49,9 @@ SQL = {
     "add_score": (
         "INSERT INTO popbt_scores (population_id, member_id, step, fitness, metrics, time) "
         "VALUES (:p, :m, :step, :fitness, :metrics, :now) RETURNING id"),
+    "add_scores": (
+        "INSERT INTO popbt_scores (population_id, member_id, step, fitness, metrics, time) "
+        "VALUES (:p, :m, :step, :fitness, :metrics, :now)"),
     "add_event": (
         "INSERT INTO popbt_events (population_id, member_id, step, kind, time, data) "
         "VALUES (:p, :m, :step, :kind, :now, :data)"),
@@ -72,6 +75,15 @@ SQL = {
         "population_id = :p AND member_id = :m ORDER BY id DESC LIMIT :keep) AND NOT EXISTS "
         "(SELECT 1 FROM popbt_members WHERE population_id = :p AND checkpoint_id = c.id)"),
     "delete_checkpoint": "DELETE FROM popbt_checkpoints WHERE id = :id",
+    "write_member": (
+        "UPDATE popbt_members SET step = :step, fitness = :fitness, metrics = :metrics, "
+        "hparams = :hparams, last_ready_step = :last_ready_step, ready_count = :ready_count, "
+        "state = :state, checkpoint_id = :checkpoint_id, "
+        "history_since = 0, pending = 0, version = :version "
+        "WHERE population_id = :p AND member_id = :m"),
+    "last_snapshot": ("SELECT MAX(id) FROM popbt_checkpoints WHERE population_id = :p "
+                      "AND member_id = -1"),
 }
+SNAPSHOT_MEMBER = -1  # the member id of a checkpoint that holds the whole population
 DECISIONS_PER_TRANSACTION = 1  # a transaction holds SQLite's write lock: keep it short
 LOCKED = ("owned", "member")  # rows a report changes: locked on PostgreSQL

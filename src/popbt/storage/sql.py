@@ -37,6 +37,7 @@ from popbt.storage._statements import (
     DECISIONS_PER_TRANSACTION,
     LOCKED,
     MEMBER_FIELDS,
+    SNAPSHOT_MEMBER,
     SQL,
     MemberRow,
 )
@@ -485,6 +486,80 @@ class SQLStorage:
                 m.population_id == pop.id, m.member_id == mid).values(**values)
                 .returning(*members.c)).first()
         return self._member(pop, after)
+
+    # -- whole rounds (the vectorized trainer) ------------------------------------------------
+
+    def write_round(self, pop: PopulationRow, *, scores: Sequence[tuple[int, int, float, dict]],
+                    events: Sequence[tuple[int, int, EventKind, dict]],
+                    members: Sequence[dict[str, Any]],
+                    snapshot: tuple[int, str, str, int] | None, keep: int,
+                    now: float) -> tuple[str, ...]:
+        """Record one round of a population trained as a whole, in one transaction.
+
+        `scores`: (member id, step, score, metrics); `events`: (member id, step, kind, data),
+        written in this order; `members`: each member's new values (`member_id`, `step`,
+        `score`, `metrics`, `hparams`, `last_ready_step`, `ready_count`, `state`).
+        `snapshot` (step, path, checksum, size): a file holding the whole population, which
+        every member then points at; snapshots beyond the last `keep` that no member points
+        at are deleted. Returns the paths of the deleted snapshots' files.
+        """
+        mode = pop.config["mode"]
+        with self._write() as conn:
+            key = {"p": pop.id, "now": now}
+            ckpt_id = self._rows(conn, "last_snapshot", {"p": pop.id})[0][0]
+            if snapshot is not None:
+                step, path, checksum, size = snapshot
+                ckpt_id = self._rows(conn, "add_checkpoint", {
+                    **key, "m": SNAPSHOT_MEMBER, "step": step, "path": path,
+                    "checksum": checksum, "size": size})[0][0]
+            self._run(conn, "add_scores", [
+                {**key, "m": mid, "step": step, "fitness": fitness_of(score, mode),
+                 "metrics": _dumps(metrics)} for mid, step, score, metrics in scores])
+            if events:
+                self._run(conn, "add_event", [
+                    {**key, "m": mid, "step": step, "kind": kind.value, "data": _dumps(data)}
+                    for mid, step, kind, data in events])
+            self._write_members(conn, pop, members, ckpt_id)
+            obsolete = self._rows(conn, "garbage", {**key, "m": SNAPSHOT_MEMBER, "keep": keep})
+            if obsolete:
+                self._run(conn, "delete_checkpoint", [{"id": i} for i, _ in obsolete])
+        return tuple(path for _, path in obsolete)
+
+    def latest_snapshot(self, pop: PopulationRow) -> CheckpointRow | None:
+        """The newest whole-population snapshot, or None."""
+        c = checkpoints.c
+        with self._read() as conn:
+            row = conn.execute(sa.select(checkpoints).where(
+                c.population_id == pop.id, c.member_id == SNAPSHOT_MEMBER)
+                .order_by(c.id.desc()).limit(1)).first()
+        return None if row is None else CheckpointRow(
+            id=row.id, member_id=row.member_id, step=row.step, path=row.path,
+            checksum=row.checksum, size=row.size)
+
+    def rewind(self, pop: PopulationRow, *, step: int, members: Sequence[dict[str, Any]],
+               snapshot_id: int | None) -> None:
+        """Forget everything recorded after `step` (scores, events, snapshots) and set the
+        members back to `members` (as for `write_round`), pointing at `snapshot_id`: the
+        record then matches the weights a resumed run restarts from."""
+        with self._write() as conn:
+            for table in (scores, events):
+                conn.execute(table.delete().where(table.c.population_id == pop.id,
+                                                  table.c.step > step))
+            conn.execute(checkpoints.delete().where(
+                checkpoints.c.population_id == pop.id, checkpoints.c.step > step))
+            self._write_members(conn, pop, members, snapshot_id)
+
+    def _write_members(self, conn: Connection, pop: PopulationRow,
+                       members: Sequence[dict[str, Any]], checkpoint_id: int | None) -> None:
+        mode = pop.config["mode"]
+        version = self._bump(conn, pop)
+        self._run(conn, "write_member", [{
+            "p": pop.id, "m": v["member_id"], "step": v["step"],
+            "fitness": None if v["score"] is None else fitness_of(v["score"], mode),
+            "metrics": _dumps(v["metrics"]), "hparams": _dumps(v["hparams"]),
+            "last_ready_step": v["last_ready_step"], "ready_count": v["ready_count"],
+            "state": v["state"], "checkpoint_id": checkpoint_id, "version": version}
+            for v in members])
 
     # -- reading -------------------------------------------------------------------------------
 

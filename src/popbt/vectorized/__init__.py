@@ -1,0 +1,17 @@
+"""A whole population trained as one batched model in one process (extra `torch`).
+
+`VectorizedPopulation` stacks every member's parameters and trains them with
+`torch.func.vmap`; decisions use the same strategy objects, and records go to the same
+storage, as the worker loop.
+"""
+
+from __future__ import annotations
+
+try:
+    import torch  # noqa: F401
+except ImportError as exc:  # pragma: no cover - exercised only without the extra
+    raise ImportError("popbt.vectorized needs PyTorch: pip install 'popbt[torch]'") from exc
+
+from popbt.vectorized.population import VectorizedPopulation
+
+__all__ = ["VectorizedPopulation"]

@@ -1,0 +1,127 @@
+"""A population of one architecture as stacked tensors: vmapped loss gradients and outputs.
+
+Parameters are stored as {name: tensor [P, ...]}, row i being member i's. The module itself is
+kept once, on the meta device, and called with `torch.func.functional_call`.
+"""
+
+from __future__ import annotations
+
+import copy
+import inspect
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import torch
+from torch import nn
+from torch.func import functional_call, grad, stack_module_state, vmap
+
+from popbt.errors import ConfigError
+
+Tensors = dict[str, torch.Tensor]
+LossFn = Callable[..., torch.Tensor]
+
+
+def per_example_cross_entropy(outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """The default loss: cross-entropy of each example (shape [B])."""
+    return nn.functional.cross_entropy(outputs, targets, reduction="none")
+
+
+def build_members(model_fn: Callable[[], nn.Module], seeds: Sequence[int],
+                  device: torch.device) -> tuple[nn.Module, Tensors]:
+    """The meta-device template and the stacked parameters of one `model_fn()` per seed
+    (each built under `torch.manual_seed(seed)`, as `popbt.torch.TorchTrainable` does).
+
+    Raises:
+        ConfigError: `model_fn` returns something else than a module, or a module with
+            buffers (running statistics cannot be updated per member under vmap).
+    """
+    models = []
+    for seed in seeds:
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            model = model_fn()
+        if not isinstance(model, nn.Module):
+            raise ConfigError(f"model_fn returned {model!r}, not a torch.nn.Module")
+        models.append(model)
+    buffers = [name for name, _ in models[0].named_buffers()]
+    if buffers:
+        raise ConfigError(f"the model has buffers {buffers}: a vectorized population needs a "
+                          f"module without them (use LayerNorm or GroupNorm instead of "
+                          f"BatchNorm, or track_running_stats=False)")
+    params, _ = stack_module_state(models)
+    template = copy.deepcopy(models[0]).to("meta")
+    return template, {k: v.detach().to(device) for k, v in params.items()}
+
+
+def takes_hparams(loss_fn: LossFn) -> bool:
+    """Whether `loss_fn` accepts a third argument (the member's hyperparameters)."""
+    try:
+        params = inspect.signature(loss_fn).parameters.values()
+    except (TypeError, ValueError):
+        return False
+    positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    return len(positional) >= 3 or any(p.kind is p.VAR_POSITIONAL for p in params)
+
+
+class Stack:
+    """Vmapped computations over stacked parameters of `template`."""
+
+    def __init__(self, template: nn.Module, loss_fn: LossFn) -> None:
+        self.template = template
+        self.loss_fn = loss_fn
+        self.with_hparams = takes_hparams(loss_fn)
+
+    def _loss(self, outputs: torch.Tensor, targets: torch.Tensor,
+              hparams: dict[str, torch.Tensor]) -> torch.Tensor:
+        if self.with_hparams:
+            return self.loss_fn(outputs, targets, hparams)
+        return self.loss_fn(outputs, targets)
+
+    def _member_loss(self, params: Tensors, x: torch.Tensor, y: torch.Tensor,
+                     mask: torch.Tensor, hparams: dict[str, torch.Tensor]) -> torch.Tensor:
+        losses = self._loss(functional_call(self.template, params, (x,)), y, hparams)
+        if losses.dim() != 1:
+            raise ConfigError(f"loss_fn returned a tensor of shape {tuple(losses.shape)}; "
+                              f"return one loss per example (shape [batch])")
+        return (losses * mask).sum() / mask.sum()
+
+    def gradients(self, params: Tensors, x: torch.Tensor, y: torch.Tensor, mask: torch.Tensor,
+                  hparams: dict[str, torch.Tensor], shared_batch: bool) -> Tensors:
+        """d(masked mean loss)/d(params) for every member. `x`, `y`: [P, B, ...] (or [B, ...]
+        with `shared_batch`); `mask`: [P, B], 1 for the examples a member trains on."""
+        batch_dim = None if shared_batch else 0
+        return vmap(grad(self._member_loss), in_dims=(0, batch_dim, batch_dim, 0, 0))(
+            params, x, y, mask, hparams)
+
+    def outputs(self, params: Tensors, x: torch.Tensor) -> torch.Tensor:
+        """Every member's outputs for the same inputs: [P, N, ...]."""
+        return vmap(lambda p: functional_call(self.template, p, (x,)))(params)
+
+    def losses(self, outputs: torch.Tensor, y: torch.Tensor,
+               hparams: dict[str, torch.Tensor]) -> torch.Tensor:
+        """Every member's mean loss on `outputs` [P, N, ...]: [P]."""
+        return vmap(lambda o, h: self._loss(o, y, h).mean())(outputs, hparams)
+
+
+def evaluate(stack: Stack, params: Tensors, x: torch.Tensor, y: torch.Tensor,
+             hparams: dict[str, torch.Tensor],
+             metrics_fn: Callable[[torch.Tensor, torch.Tensor], dict[str, Any]] | None,
+             chunk: int = 4096) -> list[dict[str, float]]:
+    """Every member's metrics on (x, y): `loss`, `accuracy` for class-index targets, and
+    whatever `metrics_fn(outputs, targets)` returns for one member (0-d tensors)."""
+    with torch.no_grad():
+        outputs = torch.cat([stack.outputs(params, x[i:i + chunk])
+                             for i in range(0, len(x), chunk)], dim=1)
+        columns: dict[str, torch.Tensor] = {"loss": stack.losses(outputs, y, hparams)}
+        if not torch.is_floating_point(y) and outputs.dim() == 3:
+            columns["accuracy"] = (outputs.argmax(-1) == y).float().mean(-1)
+        if metrics_fn is not None:
+            extra = vmap(lambda o: metrics_fn(o, y))(outputs)
+            if not isinstance(extra, dict):
+                raise ConfigError(f"metrics_fn returned {type(extra).__name__}; return a dict "
+                                  f"of scalar tensors")
+            columns.update(extra)
+    values = {k: v.detach().to("cpu", torch.float64).reshape(-1).tolist()
+              for k, v in columns.items()}
+    size = len(values["loss"])
+    return [{k: float(v[i]) for k, v in values.items()} for i in range(size)]

@@ -1,0 +1,376 @@
+"""A whole population trained in one process as one batched model (torch.func).
+
+Contract:
+- Every member trains the same steps at the same time; at a ready point all are evaluated,
+  then decisions are made one member at a time in member order with the same strategy objects
+  and generators as the worker loop, each seeing the exploits made before it in the round
+  (as members taking turns do). An exploit copies the donor's rows of every stacked
+  parameter *and* optimizer-state tensor (its Adam moments, momentum buffers and step count),
+  with its score and hyperparameters; explore then changes the hyperparameters.
+- Each round (scores, READY / EXPLOIT / EXPLORE events, member records, and a snapshot of the
+  stacked state every `snapshot_every` ready rounds and at the end) is one storage
+  transaction, in the same tables as the worker loop, so `popbt status`, `best`, `schedule`
+  and lineages read the same whoever trained.
+- A killed run resumes from its last snapshot: the record of rounds after it is removed
+  first, so nothing is counted twice and the record matches the weights.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from popbt.checkpoints import CheckpointStore
+from popbt.errors import ConfigError
+from popbt.population import (
+    DEFAULT_EXPLOIT,
+    DEFAULT_EXPLORE,
+    DEFAULT_STORAGE,
+    Population,
+    open_population,
+)
+from popbt.records import EventKind, Member, MemberState, Peers
+from popbt.settings import Settings
+from popbt.space import Choice, IntUniform, Space
+from popbt.storage.base import fitness_of
+from popbt.storage.sql import SQLStorage
+from popbt.strategies import Every, Exploit, Explore
+from popbt.vectorized import _optim
+from popbt.vectorized._stack import (
+    LossFn,
+    Stack,
+    build_members,
+    evaluate,
+    per_example_cross_entropy,
+    takes_hparams,
+)
+from popbt.worker import Decider
+
+Data = Mapping[str, Sequence[torch.Tensor]]
+BATCH_SIZE = "batch_size"
+
+
+def _device(device: str | torch.device) -> torch.device:
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError) as exc:
+        raise ConfigError(f"device={device!r}: {exc}; use 'cpu' or 'cuda'") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"device={device!r}: CUDA is not available on this machine; "
+                          f"use device='cpu'")
+    return dev
+
+
+def _numeric_space(space: Space) -> None:
+    for name, domain in space.items():
+        if isinstance(domain, Choice) and not all(
+                isinstance(v, int | float) and not isinstance(v, bool) for v in domain.values):
+            raise ConfigError(f"hyperparameter {name!r} has choices {list(domain.values)!r}: a "
+                              f"vectorized population needs numbers (one tensor per setting)")
+
+
+def _max_batch(space: Space) -> int:
+    domain = space[BATCH_SIZE]
+    if isinstance(domain, Choice):
+        return int(max(domain.values))
+    if isinstance(domain, IntUniform):
+        return int(domain.high)
+    raise ConfigError(f"batch_size must be a Choice of integers or an IntUniform, not {domain!r}")
+
+
+class VectorizedPopulation:
+    """A population of small models trained together with `vmap` over stacked parameters.
+
+    Args:
+        model_fn: builds one member's `nn.Module` (without buffers); called once per member
+            under that member's seed.
+        size, space, metric, mode, seed, ready, exploit, explore, initial, storage, name,
+        checkpoints, keep_checkpoints, load_if_exists: as for `popbt.create_population`.
+        optimizer: "sgd", "adam" or "adamw". Hyperparameters named like its settings (`lr`,
+            `momentum`, `weight_decay`, `dampening`, `beta1`, `beta2`, `eps`) set them per
+            member; settings not in the space take `_optim.DEFAULTS`.
+        loss_fn: `(outputs, targets)` or `(outputs, targets, hparams)` → one loss per example
+            (shape [batch]); `hparams` maps every hyperparameter to the member's value as a
+            0-d tensor (for a loss coefficient). Default: cross-entropy.
+        metrics_fn: `(outputs, targets)` → dict of 0-d tensors, for one member; `loss` (and
+            `accuracy` for class-index targets) are always computed on the validation split.
+        batch_size: examples per step when the space has no `batch_size`; with one, each
+            member trains on the first `batch_size` of a batch of the largest size (masking).
+        shared_batch: every member sees the same batch (else each draws its own).
+        snapshot_every: ready rounds between snapshots of the stacked state (1: every round).
+        device: "cpu" or "cuda" (or a torch.device).
+
+    Example:
+        >>> vp = VectorizedPopulation(  # doctest: +SKIP
+        ...     model_fn=lambda: nn.Sequential(nn.Linear(64, 128), nn.ReLU(), nn.Linear(128, 10)),
+        ...     size=32, space=Space({"lr": LogUniform(1e-4, 1e-1)}), optimizer="adam",
+        ...     metric="accuracy", ready=Every(steps=100), name="digits-vec",
+        ...     storage="sqlite:///popbt.db")
+        >>> vp.train({"train": (x, y), "val": (xv, yv)}, steps=2000)  # doctest: +SKIP
+
+    Raises:
+        ConfigError: on any invalid setting, naming it.
+    """
+
+    def __init__(self, *, model_fn: Callable[[], nn.Module], size: int, space: Space,
+                 metric: str, ready: Every, name: str, optimizer: str = "adam",
+                 loss_fn: LossFn | None = None,
+                 metrics_fn: Callable[[torch.Tensor, torch.Tensor], dict[str, Any]] | None = None,
+                 mode: str = "max", exploit: Exploit = DEFAULT_EXPLOIT,
+                 explore: Explore | Callable[..., Any] | None = DEFAULT_EXPLORE,
+                 initial: Sequence[Mapping[str, Any]] = (), seed: int = 0,
+                 batch_size: int = 64, shared_batch: bool = False, snapshot_every: int = 1,
+                 device: str | torch.device = "cpu",
+                 storage: str | SQLStorage = DEFAULT_STORAGE,
+                 checkpoints: str | Path | None = None, keep_checkpoints: int = 3,
+                 load_if_exists: bool = False) -> None:
+        if optimizer not in _optim.OPTIMIZERS:
+            raise ConfigError(f"optimizer={optimizer!r}: choose one of {_optim.OPTIMIZERS}")
+        settings = Settings(space=space, size=size, metric=metric, mode=mode, seed=seed,
+                            ready=ready, exploit=exploit, explore=explore,
+                            keep_checkpoints=keep_checkpoints)
+        _numeric_space(space)
+        self.loss_fn = loss_fn or per_example_cross_entropy
+        unused = [k for k in space if k not in _optim.DEFAULTS[optimizer] and k != BATCH_SIZE]
+        if unused and not takes_hparams(self.loss_fn):
+            raise ConfigError(f"hyperparameters {unused} are not settings of {optimizer!r} "
+                              f"({sorted(_optim.DEFAULTS[optimizer])}) nor batch_size, and "
+                              f"loss_fn takes no hparams argument to use them")
+        for flag, value, low in (("batch_size", batch_size, 1),
+                                 ("snapshot_every", snapshot_every, 1)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < low:
+                raise ConfigError(f"{flag}={value!r}: must be an integer >= {low}")
+        self.optimizer = optimizer
+        self.metrics_fn = metrics_fn
+        self.batch = _max_batch(space) if BATCH_SIZE in space else batch_size
+        self.shared_batch = bool(shared_batch)
+        self.snapshot_every = snapshot_every
+        self.device = _device(device)
+        self.model_fn = model_fn
+        self.population: Population = open_population(
+            settings, name=name, storage=storage, initial=initial, checkpoints=checkpoints,
+            load_if_exists=load_if_exists, trainer="vectorized")
+        self.settings = self.population.settings
+        self._decider = Decider(self.settings)
+        self._checkpoints = CheckpointStore(self.population.row.checkpoint_root)
+        template, self.params = build_members(
+            model_fn, [self.settings.member_seed(i) for i in range(size)], self.device)
+        self._stack = Stack(template, self.loss_fn)
+        self.opt_state = _optim.init_state(optimizer, self.params)
+        self._batch_rng = torch.Generator().manual_seed(
+            int(np.random.SeedSequence([seed, 3]).generate_state(1)[0]))
+        self._records = [self._fresh_record(m) for m in self.population.members]
+        self._history: dict[int, list[float]] = {}
+        self._resume()
+
+    # -- state -------------------------------------------------------------------------------
+
+    @staticmethod
+    def _fresh_record(member: Member) -> dict[str, Any]:
+        return {"member_id": member.member_id, "step": 0, "score": None, "metrics": {},
+                "hparams": dict(member.hparams), "last_ready_step": 0, "ready_count": 0,
+                "state": MemberState.IDLE.value}
+
+    @property
+    def step(self) -> int:
+        """Steps every member has trained."""
+        return int(self._records[0]["step"])
+
+    def _state(self) -> dict[str, Any]:
+        return {"params": {k: v.cpu() for k, v in self.params.items()},
+                "optimizer": {k: v.cpu() for k, v in self.opt_state.items()},
+                "batch_rng": self._batch_rng.get_state(), "step": self.step,
+                "records": json.dumps(self._records),
+                "history": json.dumps({str(k): v for k, v in self._history.items()})}
+
+    def _resume(self) -> None:
+        """Continue from the newest snapshot, forgetting any record made after it."""
+        storage, row = self.population.storage, self.population.row
+        snap = storage.latest_snapshot(row)
+        if snap is None:
+            if any(m.step > 0 for m in self.population.members):
+                raise ConfigError(f"population {row.name!r} has trained members but no "
+                                  f"snapshot to resume from")
+            return
+        state = self._checkpoints.load(snap.path, snap.checksum)
+        if set(state["params"]) != set(self.params) or any(
+                state["params"][k].shape != v.shape for k, v in self.params.items()):
+            raise ConfigError(f"population {row.name!r} was trained with another model: its "
+                              f"snapshot holds {sorted(state['params'])}")
+        self.params = {k: v.to(self.device) for k, v in state["params"].items()}
+        self.opt_state = {k: v.to(self.device) for k, v in state["optimizer"].items()}
+        self._batch_rng.set_state(state["batch_rng"])
+        self._records = json.loads(state["records"])
+        self._history = {int(k): v for k, v in json.loads(state["history"]).items()}
+        if any(m.step != snap.step for m in self.population.members):
+            storage.rewind(row, step=snap.step, members=self._records, snapshot_id=snap.id)
+
+    # -- training ----------------------------------------------------------------------------
+
+    def _hparam_tensors(self) -> dict[str, torch.Tensor]:
+        names = list(self.settings.space)
+        return {k: torch.tensor([float(r["hparams"][k]) for r in self._records],
+                                dtype=torch.float32, device=self.device) for k in names}
+
+    def _optimizer_settings(self, hp: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        size = len(self._records)
+        return {k: hp[k] if k in hp else torch.full((size,), v, device=self.device)
+                for k, v in _optim.DEFAULTS[self.optimizer].items()}
+
+    def _batch(self, x: torch.Tensor, y: torch.Tensor,
+               hp: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        size = len(self._records)
+        shape = (self.batch,) if self.shared_batch else (size, self.batch)
+        idx = torch.randint(0, len(y), shape, generator=self._batch_rng).to(x.device)
+        if BATCH_SIZE in hp:
+            mask = (torch.arange(self.batch, device=self.device)[None, :]
+                    < hp[BATCH_SIZE][:, None]).float()
+        else:
+            mask = torch.ones(size, self.batch, device=self.device)
+        return x[idx], y[idx], mask
+
+    def _check_data(self, data: Data) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+        out = {}
+        for split in ("train", "val"):
+            if not isinstance(data, Mapping) or split not in data:
+                raise ConfigError(f"data must map 'train' and 'val' to (inputs, targets); "
+                                  f"got {type(data).__name__} without {split!r}")
+            pair = data[split]
+            if len(pair) != 2 or not all(isinstance(t, torch.Tensor) for t in pair) \
+                    or len(pair[0]) != len(pair[1]) or len(pair[0]) == 0:
+                raise ConfigError(f"data[{split!r}] must be (inputs, targets): two non-empty "
+                                  f"tensors of the same length")
+            out[split] = (pair[0].to(self.device), pair[1].to(self.device))
+        return out
+
+    def train(self, data: Data, *, steps: int) -> Member | None:
+        """Train every member to `steps` steps (continuing from where it is); return the best.
+
+        `data`: {"train": (inputs, targets), "val": (inputs, targets)}; the score is
+        `metric` on "val".
+
+        Raises:
+            ConfigError: bad data or steps, or a metric that is never computed.
+        """
+        if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
+            raise ConfigError(f"steps={steps!r}: must be an integer >= 1")
+        splits = self._check_data(data)
+        storage, row = self.population.storage, self.population.row
+        storage.set_target(row, steps)
+        x, y = splits["train"]
+        while self.step < steps:
+            record = self._records[0]
+            chunk = min(self.settings.ready.steps_to_ready(
+                step=record["step"], last_ready_step=record["last_ready_step"]),
+                steps - self.step)
+            hp = self._hparam_tensors()
+            opt_settings = self._optimizer_settings(hp)
+            for _ in range(chunk):
+                bx, by, mask = self._batch(x, y, hp)
+                grads = self._stack.gradients(self.params, bx, by, mask, hp, self.shared_batch)
+                _optim.update(self.optimizer, self.params, grads, self.opt_state, opt_settings)
+            self._round(splits["val"], hp, self.step + chunk, steps)
+        return self.population.best
+
+    def _round(self, val: tuple[torch.Tensor, torch.Tensor], hp: dict[str, torch.Tensor],
+               step: int, target: int) -> None:
+        """Evaluate, decide and record the round that ends at `step`."""
+        settings = self.settings
+        results = evaluate(self._stack, self.params, val[0], val[1], hp, self.metrics_fn)
+        if settings.metric not in results[0]:
+            raise ConfigError(f"metric {settings.metric!r} is not among the values computed: "
+                              f"{sorted(results[0])}; pass metrics_fn= to compute it")
+        ready = settings.ready.is_ready(step=step,
+                                        last_ready_step=self._records[0]["last_ready_step"])
+        scores, events = [], []
+        for rec, metrics in zip(self._records, results, strict=True):
+            score = metrics[settings.metric]
+            rec.update(step=step, score=score, metrics=metrics)
+            scores.append((rec["member_id"], step, score, metrics))
+            if ready:
+                rec.update(last_ready_step=step, ready_count=rec["ready_count"] + 1)
+                events.append((rec["member_id"], step, EventKind.READY, {"score": score}))
+                history = self._history.setdefault(rec["member_id"], [])
+                history.append(fitness_of(score, settings.mode))
+                del history[:-max(1, self._decider.history_window)]
+        if ready and settings.ready.may_exploit(step):
+            self._decide(step, events)
+        done = step >= target
+        for rec in self._records:
+            rec["state"] = (MemberState.DONE if done else MemberState.RUNNING).value
+        snapshot = None
+        rounds = self._records[0]["ready_count"]
+        if done or (ready and rounds % self.snapshot_every == 0):
+            path, checksum, size = self._checkpoints.save(
+                f"{self.population.name}/population", step, self._state())
+            snapshot = (step, path, checksum, size)
+        obsolete = self.population.storage.write_round(
+            self.population.row, scores=scores, events=events, members=self._records,
+            snapshot=snapshot, keep=settings.keep_checkpoints, now=time.time())
+        self._checkpoints.delete(obsolete)
+
+    def _decide(self, step: int, events: list[tuple[int, int, EventKind, dict]]) -> None:
+        """Every member's ready decision, in member order; then one row gather applies the
+        exploits (a chain of copies within the round resolves to its origin's rows)."""
+        mode = self.settings.mode
+        size = len(self._records)
+        fitness = np.array([fitness_of(r["score"], mode) for r in self._records])
+        source = np.arange(size)
+        window = self._decider.history_window
+        for rec in self._records:
+            mid = rec["member_id"]
+            history = {m: tuple(h) for m, h in self._history.items()} if window else None
+            peers = Peers(np.arange(size), np.full(size, step), fitness, history)
+            donor, explore = self._decider(mid, rec["ready_count"], peers)
+            if donor is None:
+                continue
+            hparams = rec["hparams"]
+            if donor != mid:
+                giver = self._records[donor]
+                if not math.isfinite(fitness[donor]):
+                    continue
+                new = dict(giver["hparams"])
+                events.append((mid, step, EventKind.EXPLOIT, {
+                    "donor": donor, "donor_step": step, "checkpoint_id": None,
+                    "score": giver["score"], "old": hparams, "new": new}))
+                rec.update(score=giver["score"], metrics=dict(giver["metrics"]))
+                fitness[mid] = fitness[donor]
+                source[mid] = source[donor]
+                self._history[mid] = []
+                hparams = new
+            if explore is not None:
+                explored, ops = explore(hparams)
+                events.append((mid, step, EventKind.EXPLORE,
+                               {"old": hparams, "new": explored, "ops": ops}))
+                hparams = explored
+            rec["hparams"] = hparams
+        if (source != np.arange(size)).any():
+            index = torch.as_tensor(source, device=self.device)
+            self.params = {k: v.index_select(0, index) for k, v in self.params.items()}
+            self.opt_state = {k: v.index_select(0, index) for k, v in self.opt_state.items()}
+
+    # -- reading -----------------------------------------------------------------------------
+
+    def member_model(self, member_id: int) -> nn.Module:
+        """Member `member_id` as an ordinary module holding a copy of its current weights."""
+        size = len(self._records)
+        if isinstance(member_id, bool) or not isinstance(member_id, int) \
+                or not 0 <= member_id < size:
+            raise ConfigError(f"member {member_id!r} does not exist; members are 0..{size - 1}")
+        model = self.model_fn()
+        model.load_state_dict({k: v[member_id].detach().cpu().clone()
+                               for k, v in self.params.items()})
+        return model
+
+    @property
+    def best(self) -> Member | None:
+        """The member with the best score, as stored."""
+        return self.population.best

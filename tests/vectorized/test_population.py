@@ -1,0 +1,191 @@
+"""VectorizedPopulation end to end: training, records in the shared storage, resume, errors."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+from torch import nn
+
+import popbt
+from popbt.demos.digits import SPACE, DigitsMLP, load_data
+from popbt.vectorized import VectorizedPopulation
+
+
+def mlp() -> nn.Module:
+    return nn.Sequential(nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 10))
+
+
+def digits() -> dict[str, Any]:
+    data = load_data()
+    return {"train": data["train"], "val": data["val"]}
+
+
+def make(url: str, **overrides: Any) -> VectorizedPopulation:
+    kwargs: dict[str, Any] = {
+        "model_fn": mlp, "size": 6, "space": SPACE, "optimizer": "sgd", "metric": "accuracy",
+        "ready": popbt.Every(steps=50), "exploit": popbt.Truncation(0.25), "name": "vec",
+        "storage": url, "seed": 0}
+    kwargs.update(overrides)
+    return VectorizedPopulation(**kwargs)
+
+
+def events_of(pop: popbt.Population) -> list[tuple[int, int, str, str]]:
+    return [(e.member_id, e.step, e.kind.value, json.dumps(e.data, sort_keys=True))
+            for e in pop.events()]
+
+
+def test_training_improves_exploits_and_records_like_the_worker_loop(db_url: str):
+    vp = make(db_url)
+    best = vp.train(digits(), steps=300)
+    pop = vp.population
+    first = [s.score for s in pop.scores() if s.step == 50]
+    assert len(first) == 6 and best.score > max(first) and best.score > 0.85
+    assert [m.step for m in pop.members] == [300] * 6
+    assert {m.state for m in pop.members} == {popbt.MemberState.DONE}
+    exploits = pop.events(kinds=[popbt.EventKind.EXPLOIT])
+    assert exploits and all(e.data["donor"] != e.member_id for e in exploits)
+    assert len(pop.events(kinds=[popbt.EventKind.READY])) == 6 * 6
+    # the member's module scores on validation what was recorded for it
+    model = vp.member_model(best.member_id)
+    x, y = load_data()["val"]
+    with torch.no_grad():
+        assert float((model(x).argmax(1) == y).float().mean()) == pytest.approx(best.score)
+    # the schedule and lineage come from the same events as for the worker loop
+    schedule = pop.schedule(best.member_id)
+    assert schedule[0][0] == 0 and schedule[-1][1] == best.hparams
+
+
+def test_the_cli_reads_a_vectorized_population(db_url: str, tmp_path: Path):
+    make(db_url).train(digits(), steps=100)
+    done = subprocess.run([sys.executable, "-m", "popbt", "status", "--storage", db_url,
+                           "--name", "vec", "--json"], capture_output=True, text=True,
+                          timeout=60, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    status = json.loads(done.stdout)
+    assert status["steps"] == [100] * 6 and status["best"]["score"] > 0.5
+
+
+def test_a_resumed_run_equals_an_uninterrupted_one(tmp_path: Path):
+    whole = make(f"sqlite:///{tmp_path / 'a.db'}")
+    whole.train(digits(), steps=200)
+    url = f"sqlite:///{tmp_path / 'b.db'}"
+    make(url).train(digits(), steps=100)
+    resumed = make(url, load_if_exists=True)
+    assert resumed.step == 100
+    resumed.train(digits(), steps=200)
+    for name, value in whole.params.items():
+        assert torch.equal(value, resumed.params[name]), name
+    assert events_of(whole.population) == events_of(resumed.population)
+
+
+class Crash(RuntimeError):
+    pass
+
+
+def test_rounds_after_the_last_snapshot_are_forgotten_and_retrained(tmp_path: Path):
+    whole = make(f"sqlite:///{tmp_path / 'a.db'}", snapshot_every=2)
+    whole.train(digits(), steps=250)
+    calls = {"n": 0}
+
+    def crash_at_the_fourth_round(outputs: torch.Tensor, targets: torch.Tensor) -> dict:
+        calls["n"] += 1
+        if calls["n"] == 4:
+            raise Crash("killed")
+        return {}
+
+    url = f"sqlite:///{tmp_path / 'b.db'}"
+    with pytest.raises(Crash):
+        make(url, snapshot_every=2, metrics_fn=crash_at_the_fourth_round).train(
+            digits(), steps=250)
+    crashed = popbt.load_population(name="vec", storage=url)
+    assert [m.step for m in crashed.members] == [150] * 6  # round 3 recorded, not snapshotted
+    resumed = make(url, snapshot_every=2, load_if_exists=True)
+    assert resumed.step == 100
+    assert max(s.step for s in resumed.population.scores()) == 100  # round 3 forgotten
+    resumed.train(digits(), steps=250)
+    assert events_of(whole.population) == events_of(resumed.population)
+    assert [s.score for s in whole.population.scores()] == \
+        [s.score for s in resumed.population.scores()]
+    snapshots = sorted((tmp_path / "b_checkpoints" / "vec" / "population").iterdir())
+    assert len(snapshots) <= 3  # keep_checkpoints
+
+
+@pytest.mark.parametrize("exploit", [popbt.Tournament(), popbt.TTest(window=3, alpha=0.2)])
+def test_every_exploit_strategy_runs_vectorized(db_url: str, exploit: popbt.Truncation):
+    vp = make(db_url, exploit=exploit, ready=popbt.Every(steps=20), size=8)
+    vp.train(digits(), steps=300)
+    assert vp.population.events(kinds=[popbt.EventKind.EXPLOIT])
+
+
+def test_adam_with_a_loss_coefficient_from_the_space(db_url: str):
+    space = popbt.Space({"lr": popbt.LogUniform(1e-4, 1e-2),
+                         "smoothing": popbt.Uniform(0.0, 0.3)})
+
+    def loss(outputs: torch.Tensor, targets: torch.Tensor, hp: dict) -> torch.Tensor:
+        logp = outputs.log_softmax(-1)
+        nll = -logp.gather(-1, targets[:, None]).squeeze(-1)
+        return (1 - hp["smoothing"]) * nll - hp["smoothing"] * logp.mean(-1)
+
+    vp = make(db_url, space=space, optimizer="adam", loss_fn=loss, batch_size=32)
+    best = vp.train(digits(), steps=150)
+    assert best.score > 0.8 and set(best.hparams) == {"lr", "smoothing"}
+
+
+def test_cuda_trains_where_present_and_is_refused_clearly_elsewhere(db_url: str):
+    if not torch.cuda.is_available():
+        with pytest.raises(popbt.ConfigError, match="CUDA is not available"):
+            make(db_url, device="cuda")
+        return
+    cpu = make(db_url, name="cpu")
+    gpu = make(db_url, name="gpu", device="cuda")
+    cpu.train(digits(), steps=100)
+    gpu.train(digits(), steps=100)
+    assert gpu.params["0.weight"].is_cuda
+    for name, value in cpu.params.items():
+        torch.testing.assert_close(gpu.params[name].cpu(), value, rtol=1e-3, atol=1e-4)
+
+
+@pytest.mark.parametrize(("overrides", "message"), [
+    ({"optimizer": "lamb"}, "optimizer='lamb'"),
+    ({"space": popbt.Space({"lr": popbt.LogUniform(1e-3, 0.1),
+                            "act": popbt.Choice(["relu", "tanh"])})}, "'act' has choices"),
+    ({"space": popbt.Space({"lr": popbt.LogUniform(1e-3, 0.1),
+                            "dropout": popbt.Uniform(0.0, 0.5)})}, "'dropout'"),
+    ({"model_fn": lambda: nn.Sequential(nn.Linear(64, 8), nn.BatchNorm1d(8))},
+     "BatchNorm"),
+    ({"model_fn": lambda: "not a module"}, "not a torch.nn.Module"),
+    ({"batch_size": 0}, "batch_size=0"),
+    ({"size": 1}, "size=1"),
+])
+def test_bad_settings_are_refused_with_the_value(db_url: str, overrides: dict, message: str):
+    with pytest.raises(popbt.ConfigError, match=message):
+        make(db_url, **overrides)
+
+
+def test_bad_data_and_metrics_are_refused(db_url: str):
+    vp = make(db_url)
+    with pytest.raises(popbt.ConfigError, match="without 'val'"):
+        vp.train({"train": load_data()["train"]}, steps=10)
+    with pytest.raises(popbt.ConfigError, match="same length"):
+        vp.train({"train": load_data()["train"], "val": (torch.zeros(3, 64),
+                                                         torch.zeros(2))}, steps=10)
+    with pytest.raises(popbt.ConfigError, match="'f1' is not among"):
+        make(db_url, name="other", metric="f1").train(digits(), steps=10)
+
+
+def test_the_two_trainers_do_not_take_each_others_populations(db_url: str):
+    make(db_url).train(digits(), steps=50)
+    pop = popbt.load_population(name="vec", storage=db_url)
+    with pytest.raises(popbt.ConfigError, match="VectorizedPopulation"):
+        pop.train(DigitsMLP, steps=100)
+    popbt.create_population(name="workers", storage=db_url, space=SPACE, size=2,
+                            metric="accuracy", ready=popbt.Every(steps=50))
+    with pytest.raises(popbt.ConfigError, match="Population.train"):
+        make(db_url, name="workers", size=2, exploit=popbt.Truncation(0.2),
+             load_if_exists=True)
