@@ -42,6 +42,17 @@ def test_train_reaches_every_step_and_exploits(make_pop):
         assert set(explore[0].data["ops"].values()) <= {"×0.8", "×1.2", "resample"}
 
 
+def test_truncation_exploits_only_the_bottom_fraction_of_each_round(make_pop):
+    """An exploit does not lift the member into the ranking of the rest of its round, so
+    exactly ceil(fraction × size) members exploit per round, and never a chain of them."""
+    pop = make_pop(size=8, exploit=popbt.Truncation(0.25), ready=popbt.Every(steps=5))
+    pop.train(Quadratic, steps=40)
+    per_round: dict[int, int] = {}
+    for e in pop.events(kinds=[popbt.EventKind.EXPLOIT]):
+        per_round[e.step] = per_round.get(e.step, 0) + 1
+    assert per_round == {step: 2 for step in range(5, 40, 5)}
+
+
 def test_training_improves_the_score(make_pop):
     pop = make_pop()
     pop.train(Quadratic, steps=5)

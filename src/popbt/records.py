@@ -47,8 +47,10 @@ class Member:
         member_id: the stable slot, 0..size-1.
         hparams: the hyperparameters it trains under now.
         step: training steps its current weights have had (copied from a donor on exploit).
-        score: the value of the population's metric at `step`; None before the first report.
-        metrics: every value `evaluate` returned at `step`.
+        score: the population's metric at the member's last evaluation; None before the first.
+            An exploit leaves it alone (the member is ranked by what it scored itself until
+            it reports again), so after an exploit it may describe the weights it had before.
+        metrics: every value `evaluate` returned at that evaluation.
         state: see `MemberState`.
         checkpoint_id: the checkpoint its weights are in; None before the first report.
         last_ready_step: the step of its last ready point (the ready cooldown counts from it).

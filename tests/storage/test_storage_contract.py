@@ -180,7 +180,8 @@ def test_decision_is_made_before_peers_train_on_and_copies_everything(storage):
     m0 = storage.members(pop)[0]
     m1 = storage.members(pop)[1]
     assert m0.checkpoint_id == m1.checkpoint_id  # the reference, not a copy
-    assert m0.step == 5 and m0.score == 0.9 and m0.hparams == {"lr": 0.77}
+    assert m0.step == 5 and m0.hparams == {"lr": 0.77}
+    assert m0.score == 0.1  # ranked by its own score until it reports again
     exploit, explore = storage.events(pop, member_id=0)[-2:]
     assert exploit.kind is EventKind.EXPLOIT and explore.kind is EventKind.EXPLORE
     assert exploit.data["donor"] == 1 and exploit.data["donor_step"] == 5
@@ -270,7 +271,9 @@ def test_failures_then_reseed_from_the_best(storage):
         after = storage.fail(pop, c, error="boom", max_failures=3,
                              explore=lambda hp: ({"lr": 0.33}, {"lr": "×0.8"}), now=NOW)
     assert after.failures == 0 and after.state is MemberState.IDLE
-    assert after.step == 5 and after.hparams == {"lr": 0.33} and after.score == 0.8
+    assert after.step == 5 and after.hparams == {"lr": 0.33}
+    assert after.checkpoint_id == storage.members(pop)[1].checkpoint_id  # the best's weights
+    assert after.score is None  # no score of its own until it reports
     kinds = [e.kind for e in storage.events(pop, member_id=2)]
     assert kinds.count(EventKind.FAILURE) == 3
     assert kinds[-3:] == [EventKind.RESEED, EventKind.EXPLOIT, EventKind.EXPLORE]

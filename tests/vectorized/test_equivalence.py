@@ -68,30 +68,31 @@ class Reference:
 class Vectorized:
     def __init__(self, kind: str) -> None:
         self.kind = kind
-        template, self.params = build_members(model_fn, SEEDS, torch.device("cpu"))
-        self.stack = Stack(template, per_example_cross_entropy)
-        self.state = _optim.init_state(kind, self.params)
+        template, self.layout, self.flat = build_members(model_fn, SEEDS, torch.device("cpu"))
+        self.stack = Stack(template, self.layout, per_example_cross_entropy)
+        self.state = _optim.init_state(kind, self.flat)
         self.settings = {k: torch.tensor([hp[k] for hp in HPARAMS[kind]])
                          for k in HPARAMS[kind][0]}
 
     def step(self, x: torch.Tensor, y: torch.Tensor, sizes: list[int]) -> None:
         mask = (torch.arange(x.shape[1])[None, :] < torch.tensor(sizes)[:, None]).float()
-        grads = self.stack.gradients(self.params, x, y, mask, {}, shared_batch=False)
-        _optim.update(self.kind, self.params, grads, self.state, self.settings)
+        grads = self.stack.gradients(self.flat, x, y, mask, {}, shared_batch=False)
+        _optim.update(self.kind, self.flat, grads, self.state, self.settings)
 
     def copy(self, donor: int, receiver: int) -> None:
         index = torch.arange(P)
         index[receiver] = donor
-        self.params = {k: v.index_select(0, index) for k, v in self.params.items()}
+        self.flat = self.flat.index_select(0, index)
         self.state = {k: v.index_select(0, index) for k, v in self.state.items()}
         # an exploit takes the donor's hyperparameters too (load_state_dict does the same)
         self.settings = {k: v.index_select(0, index) for k, v in self.settings.items()}
 
 
 def assert_same(ref: Reference, vec: Vectorized) -> None:
+    params = vec.layout.views(vec.flat)
     for i, model in enumerate(ref.models):
         for name, p in model.named_parameters():
-            torch.testing.assert_close(vec.params[name][i], p.detach(), rtol=1e-5, atol=1e-6)
+            torch.testing.assert_close(params[name][i], p.detach(), rtol=1e-5, atol=1e-6)
 
 
 def batches(n: int, size: int = 8) -> list[tuple[torch.Tensor, torch.Tensor]]:
@@ -132,6 +133,7 @@ def test_optimizer_state_moves_with_the_weights():
         vec.step(x, y, [8] * P)
     before = {k: v.clone() for k, v in vec.state.items()}
     vec.copy(donor=3, receiver=1)
+    assert sorted(vec.state) == ["exp_avg", "exp_avg_sq", "step"]
     for name, value in vec.state.items():
         assert torch.equal(value[1], before[name][3]), name  # the donor's moments and step
         assert torch.equal(value[3], before[name][3])
@@ -153,8 +155,8 @@ def test_a_shared_batch_equals_each_member_seeing_it():
     gen = torch.Generator().manual_seed(1)
     x, y = torch.randn(8, 5, generator=gen), torch.randint(0, 3, (8,), generator=gen)
     mask = torch.ones(P, 8)
-    grads = vec.stack.gradients(vec.params, x, y, mask, {}, shared_batch=True)
-    _optim.update("adam", vec.params, grads, vec.state, vec.settings)
+    grads = vec.stack.gradients(vec.flat, x, y, mask, {}, shared_batch=True)
+    _optim.update("adam", vec.flat, grads, vec.state, vec.settings)
     ref.step(x.expand(P, 8, 5), y.expand(P, 8), [8] * P)
     assert_same(ref, vec)
 
@@ -163,14 +165,13 @@ def test_the_loss_gets_each_members_hyperparameters():
     def loss(outputs: torch.Tensor, targets: torch.Tensor, hp: dict[str, Any]) -> torch.Tensor:
         return hp["scale"] * per_example_cross_entropy(outputs, targets)
 
-    template, params = build_members(model_fn, SEEDS, torch.device("cpu"))
-    stack = Stack(template, loss)
+    template, layout, flat = build_members(model_fn, SEEDS, torch.device("cpu"))
+    stack = Stack(template, layout, loss)
     x, y = batches(1)[0]
     scale = torch.tensor([0.0, 1.0, 2.0, 1.0])
-    grads = stack.gradients(params, x, y, torch.ones(P, 8), {"scale": scale}, False)
-    plain = Stack(template, per_example_cross_entropy).gradients(
-        params, x, y, torch.ones(P, 8), {}, False)
-    for name, g in grads.items():
-        assert torch.all(g[0] == 0)
-        torch.testing.assert_close(g[2], 2 * plain[name][2])
-        torch.testing.assert_close(g[1], plain[name][1])
+    g = stack.gradients(flat, x, y, torch.ones(P, 8), {"scale": scale}, False)
+    plain = Stack(template, layout, per_example_cross_entropy).gradients(
+        flat, x, y, torch.ones(P, 8), {}, False)
+    assert torch.all(g[0] == 0) and g.shape == flat.shape
+    torch.testing.assert_close(g[2], 2 * plain[2])
+    torch.testing.assert_close(g[1], plain[1])

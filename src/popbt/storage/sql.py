@@ -10,7 +10,7 @@ Contract:
 - A report (score, checkpoint pointer, READY event, release) commits as a whole or not at
   all. A ready decision due after it is made by the claim that next picks the member, before
   any member trains past that step, in the claim's transaction: an exploit copies the donor's
-  checkpoint reference, step, score and hyperparameters as committed, then explores, with
+  checkpoint reference, step and hyperparameters as committed, then explores, with
   their events; a decision that raises changes nothing.
 - A checkpoint row is deleted, and its file reported for deletion, only when no member points
   at it and it is not among the last `keep` its writer made.
@@ -436,8 +436,10 @@ class SQLStorage:
                 "checkpoint_id": donor.checkpoint_id,
                 "score": json.loads(donor.metrics).get(pop.config["metric"]),
                 "old": hparams, "new": donor_hparams})
-            values.update(step=step, fitness=donor.fitness, metrics=donor.metrics,
-                          checkpoint_id=donor.checkpoint_id, last_ready_step=step,
+            # The member keeps its own score until it reports again: ranking it by the
+            # donor's would push the next member of the round into the bottom fraction,
+            # and exploits would cascade through the population.
+            values.update(step=step, checkpoint_id=donor.checkpoint_id, last_ready_step=step,
                           history_since=self._rows(conn, "last_score",
                                                    {"p": pop.id, "m": row.member_id})[0][0])
             hparams = donor_hparams

@@ -1,7 +1,9 @@
-"""A population of one architecture as stacked tensors: vmapped loss gradients and outputs.
+"""A population of one architecture as one flat tensor: vmapped loss gradients and outputs.
 
-Parameters are stored as {name: tensor [P, ...]}, row i being member i's. The module itself is
-kept once, on the meta device, and called with `torch.func.functional_call`.
+Every member's parameters are one row of a [P, N] tensor (row i is member i's); a `Layout`
+names the slices. The optimizer then updates, and an exploit copies, one tensor instead of
+one per parameter. The module itself is kept once, on the meta device, and called with
+`torch.func.functional_call` on views of a row.
 """
 
 from __future__ import annotations
@@ -26,10 +28,34 @@ def per_example_cross_entropy(outputs: torch.Tensor, targets: torch.Tensor) -> t
     return nn.functional.cross_entropy(outputs, targets, reduction="none")
 
 
+class Layout:
+    """Where each named parameter lies in a flat row: (name, shape, offset, size)."""
+
+    def __init__(self, model: nn.Module) -> None:
+        self.entries: list[tuple[str, torch.Size, int, int]] = []
+        offset = 0
+        for name, p in model.named_parameters():
+            self.entries.append((name, p.shape, offset, p.numel()))
+            offset += p.numel()
+        self.size = offset
+
+    def views(self, flat: torch.Tensor) -> Tensors:
+        """{name: view} of a row [N] (shapes as in the module) or of rows [P, N] ([P, ...])."""
+        lead = flat.shape[:-1]
+        return {name: flat[..., off:off + n].view(*lead, *shape)
+                for name, shape, off, n in self.entries}
+
+    def flatten(self, params: Tensors) -> torch.Tensor:
+        """The inverse of `views` for stacked tensors {name: [P, ...]}: [P, N]."""
+        return torch.cat([params[name].reshape(params[name].shape[0], -1)
+                          for name, _, _, _ in self.entries], dim=1)
+
+
 def build_members(model_fn: Callable[[], nn.Module], seeds: Sequence[int],
-                  device: torch.device) -> tuple[nn.Module, Tensors]:
-    """The meta-device template and the stacked parameters of one `model_fn()` per seed
-    (each built under `torch.manual_seed(seed)`, as `popbt.torch.TorchTrainable` does).
+                  device: torch.device) -> tuple[nn.Module, Layout, torch.Tensor]:
+    """The meta-device template, its layout and the flat parameters [P, N] of one
+    `model_fn()` per seed (each built under `torch.manual_seed(seed)`, as
+    `popbt.torch.TorchTrainable` does).
 
     Raises:
         ConfigError: `model_fn` returns something else than a module, or a module with
@@ -49,8 +75,10 @@ def build_members(model_fn: Callable[[], nn.Module], seeds: Sequence[int],
                           f"module without them (use LayerNorm or GroupNorm instead of "
                           f"BatchNorm, or track_running_stats=False)")
     params, _ = stack_module_state(models)
+    layout = Layout(models[0])
     template = copy.deepcopy(models[0]).to("meta")
-    return template, {k: v.detach().to(device) for k, v in params.items()}
+    flat = layout.flatten({k: v.detach() for k, v in params.items()})
+    return template, layout, flat.to(device)
 
 
 def takes_hparams(loss_fn: LossFn) -> bool:
@@ -64,10 +92,11 @@ def takes_hparams(loss_fn: LossFn) -> bool:
 
 
 class Stack:
-    """Vmapped computations over stacked parameters of `template`."""
+    """Vmapped computations over flat parameter rows of `template`."""
 
-    def __init__(self, template: nn.Module, loss_fn: LossFn) -> None:
+    def __init__(self, template: nn.Module, layout: Layout, loss_fn: LossFn) -> None:
         self.template = template
+        self.layout = layout
         self.loss_fn = loss_fn
         self.with_hparams = takes_hparams(loss_fn)
 
@@ -77,25 +106,30 @@ class Stack:
             return self.loss_fn(outputs, targets, hparams)
         return self.loss_fn(outputs, targets)
 
-    def _member_loss(self, params: Tensors, x: torch.Tensor, y: torch.Tensor,
+    def _call(self, row: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        return functional_call(self.template, self.layout.views(row), (x,))
+
+    def _member_loss(self, row: torch.Tensor, x: torch.Tensor, y: torch.Tensor,
                      mask: torch.Tensor, hparams: dict[str, torch.Tensor]) -> torch.Tensor:
-        losses = self._loss(functional_call(self.template, params, (x,)), y, hparams)
+        losses = self._loss(self._call(row, x), y, hparams)
         if losses.dim() != 1:
             raise ConfigError(f"loss_fn returned a tensor of shape {tuple(losses.shape)}; "
                               f"return one loss per example (shape [batch])")
         return (losses * mask).sum() / mask.sum()
 
-    def gradients(self, params: Tensors, x: torch.Tensor, y: torch.Tensor, mask: torch.Tensor,
-                  hparams: dict[str, torch.Tensor], shared_batch: bool) -> Tensors:
-        """d(masked mean loss)/d(params) for every member. `x`, `y`: [P, B, ...] (or [B, ...]
-        with `shared_batch`); `mask`: [P, B], 1 for the examples a member trains on."""
+    def gradients(self, flat: torch.Tensor, x: torch.Tensor, y: torch.Tensor,
+                  mask: torch.Tensor, hparams: dict[str, torch.Tensor],
+                  shared_batch: bool) -> torch.Tensor:
+        """d(masked mean loss)/d(parameters) for every member, [P, N]. `x`, `y`:
+        [P, B, ...] (or [B, ...] with `shared_batch`); `mask`: [P, B], 1 for the examples a
+        member trains on."""
         batch_dim = None if shared_batch else 0
         return vmap(grad(self._member_loss), in_dims=(0, batch_dim, batch_dim, 0, 0))(
-            params, x, y, mask, hparams)
+            flat, x, y, mask, hparams)
 
-    def outputs(self, params: Tensors, x: torch.Tensor) -> torch.Tensor:
+    def outputs(self, flat: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         """Every member's outputs for the same inputs: [P, N, ...]."""
-        return vmap(lambda p: functional_call(self.template, p, (x,)))(params)
+        return vmap(lambda row: self._call(row, x))(flat)
 
     def losses(self, outputs: torch.Tensor, y: torch.Tensor,
                hparams: dict[str, torch.Tensor]) -> torch.Tensor:
@@ -103,14 +137,14 @@ class Stack:
         return vmap(lambda o, h: self._loss(o, y, h).mean())(outputs, hparams)
 
 
-def evaluate(stack: Stack, params: Tensors, x: torch.Tensor, y: torch.Tensor,
+def evaluate(stack: Stack, flat: torch.Tensor, x: torch.Tensor, y: torch.Tensor,
              hparams: dict[str, torch.Tensor],
              metrics_fn: Callable[[torch.Tensor, torch.Tensor], dict[str, Any]] | None,
              chunk: int = 4096) -> list[dict[str, float]]:
     """Every member's metrics on (x, y): `loss`, `accuracy` for class-index targets, and
     whatever `metrics_fn(outputs, targets)` returns for one member (0-d tensors)."""
     with torch.no_grad():
-        outputs = torch.cat([stack.outputs(params, x[i:i + chunk])
+        outputs = torch.cat([stack.outputs(flat, x[i:i + chunk])
                              for i in range(0, len(x), chunk)], dim=1)
         columns: dict[str, torch.Tensor] = {"loss": stack.losses(outputs, y, hparams)}
         if not torch.is_floating_point(y) and outputs.dim() == 3:

@@ -4,9 +4,10 @@ Contract:
 - Every member trains the same steps at the same time; at a ready point all are evaluated,
   then decisions are made one member at a time in member order with the same strategy objects
   and generators as the worker loop, each seeing the exploits made before it in the round
-  (as members taking turns do). An exploit copies the donor's rows of every stacked
-  parameter *and* optimizer-state tensor (its Adam moments, momentum buffers and step count),
-  with its score and hyperparameters; explore then changes the hyperparameters.
+  (as members taking turns do). An exploit copies the donor's row of the parameters *and* of
+  every optimizer-state tensor (its Adam moments, momentum buffers and step count), with its
+  hyperparameters; explore then changes the hyperparameters. As in the worker loop, the
+  member keeps its own score until the next evaluation.
 - Each round (scores, READY / EXPLOIT / EXPLORE events, member records, and a snapshot of the
   stacked state every `snapshot_every` ready rounds and at the end) is one storage
   transaction, in the same tables as the worker loop, so `popbt status`, `best`, `schedule`
@@ -161,10 +162,10 @@ class VectorizedPopulation:
         self.settings = self.population.settings
         self._decider = Decider(self.settings)
         self._checkpoints = CheckpointStore(self.population.row.checkpoint_root)
-        template, self.params = build_members(
+        template, self._layout, self.flat = build_members(
             model_fn, [self.settings.member_seed(i) for i in range(size)], self.device)
-        self._stack = Stack(template, self.loss_fn)
-        self.opt_state = _optim.init_state(optimizer, self.params)
+        self._stack = Stack(template, self._layout, self.loss_fn)
+        self.opt_state = _optim.init_state(optimizer, self.flat)
         self._batch_rng = torch.Generator().manual_seed(
             int(np.random.SeedSequence([seed, 3]).generate_state(1)[0]))
         self._records = [self._fresh_record(m) for m in self.population.members]
@@ -180,12 +181,17 @@ class VectorizedPopulation:
                 "state": MemberState.IDLE.value}
 
     @property
+    def params(self) -> dict[str, torch.Tensor]:
+        """Every parameter of every member by name, as views [P, ...] of `flat`."""
+        return self._layout.views(self.flat)
+
+    @property
     def step(self) -> int:
         """Steps every member has trained."""
         return int(self._records[0]["step"])
 
     def _state(self) -> dict[str, Any]:
-        return {"params": {k: v.cpu() for k, v in self.params.items()},
+        return {"params": self.flat.cpu(), "layout": [name for name, *_ in self._layout.entries],
                 "optimizer": {k: v.cpu() for k, v in self.opt_state.items()},
                 "batch_rng": self._batch_rng.get_state(), "step": self.step,
                 "records": json.dumps(self._records),
@@ -201,11 +207,12 @@ class VectorizedPopulation:
                                   f"snapshot to resume from")
             return
         state = self._checkpoints.load(snap.path, snap.checksum)
-        if set(state["params"]) != set(self.params) or any(
-                state["params"][k].shape != v.shape for k, v in self.params.items()):
+        names = [name for name, *_ in self._layout.entries]
+        if state["layout"] != names or state["params"].shape != self.flat.shape:
             raise ConfigError(f"population {row.name!r} was trained with another model: its "
-                              f"snapshot holds {sorted(state['params'])}")
-        self.params = {k: v.to(self.device) for k, v in state["params"].items()}
+                              f"snapshot holds {state['layout']}, "
+                              f"{tuple(state['params'].shape)}")
+        self.flat = state["params"].to(self.device)
         self.opt_state = {k: v.to(self.device) for k, v in state["optimizer"].items()}
         self._batch_rng.set_state(state["batch_rng"])
         self._records = json.loads(state["records"])
@@ -275,8 +282,8 @@ class VectorizedPopulation:
             opt_settings = self._optimizer_settings(hp)
             for _ in range(chunk):
                 bx, by, mask = self._batch(x, y, hp)
-                grads = self._stack.gradients(self.params, bx, by, mask, hp, self.shared_batch)
-                _optim.update(self.optimizer, self.params, grads, self.opt_state, opt_settings)
+                grads = self._stack.gradients(self.flat, bx, by, mask, hp, self.shared_batch)
+                _optim.update(self.optimizer, self.flat, grads, self.opt_state, opt_settings)
             self._round(splits["val"], hp, self.step + chunk, steps)
         return self.population.best
 
@@ -284,7 +291,7 @@ class VectorizedPopulation:
                step: int, target: int) -> None:
         """Evaluate, decide and record the round that ends at `step`."""
         settings = self.settings
-        results = evaluate(self._stack, self.params, val[0], val[1], hp, self.metrics_fn)
+        results = evaluate(self._stack, self.flat, val[0], val[1], hp, self.metrics_fn)
         if settings.metric not in results[0]:
             raise ConfigError(f"metric {settings.metric!r} is not among the values computed: "
                               f"{sorted(results[0])}; pass metrics_fn= to compute it")
@@ -341,8 +348,6 @@ class VectorizedPopulation:
                 events.append((mid, step, EventKind.EXPLOIT, {
                     "donor": donor, "donor_step": step, "checkpoint_id": None,
                     "score": giver["score"], "old": hparams, "new": new}))
-                rec.update(score=giver["score"], metrics=dict(giver["metrics"]))
-                fitness[mid] = fitness[donor]
                 source[mid] = source[donor]
                 self._history[mid] = []
                 hparams = new
@@ -354,7 +359,7 @@ class VectorizedPopulation:
             rec["hparams"] = hparams
         if (source != np.arange(size)).any():
             index = torch.as_tensor(source, device=self.device)
-            self.params = {k: v.index_select(0, index) for k, v in self.params.items()}
+            self.flat = self.flat.index_select(0, index)
             self.opt_state = {k: v.index_select(0, index) for k, v in self.opt_state.items()}
 
     # -- reading -----------------------------------------------------------------------------
@@ -366,8 +371,8 @@ class VectorizedPopulation:
                 or not 0 <= member_id < size:
             raise ConfigError(f"member {member_id!r} does not exist; members are 0..{size - 1}")
         model = self.model_fn()
-        model.load_state_dict({k: v[member_id].detach().cpu().clone()
-                               for k, v in self.params.items()})
+        model.load_state_dict({k: v.detach().cpu().clone()
+                               for k, v in self._layout.views(self.flat[member_id]).items()})
         return model
 
     @property
