@@ -28,8 +28,22 @@ HPARAMS: dict[str, list[dict[str, float]]] = {
 HPARAMS["adamw"] = HPARAMS["adam"]
 
 
-def model_fn() -> nn.Module:
+def mlp() -> nn.Module:
     return nn.Sequential(nn.Linear(5, 16), nn.Tanh(), nn.Linear(16, 3))
+
+
+class TwoLayers(nn.Module):
+    """The same network as a custom module: trained through vmap, not batched matmuls."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.inner, self.outer = nn.Linear(5, 16), nn.Linear(16, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.outer(torch.tanh(self.inner(x)))
+
+
+MODELS = {"bmm": mlp, "vmap": TwoLayers}
 
 
 def torch_optimizer(kind: str, model: nn.Module, hp: dict[str, float]) -> torch.optim.Optimizer:
@@ -44,11 +58,11 @@ def torch_optimizer(kind: str, model: nn.Module, hp: dict[str, float]) -> torch.
 class Reference:
     """P ordinary modules, each with its own torch.optim optimizer."""
 
-    def __init__(self, kind: str) -> None:
+    def __init__(self, kind: str, path: str = "bmm") -> None:
         self.models = []
         for seed in SEEDS:
             torch.manual_seed(seed)
-            self.models.append(model_fn())
+            self.models.append(MODELS[path]())
         self.opts = [torch_optimizer(kind, m, hp)
                      for m, hp in zip(self.models, HPARAMS[kind], strict=True)]
 
@@ -66,10 +80,12 @@ class Reference:
 
 
 class Vectorized:
-    def __init__(self, kind: str) -> None:
+    def __init__(self, kind: str, path: str = "bmm") -> None:
         self.kind = kind
-        template, self.layout, self.flat = build_members(model_fn, SEEDS, torch.device("cpu"))
+        template, self.layout, self.flat = build_members(MODELS[path], SEEDS,
+                                                         torch.device("cpu"))
         self.stack = Stack(template, self.layout, per_example_cross_entropy)
+        assert (self.stack.plan is not None) == (path == "bmm")
         self.state = _optim.init_state(kind, self.flat)
         self.settings = {k: torch.tensor([hp[k] for hp in HPARAMS[kind]])
                          for k in HPARAMS[kind][0]}
@@ -101,9 +117,10 @@ def batches(n: int, size: int = 8) -> list[tuple[torch.Tensor, torch.Tensor]]:
             for _ in range(n)]
 
 
+@pytest.mark.parametrize("path", sorted(MODELS))
 @pytest.mark.parametrize("kind", ["sgd", "adam", "adamw"])
-def test_vectorized_steps_equal_separate_steps(kind: str):
-    ref, vec = Reference(kind), Vectorized(kind)
+def test_vectorized_steps_equal_separate_steps(kind: str, path: str):
+    ref, vec = Reference(kind, path), Vectorized(kind, path)
     assert_same(ref, vec)  # the same initial weights, member by member
     for x, y in batches(5):
         ref.step(x, y, [8] * P)
@@ -111,9 +128,10 @@ def test_vectorized_steps_equal_separate_steps(kind: str):
         assert_same(ref, vec)
 
 
+@pytest.mark.parametrize("path", sorted(MODELS))
 @pytest.mark.parametrize("kind", ["sgd", "adam"])
-def test_after_an_exploit_the_copy_continues_like_the_donor(kind: str):
-    ref, vec = Reference(kind), Vectorized(kind)
+def test_after_an_exploit_the_copy_continues_like_the_donor(kind: str, path: str):
+    ref, vec = Reference(kind, path), Vectorized(kind, path)
     data = batches(6)
     for x, y in data[:3]:
         ref.step(x, y, [8] * P)
@@ -141,8 +159,9 @@ def test_optimizer_state_moves_with_the_weights():
     assert vec.state["step"].tolist() == [3.0] * P
 
 
-def test_a_smaller_batch_size_is_a_mask_over_the_largest_batch():
-    ref, vec = Reference("sgd"), Vectorized("sgd")
+@pytest.mark.parametrize("path", sorted(MODELS))
+def test_a_smaller_batch_size_is_a_mask_over_the_largest_batch(path: str):
+    ref, vec = Reference("sgd", path), Vectorized("sgd", path)
     sizes = [8, 2, 5, 1]
     for x, y in batches(3):
         ref.step(x, y, sizes)
@@ -150,8 +169,9 @@ def test_a_smaller_batch_size_is_a_mask_over_the_largest_batch():
         assert_same(ref, vec)
 
 
-def test_a_shared_batch_equals_each_member_seeing_it():
-    ref, vec = Reference("adam"), Vectorized("adam")
+@pytest.mark.parametrize("path", sorted(MODELS))
+def test_a_shared_batch_equals_each_member_seeing_it(path: str):
+    ref, vec = Reference("adam", path), Vectorized("adam", path)
     gen = torch.Generator().manual_seed(1)
     x, y = torch.randn(8, 5, generator=gen), torch.randint(0, 3, (8,), generator=gen)
     mask = torch.ones(P, 8)
@@ -161,11 +181,12 @@ def test_a_shared_batch_equals_each_member_seeing_it():
     assert_same(ref, vec)
 
 
-def test_the_loss_gets_each_members_hyperparameters():
+@pytest.mark.parametrize("path", sorted(MODELS))
+def test_the_loss_gets_each_members_hyperparameters(path: str):
     def loss(outputs: torch.Tensor, targets: torch.Tensor, hp: dict[str, Any]) -> torch.Tensor:
         return hp["scale"] * per_example_cross_entropy(outputs, targets)
 
-    template, layout, flat = build_members(model_fn, SEEDS, torch.device("cpu"))
+    template, layout, flat = build_members(MODELS[path], SEEDS, torch.device("cpu"))
     stack = Stack(template, layout, loss)
     x, y = batches(1)[0]
     scale = torch.tensor([0.0, 1.0, 2.0, 1.0])
@@ -175,3 +196,15 @@ def test_the_loss_gets_each_members_hyperparameters():
     assert torch.all(g[0] == 0) and g.shape == flat.shape
     torch.testing.assert_close(g[2], 2 * plain[2])
     torch.testing.assert_close(g[1], plain[1])
+
+
+def test_both_paths_give_the_same_outputs_and_gradients():
+    gen = torch.Generator().manual_seed(2)
+    x, y = torch.randn(P, 8, 5, generator=gen), torch.randint(0, 3, (P, 8), generator=gen)
+    mask = (torch.arange(8)[None, :] < torch.tensor([8, 3, 1, 6])[:, None]).float()
+    fast, slow = Vectorized("sgd", "bmm"), Vectorized("sgd", "bmm")
+    slow.stack.plan = None  # force vmap over functional_call on the same module
+    torch.testing.assert_close(fast.stack.outputs(fast.flat, x[0]),
+                               slow.stack.outputs(slow.flat, x[0]))
+    torch.testing.assert_close(fast.stack.gradients(fast.flat, x, y, mask, {}, False),
+                               slow.stack.gradients(slow.flat, x, y, mask, {}, False))

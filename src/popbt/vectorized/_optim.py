@@ -35,29 +35,32 @@ def init_state(kind: str, flat: torch.Tensor) -> Tensors:
 @torch.no_grad()
 def update(kind: str, flat: torch.Tensor, g: torch.Tensor, state: Tensors,
            settings: Mapping[str, torch.Tensor]) -> None:
-    """Apply one step to `flat` [P, N] in place, given the gradients `g` [P, N]; `settings`
-    maps every name of `DEFAULTS[kind]` to a [P] tensor."""
+    """Apply one step to `flat` [P, N] in place, given the gradients `g` [P, N] (which it
+    overwrites); `settings` maps every name of `DEFAULTS[kind]` to a [P] tensor."""
     state["step"] += 1
     column = {k: v.to(flat.dtype)[:, None] for k, v in settings.items()}
     lr, wd = column["lr"], column["weight_decay"]
     if kind == "sgd":
-        g = g + wd * flat
+        g.addcmul_(wd, flat)
         buf = state["momentum"]
+        buf.mul_(column["momentum"]).addcmul_(1 - column["dampening"], g)
         # torch.optim.SGD starts the buffer at the first gradient, undamped, and uses the
         # gradient itself when momentum is 0
-        fresh = ((state["step"] == 1) | (settings["momentum"] == 0))[:, None]
-        buf.copy_(torch.where(fresh, g, column["momentum"] * buf + (1 - column["dampening"]) * g))
-        flat.sub_(lr * buf)
+        fresh = (state["step"] == 1) | (settings["momentum"] == 0)
+        if bool(fresh.any()):
+            buf[fresh] = g[fresh]
+        flat.addcmul_(-lr, buf)
         return
     if kind == "adamw":
         flat.mul_(1 - lr * wd)
     else:
-        g = g + wd * flat
+        g.addcmul_(wd, flat)
     beta1, beta2 = column["beta1"], column["beta2"]
-    state["exp_avg"].lerp_(g, 1 - beta1)
-    state["exp_avg_sq"].mul_(beta2).add_((1 - beta2) * g * g)
+    exp_avg, exp_avg_sq = state["exp_avg"], state["exp_avg_sq"]
+    exp_avg.lerp_(g, 1 - beta1)
+    exp_avg_sq.mul_(beta2).addcmul_(g.mul_(g), 1 - beta2)
     step = state["step"][:, None]
     bias1 = (1 - settings["beta1"].double()[:, None] ** step).to(flat.dtype)
     bias2_sqrt = (1 - settings["beta2"].double()[:, None] ** step).sqrt().to(flat.dtype)
-    denom = state["exp_avg_sq"].sqrt() / bias2_sqrt + column["eps"]
-    flat.sub_((lr / bias1) * state["exp_avg"] / denom)
+    denom = torch.sqrt(exp_avg_sq, out=g).div_(bias2_sqrt).add_(column["eps"])
+    flat.addcmul_(-lr / bias1, torch.div(exp_avg, denom, out=denom))

@@ -18,6 +18,7 @@ from torch import nn
 from torch.func import functional_call, grad, stack_module_state, vmap
 
 from popbt.errors import ConfigError
+from popbt.vectorized import _bmm
 
 Tensors = dict[str, torch.Tensor]
 LossFn = Callable[..., torch.Tensor]
@@ -91,14 +92,27 @@ def takes_hparams(loss_fn: LossFn) -> bool:
     return len(positional) >= 3 or any(p.kind is p.VAR_POSITIONAL for p in params)
 
 
+def _masked_mean(losses: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    if losses.dim() != 1:
+        raise ConfigError(f"loss_fn returned a tensor of shape {tuple(losses.shape)}; "
+                          f"return one loss per example (shape [batch])")
+    return (losses * mask).sum() / mask.sum()
+
+
 class Stack:
-    """Vmapped computations over flat parameter rows of `template`."""
+    """Computations over flat parameter rows of `template`: batched matrix products for a
+    Sequential MLP, `vmap` over `functional_call` for any other module."""
 
     def __init__(self, template: nn.Module, layout: Layout, loss_fn: LossFn) -> None:
         self.template = template
         self.layout = layout
         self.loss_fn = loss_fn
         self.with_hparams = takes_hparams(loss_fn)
+        self.plan = _bmm.plan(template)
+
+    def _fast(self, x: torch.Tensor, shared_batch: bool) -> bool:
+        """Whether the batched-matmul path applies: an MLP fed [batch, features] examples."""
+        return self.plan is not None and x.dim() == (2 if shared_batch else 3)
 
     def _loss(self, outputs: torch.Tensor, targets: torch.Tensor,
               hparams: dict[str, torch.Tensor]) -> torch.Tensor:
@@ -106,30 +120,43 @@ class Stack:
             return self.loss_fn(outputs, targets, hparams)
         return self.loss_fn(outputs, targets)
 
-    def _call(self, row: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-        return functional_call(self.template, self.layout.views(row), (x,))
+    def _call(self, params: Tensors, x: torch.Tensor) -> torch.Tensor:
+        return functional_call(self.template, params, (x,))
 
-    def _member_loss(self, row: torch.Tensor, x: torch.Tensor, y: torch.Tensor,
+    def _member_loss(self, params: Tensors, x: torch.Tensor, y: torch.Tensor,
                      mask: torch.Tensor, hparams: dict[str, torch.Tensor]) -> torch.Tensor:
-        losses = self._loss(self._call(row, x), y, hparams)
-        if losses.dim() != 1:
-            raise ConfigError(f"loss_fn returned a tensor of shape {tuple(losses.shape)}; "
-                              f"return one loss per example (shape [batch])")
-        return (losses * mask).sum() / mask.sum()
+        return _masked_mean(self._loss(self._call(params, x), y, hparams), mask)
 
     def gradients(self, flat: torch.Tensor, x: torch.Tensor, y: torch.Tensor,
                   mask: torch.Tensor, hparams: dict[str, torch.Tensor],
                   shared_batch: bool) -> torch.Tensor:
         """d(masked mean loss)/d(parameters) for every member, [P, N]. `x`, `y`:
         [P, B, ...] (or [B, ...] with `shared_batch`); `mask`: [P, B], 1 for the examples a
-        member trains on."""
+        member trains on.
+
+        Gradients are taken with respect to each parameter's view, not the flat tensor, so
+        that no [P, N] zeros are made and summed per parameter."""
         batch_dim = None if shared_batch else 0
-        return vmap(grad(self._member_loss), in_dims=(0, batch_dim, batch_dim, 0, 0))(
-            flat, x, y, mask, hparams)
+        params = self.layout.views(flat.detach())
+        if not self._fast(x, shared_batch):
+            grads = vmap(grad(self._member_loss), in_dims=(0, batch_dim, batch_dim, 0, 0))(
+                params, x, y, mask, hparams)
+            return self.layout.flatten(grads)
+        assert self.plan is not None
+        leaves = {k: v.requires_grad_(True) for k, v in params.items()}
+        with torch.enable_grad():
+            outputs = _bmm.forward(self.plan, leaves, x)
+            member = vmap(lambda o, t, m, h: _masked_mean(self._loss(o, t, h), m),
+                          in_dims=(0, batch_dim, 0, 0))(outputs, y, mask, hparams)
+            grads = torch.autograd.grad(member.sum(), list(leaves.values()))
+        return self.layout.flatten(dict(zip(leaves, grads, strict=True)))
 
     def outputs(self, flat: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         """Every member's outputs for the same inputs: [P, N, ...]."""
-        return vmap(lambda row: self._call(row, x))(flat)
+        if self._fast(x, shared_batch=True):
+            assert self.plan is not None
+            return _bmm.forward(self.plan, self.layout.views(flat), x)
+        return vmap(lambda params: self._call(params, x))(self.layout.views(flat))
 
     def losses(self, outputs: torch.Tensor, y: torch.Tensor,
                hparams: dict[str, torch.Tensor]) -> torch.Tensor:
