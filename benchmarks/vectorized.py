@@ -160,7 +160,7 @@ def speed_table(sizes: Sequence[int], quick: bool, folder: Path) -> str:
              "|---|---|---|---|---|---|---|---|"]
     for model, shape in SHAPES.items():
         for size in sizes:
-            budget = 2_000 if quick else 40_000 if model == "digits MLP" else 12_000
+            budget = 2_000 if quick else 20_000 if model == "digits MLP" else 6_000
             steps = max(100, budget // size // 100 * 100)
             loop = loop_speed(model, size, max(10, steps // 4))
             workers = worker_speed(model, size, steps, folder)

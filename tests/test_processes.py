@@ -154,3 +154,40 @@ def test_inline_explore_cannot_go_to_worker_processes(make_pop):
     pop = make_pop(explore=lambda hparams, space, rng: hparams)
     with pytest.raises(popbt.ConfigError, match="module level"):
         pop.train(Quadratic, steps=5, workers=2, progress=False)
+
+
+THREADS_SCRIPT = '''
+import sys
+import torch  # imported by the main script, before any worker code runs
+import popbt
+
+class Threads(popbt.Trainable):
+    def setup(self, hparams, seed):
+        self.n = 0
+    def train(self, hparams, steps):
+        self.n += steps
+    def evaluate(self):
+        return {"score": float(self.n), "threads": float(torch.get_num_threads())}
+    def state_dict(self):
+        return {"n": self.n}
+    def load_state_dict(self, state):
+        self.n = int(state["n"])
+
+if __name__ == "__main__":
+    pop = popbt.create_population(
+        name="t", storage=sys.argv[1], space=popbt.Space({"lr": popbt.Uniform(0, 1)}), size=2,
+        metric="score", ready=popbt.Every(steps=5))
+    pop.train(Threads, steps=10, workers=2)
+    print(sorted({s.metrics["threads"] for s in pop.scores()}))
+'''
+
+
+def test_workers_get_one_compute_thread_even_when_the_script_imported_torch(tmp_path: Path):
+    script = tmp_path / "threads.py"
+    script.write_text(THREADS_SCRIPT)
+    env = {k: v for k, v in os.environ.items() if k not in ("OMP_NUM_THREADS",
+                                                            "MKL_NUM_THREADS")}
+    done = subprocess.run([sys.executable, str(script), f"sqlite:///{tmp_path / 't.db'}"],
+                          capture_output=True, text=True, timeout=120, env=env, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[1.0]"
