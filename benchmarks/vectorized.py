@@ -7,7 +7,8 @@ Speed: member-steps per second (one member-step = one SGD-with-momentum step of 
 a batch of 64 digits images) for populations of 8, 32 and 128, on the digits MLP
 (64→128→10) and a larger MLP (64→512→512→10), three ways in one run:
 - **loop**: P ordinary modules and `torch.optim.SGD` optimizers in one Python loop (one
-  process, torch's default threads), training only;
+  process), training only, with 1 thread and with torch's default threads (the ratios use the
+  faster);
 - **workers**: a popbt population trained by 2 worker processes (`TorchTrainable`, ready
   every 100 steps with evaluation, checkpoints and records), start-up included;
 - **vectorized**: `VectorizedPopulation` (ready every 100 steps with evaluation, snapshots and
@@ -110,7 +111,20 @@ def ceiling_gflops() -> float:
     return 5 * 2 * 2048**3 / (time.perf_counter() - start) / 1e9
 
 
-def loop_speed(model: str, size: int, steps: int) -> float:
+def loop_speed(model: str, size: int, steps: int) -> tuple[float, float]:
+    """Member-steps per second of the plain loop with 1 thread and with the default."""
+    default = torch.get_num_threads()
+    speeds = []
+    for threads in (1, default):
+        torch.set_num_threads(threads)
+        try:
+            speeds.append(_loop(model, size, steps))
+        finally:
+            torch.set_num_threads(default)
+    return speeds[0], speeds[1]
+
+
+def _loop(model: str, size: int, steps: int) -> float:
     x, y = load_data()["train"]
     models = []
     for i in range(size):
@@ -155,20 +169,21 @@ def speed_table(sizes: Sequence[int], quick: bool, folder: Path) -> str:
     ceiling = ceiling_gflops()
     lines = [f"ceiling: {ceiling:.1f} GFLOP/s (2048² float32 matmul, "
              f"{torch.get_num_threads()} threads)", "",
-             "| model | P | loop member-steps/s | workers (2 processes) | vectorized | "
-             "vectorized ÷ loop | vectorized ÷ workers | vectorized GFLOP/s (% of ceiling) |",
-             "|---|---|---|---|---|---|---|---|"]
+             f"| model | P | loop, 1 thread | loop, {torch.get_num_threads()} threads | "
+             "workers (2 processes) | vectorized | vectorized ÷ best loop | "
+             "vectorized ÷ workers | vectorized GFLOP/s (% of ceiling) |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for model, shape in SHAPES.items():
         for size in sizes:
             budget = 2_000 if quick else 20_000 if model == "digits MLP" else 6_000
             steps = max(100, budget // size // 100 * 100)
-            loop = loop_speed(model, size, max(10, steps // 4))
+            single, default = loop_speed(model, size, max(10, steps // 4))
             workers = worker_speed(model, size, steps, folder)
             vec = vectorized_speed(model, size, steps, folder)
             gflops = vec * flops_per_member_step(shape) / 1e9
-            lines.append(f"| {model} | {size} | {loop:,.0f} | {workers:,.0f} | {vec:,.0f} | "
-                         f"{vec / loop:.1f}× | {vec / workers:.1f}× | {gflops:.1f} "
-                         f"({100 * gflops / ceiling:.0f}%) |")
+            lines.append(f"| {model} | {size} | {single:,.0f} | {default:,.0f} | "
+                         f"{workers:,.0f} | {vec:,.0f} | {vec / max(single, default):.1f}× | "
+                         f"{vec / workers:.1f}× | {gflops:.1f} ({100 * gflops / ceiling:.0f}%) |")
             print(lines[-1], file=sys.stderr, flush=True)
     return "\n".join(lines)
 

@@ -176,6 +176,9 @@ def test_bad_data_and_metrics_are_refused(db_url: str):
                                                          torch.zeros(2))}, steps=10)
     with pytest.raises(popbt.ConfigError, match="'f1' is not among"):
         make(db_url, name="other", metric="f1").train(digits(), steps=10)
+    mean_loss = make(db_url, name="mean", loss_fn=lambda o, t: nn.functional.cross_entropy(o, t))
+    with pytest.raises(popbt.ConfigError, match="one loss per example"):
+        mean_loss.train(digits(), steps=10)
 
 
 def test_the_two_trainers_do_not_take_each_others_populations(db_url: str):
@@ -188,3 +191,12 @@ def test_the_two_trainers_do_not_take_each_others_populations(db_url: str):
     with pytest.raises(popbt.ConfigError, match="Population.train"):
         make(db_url, name="workers", size=2, exploit=popbt.Truncation(0.2),
              load_if_exists=True)
+
+
+def test_truncation_exploits_exactly_the_bottom_fraction_each_round(db_url: str):
+    vp = make(db_url, size=8, exploit=popbt.Truncation(0.25))
+    vp.train(digits(), steps=300)
+    per_round: dict[int, int] = {}
+    for e in vp.population.events(kinds=[popbt.EventKind.EXPLOIT]):
+        per_round[e.step] = per_round.get(e.step, 0) + 1
+    assert per_round == {50: 2, 100: 2, 150: 2, 200: 2, 250: 2}

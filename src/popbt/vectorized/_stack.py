@@ -146,8 +146,20 @@ class Stack:
         leaves = {k: v.requires_grad_(True) for k, v in params.items()}
         with torch.enable_grad():
             outputs = _bmm.forward(self.plan, leaves, x)
-            member = vmap(lambda o, t, m, h: _masked_mean(self._loss(o, t, h), m),
-                          in_dims=(0, batch_dim, 0, 0))(outputs, y, mask, hparams)
+            if self.with_hparams:
+                member = vmap(lambda o, t, m, h: _masked_mean(self._loss(o, t, h), m),
+                              in_dims=(0, batch_dim, 0, 0))(outputs, y, mask, hparams)
+            else:  # one loss per example: the population's examples form one batch
+                size, batch = mask.shape
+                targets = y.expand(size, *y.shape) if shared_batch else y
+                losses = self.loss_fn(outputs.reshape(size * batch, *outputs.shape[2:]),
+                                      targets.reshape(size * batch, *targets.shape[2:]))
+                if losses.shape != (size * batch,):
+                    raise ConfigError(f"loss_fn returned a tensor of shape "
+                                      f"{tuple(losses.shape)} for {size * batch} examples; "
+                                      f"return one loss per example (shape [batch])")
+                losses = losses.view(size, batch)
+                member = (losses * mask).sum(1) / mask.sum(1)
             grads = torch.autograd.grad(member.sum(), list(leaves.values()))
         return self.layout.flatten(dict(zip(leaves, grads, strict=True)))
 
