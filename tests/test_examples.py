@@ -34,5 +34,6 @@ def test_popbt_run_trains_the_example(name: str, tmp_path: Path):
     assert done.returncode == 0, done.stderr
     status = json.loads(done.stdout)
     assert status["steps"] == [steps] * 4 and status["error"] is None
+    assert status["trainer"] == "workers"
     assert status["settings"]["exploit"]["type"] == exploit
     assert status["best"]["score"] is not None

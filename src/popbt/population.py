@@ -283,5 +283,6 @@ class Population:
             "best": None if best is None else {
                 "member_id": best.member_id, "score": best.score, "step": best.step,
                 "hparams": best.hparams},
+            "trainer": row.config.get("trainer", "workers"),
             "settings": self.settings.to_config(),
         }

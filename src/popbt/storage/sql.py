@@ -514,9 +514,10 @@ class SQLStorage:
                 ckpt_id = self._rows(conn, "add_checkpoint", {
                     **key, "m": SNAPSHOT_MEMBER, "step": step, "path": path,
                     "checksum": checksum, "size": size})[0][0]
-            self._run(conn, "add_scores", [
-                {**key, "m": mid, "step": step, "fitness": fitness_of(score, mode),
-                 "metrics": _dumps(metrics)} for mid, step, score, metrics in scores])
+            if scores:
+                self._run(conn, "add_scores", [
+                    {**key, "m": mid, "step": step, "fitness": fitness_of(score, mode),
+                     "metrics": _dumps(metrics)} for mid, step, score, metrics in scores])
             if events:
                 self._run(conn, "add_event", [
                     {**key, "m": mid, "step": step, "kind": kind.value, "data": _dumps(data)}

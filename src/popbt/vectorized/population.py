@@ -7,7 +7,8 @@ Contract:
   (as members taking turns do). An exploit copies the donor's row of the parameters *and* of
   every optimizer-state tensor (its Adam moments, momentum buffers and step count), with its
   hyperparameters; explore then changes the hyperparameters. As in the worker loop, the
-  member keeps its own score until the next evaluation.
+  member keeps its own score until the next evaluation. Decisions due at the step target
+  wait, as in the worker loop, until training is continued to more steps.
 - Each round (scores, READY / EXPLOIT / EXPLORE events, member records, and a snapshot of the
   stacked state every `snapshot_every` ready rounds and at the end) is one storage
   transaction, in the same tables as the worker loop, so `popbt status`, `best`, `schedule`
@@ -170,6 +171,7 @@ class VectorizedPopulation:
             int(np.random.SeedSequence([seed, 3]).generate_state(1)[0]))
         self._records = [self._fresh_record(m) for m in self.population.members]
         self._history: dict[int, list[float]] = {}
+        self._pending: int | None = None  # a ready step whose decisions wait for more steps
         self._resume()
 
     # -- state -------------------------------------------------------------------------------
@@ -195,7 +197,8 @@ class VectorizedPopulation:
                 "optimizer": {k: v.cpu() for k, v in self.opt_state.items()},
                 "batch_rng": self._batch_rng.get_state(), "step": self.step,
                 "records": json.dumps(self._records),
-                "history": json.dumps({str(k): v for k, v in self._history.items()})}
+                "history": json.dumps({str(k): v for k, v in self._history.items()}),
+                "pending": -1 if self._pending is None else self._pending}
 
     def _resume(self) -> None:
         """Continue from the newest snapshot, forgetting any record made after it."""
@@ -217,6 +220,7 @@ class VectorizedPopulation:
         self._batch_rng.set_state(state["batch_rng"])
         self._records = json.loads(state["records"])
         self._history = {int(k): v for k, v in json.loads(state["history"]).items()}
+        self._pending = None if state["pending"] < 0 else int(state["pending"])
         if any(m.step != snap.step for m in self.population.members):
             storage.rewind(row, step=snap.step, members=self._records, snapshot_id=snap.id)
 
@@ -273,6 +277,13 @@ class VectorizedPopulation:
         storage, row = self.population.storage, self.population.row
         storage.set_target(row, steps)
         x, y = splits["train"]
+        if self._pending is not None and self.step < steps:
+            events: list[tuple[int, int, EventKind, dict]] = []
+            self._decide(self._pending, events)
+            self._pending = None
+            storage.write_round(row, scores=[], events=events, members=self._records,
+                                snapshot=None, keep=self.settings.keep_checkpoints,
+                                now=time.time())
         while self.step < steps:
             record = self._records[0]
             chunk = min(self.settings.ready.steps_to_ready(
@@ -308,9 +319,12 @@ class VectorizedPopulation:
                 history = self._history.setdefault(rec["member_id"], [])
                 history.append(fitness_of(score, settings.mode))
                 del history[:-max(1, self._decider.history_window)]
-        if ready and settings.ready.may_exploit(step):
-            self._decide(step, events)
         done = step >= target
+        if ready and settings.ready.may_exploit(step):
+            if done:  # as in the worker loop: made if training goes on, not at the end
+                self._pending = step
+            else:
+                self._decide(step, events)
         for rec in self._records:
             rec["state"] = (MemberState.DONE if done else MemberState.RUNNING).value
         snapshot = None

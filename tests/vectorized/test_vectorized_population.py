@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -69,6 +71,7 @@ def test_the_cli_reads_a_vectorized_population(db_url: str, tmp_path: Path):
     assert done.returncode == 0, done.stderr
     status = json.loads(done.stdout)
     assert status["steps"] == [100] * 6 and status["best"]["score"] > 0.5
+    assert status["trainer"] == "vectorized" and status["exploits"] > 0
 
 
 def test_a_resumed_run_equals_an_uninterrupted_one(tmp_path: Path):
@@ -200,3 +203,55 @@ def test_truncation_exploits_exactly_the_bottom_fraction_each_round(db_url: str)
     for e in vp.population.events(kinds=[popbt.EventKind.EXPLOIT]):
         per_round[e.step] = per_round.get(e.step, 0) + 1
     assert per_round == {50: 2, 100: 2, 150: 2, 200: 2, 250: 2}
+
+
+KILLED_SCRIPT = '''
+import sys
+from torch import nn
+import popbt
+from popbt.demos.digits import SPACE, load_data
+from popbt.vectorized import VectorizedPopulation
+
+vp = VectorizedPopulation(
+    model_fn=lambda: nn.Sequential(nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 10)), size=6,
+    space=SPACE, optimizer="sgd", metric="accuracy", ready=popbt.Every(steps=20),
+    exploit=popbt.Truncation(0.25), name="vec", storage=sys.argv[1], snapshot_every=3,
+    load_if_exists=True)
+data = load_data()
+vp.train({"train": data["train"], "val": data["val"]}, steps=int(sys.argv[2]))
+print(vp.step)
+'''
+
+
+def test_a_sigkilled_run_resumes_without_losing_or_repeating_a_round(tmp_path: Path):
+    script = tmp_path / "vec.py"
+    script.write_text(KILLED_SCRIPT)
+    url = f"sqlite:///{tmp_path / 'v.db'}"
+    run = [sys.executable, str(script), url]
+    child = subprocess.Popen([*run, "100000"], cwd=tmp_path, stdout=subprocess.DEVNULL,
+                             stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            time.sleep(0.2)
+            try:
+                members = popbt.load_population(name="vec", storage=url).members
+            except popbt.ConfigError:
+                continue  # not created yet
+            if members[0].step >= 300 and members[0].step % 60 != 0:
+                break  # between two snapshots
+        child.send_signal(signal.SIGKILL)
+    finally:
+        child.wait(timeout=30)
+    assert child.returncode == -signal.SIGKILL
+    done = subprocess.run([*run, "600"], cwd=tmp_path, capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr
+    pop = popbt.load_population(name="vec", storage=url)
+    assert [m.step for m in pop.members] == [600] * 6
+    ready = [(e.member_id, e.step) for e in pop.events(kinds=[popbt.EventKind.READY])]
+    assert sorted(ready) == sorted({(m, s) for m in range(6) for s in range(20, 601, 20)})
+    scores = [(s.member_id, s.step) for s in pop.scores()]
+    assert len(scores) == len(set(scores)) == 6 * 30
+    exploits = pop.events(kinds=[popbt.EventKind.EXPLOIT])
+    assert len({(e.member_id, e.step) for e in exploits}) == len(exploits) > 0
