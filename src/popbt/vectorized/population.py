@@ -281,9 +281,7 @@ class VectorizedPopulation:
             events: list[tuple[int, int, EventKind, dict]] = []
             self._decide(self._pending, events)
             self._pending = None
-            storage.write_round(row, scores=[], events=events, members=self._records,
-                                snapshot=None, keep=self.settings.keep_checkpoints,
-                                now=time.time())
+            self._write(events=events, scores=[], snapshot=True)
         while self.step < steps:
             record = self._records[0]
             chunk = min(self.settings.ready.steps_to_ready(
@@ -327,15 +325,21 @@ class VectorizedPopulation:
                 self._decide(step, events)
         for rec in self._records:
             rec["state"] = (MemberState.DONE if done else MemberState.RUNNING).value
-        snapshot = None
         rounds = self._records[0]["ready_count"]
-        if done or (ready and rounds % self.snapshot_every == 0):
+        self._write(events=events, scores=scores,
+                    snapshot=done or (ready and rounds % self.snapshot_every == 0))
+
+    def _write(self, *, events: list[tuple[int, int, EventKind, dict]],
+               scores: list[tuple[int, int, float, dict]], snapshot: bool) -> None:
+        """Record the round (with a snapshot of the state after it) in one transaction."""
+        saved = None
+        if snapshot:
             path, checksum, size = self._checkpoints.save(
-                f"{self.population.name}/population", step, self._state())
-            snapshot = (step, path, checksum, size)
+                f"{self.population.name}/population", self.step, self._state())
+            saved = (self.step, path, checksum, size)
         obsolete = self.population.storage.write_round(
             self.population.row, scores=scores, events=events, members=self._records,
-            snapshot=snapshot, keep=settings.keep_checkpoints, now=time.time())
+            snapshot=saved, keep=self.settings.keep_checkpoints, now=time.time())
         self._checkpoints.delete(obsolete)
 
     def _decide(self, step: int, events: list[tuple[int, int, EventKind, dict]]) -> None:
