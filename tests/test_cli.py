@@ -123,7 +123,7 @@ def _wait_for_progress(db: Path, steps: int, timeout: float = 60) -> None:
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGKILL])
 def test_a_run_stopped_halfway_resumes(tmp_path: Path, sig: signal.Signals):
     args = ["run", TARGET, "--trainable", "SlowQuadratic", "--metric", "score", "--population",
-            "3", "--ready-every", "5", "--name", "slow", "--steps", "40", "--quiet"]
+            "3", "--ready-every", "5", "--name", "slow", "--steps", "100", "--quiet"]
     proc = subprocess.Popen([sys.executable, "-m", "popbt", *args], cwd=tmp_path, text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     _wait_for_progress(tmp_path / "popbt.db", 30)
@@ -135,7 +135,7 @@ def test_a_run_stopped_halfway_resumes(tmp_path: Path, sig: signal.Signals):
         assert proc.returncode == -signal.SIGKILL
     again = cli(*args, "--json", cwd=tmp_path)
     assert again.returncode == 0, again.stderr
-    assert json.loads(again.stdout)["steps"] == [40] * 3
+    assert json.loads(again.stdout)["steps"] == [100] * 3
     pop = popbt.load_population(name="slow", storage=f"sqlite:///{tmp_path / 'popbt.db'}")
     for m in pop.members:
         for seg in pop.lineage(m.member_id):
