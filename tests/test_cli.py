@@ -124,8 +124,10 @@ def _wait_for_progress(db: Path, steps: int, timeout: float = 60) -> None:
 def test_a_run_stopped_halfway_resumes(tmp_path: Path, sig: signal.Signals):
     args = ["run", TARGET, "--trainable", "SlowQuadratic", "--metric", "score", "--population",
             "3", "--ready-every", "5", "--name", "slow", "--steps", "100", "--quiet"]
+    # a run started in the background by a non-interactive shell inherits SIGINT ignored
     proc = subprocess.Popen([sys.executable, "-m", "popbt", *args], cwd=tmp_path, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     _wait_for_progress(tmp_path / "popbt.db", 30)
     proc.send_signal(sig)
     _, err = proc.communicate(timeout=60)
