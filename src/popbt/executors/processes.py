@@ -55,10 +55,6 @@ def worker_main(url: str, name: str, trainable_ref: str, explore: Any, lease_s: 
     from popbt.population import load_population
     from popbt.worker import Worker, WorkerOptions
 
-    torch = sys.modules.get("torch")
-    threads = os.environ.get("OMP_NUM_THREADS", "")
-    if torch is not None and threads.isdigit() and int(threads) > 0:  # the script imported it
-        torch.set_num_threads(int(threads))
     pop = None
     try:
         pop = load_population(name=name, storage=url, explore=explore)

@@ -40,6 +40,11 @@ class Layout:
             offset += p.numel()
         self.size = offset
 
+    @property
+    def names(self) -> list[str]:
+        """The parameters' names, in row order."""
+        return [name for name, *_ in self.entries]
+
     def views(self, flat: torch.Tensor) -> Tensors:
         """{name: view} of a row [N] (shapes as in the module) or of rows [P, N] ([P, ...])."""
         lead = flat.shape[:-1]
@@ -49,7 +54,7 @@ class Layout:
     def flatten(self, params: Tensors) -> torch.Tensor:
         """The inverse of `views` for stacked tensors {name: [P, ...]}: [P, N]."""
         return torch.cat([params[name].reshape(params[name].shape[0], -1)
-                          for name, _, _, _ in self.entries], dim=1)
+                          for name in self.names], dim=1)
 
 
 def build_members(model_fn: Callable[[], nn.Module], seeds: Sequence[int],

@@ -193,7 +193,7 @@ class VectorizedPopulation:
         return int(self._records[0]["step"])
 
     def _state(self) -> dict[str, Any]:
-        return {"params": self.flat.cpu(), "layout": [name for name, *_ in self._layout.entries],
+        return {"params": self.flat.cpu(), "layout": self._layout.names,
                 "optimizer": {k: v.cpu() for k, v in self.opt_state.items()},
                 "batch_rng": self._batch_rng.get_state(), "step": self.step,
                 "records": json.dumps(self._records),
@@ -210,8 +210,7 @@ class VectorizedPopulation:
                                   f"snapshot to resume from")
             return
         state = self._checkpoints.load(snap.path, snap.checksum)
-        names = [name for name, *_ in self._layout.entries]
-        if state["layout"] != names or state["params"].shape != self.flat.shape:
+        if state["layout"] != self._layout.names or state["params"].shape != self.flat.shape:
             raise ConfigError(f"population {row.name!r} was trained with another model: its "
                               f"snapshot holds {state['layout']}, "
                               f"{tuple(state['params'].shape)}")
@@ -236,17 +235,18 @@ class VectorizedPopulation:
         return {k: hp[k] if k in hp else torch.full((size,), v, device=self.device)
                 for k, v in _optim.DEFAULTS[self.optimizer].items()}
 
-    def _batch(self, x: torch.Tensor, y: torch.Tensor,
-               hp: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def _mask(self, hp: dict[str, torch.Tensor]) -> torch.Tensor:
+        """[P, batch]: 1 for the examples each member trains on (its first `batch_size`)."""
+        if BATCH_SIZE in hp:
+            return (torch.arange(self.batch, device=self.device)[None, :]
+                    < hp[BATCH_SIZE][:, None]).float()
+        return torch.ones(len(self._records), self.batch, device=self.device)
+
+    def _batch(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         size = len(self._records)
         shape = (self.batch,) if self.shared_batch else (size, self.batch)
         idx = torch.randint(0, len(y), shape, generator=self._batch_rng).to(x.device)
-        if BATCH_SIZE in hp:
-            mask = (torch.arange(self.batch, device=self.device)[None, :]
-                    < hp[BATCH_SIZE][:, None]).float()
-        else:
-            mask = torch.ones(size, self.batch, device=self.device)
-        return x[idx], y[idx], mask
+        return x[idx], y[idx]
 
     def _check_data(self, data: Data) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
         out = {}
@@ -289,8 +289,9 @@ class VectorizedPopulation:
                 steps - self.step)
             hp = self._hparam_tensors()
             opt_settings = self._optimizer_settings(hp)
+            mask = self._mask(hp)
             for _ in range(chunk):
-                bx, by, mask = self._batch(x, y, hp)
+                bx, by = self._batch(x, y)
                 grads = self._stack.gradients(self.flat, bx, by, mask, hp, self.shared_batch)
                 _optim.update(self.optimizer, self.flat, grads, self.opt_state, opt_settings)
             self._round(splits["val"], hp, self.step + chunk, steps)
