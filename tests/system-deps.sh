@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# Install the Debian packages the tests use, if missing: real Fashion-MNIST for its example.
+# Install the Debian packages the tests use, if missing: real Fashion-MNIST for its example,
+# and the PostgreSQL server the storage tests start on loopback.
 # Runs apt-get as root, through sudo when needed. Nothing is downloaded at test time, and the
 # tests fail rather than skip when a package is missing.
 set -euo pipefail
 
-packages=(dataset-fashion-mnist)
+packages=(dataset-fashion-mnist postgresql)
 missing=()
 for p in "${packages[@]}"; do
     dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
