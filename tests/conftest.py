@@ -1,4 +1,5 @@
-"""Shared fixtures: a fresh SQLite file per test, and a helper to build small populations."""
+"""Shared fixtures: a fresh SQLite file per test, a PostgreSQL server for the session (a fresh
+database per test), and a helper to build small populations."""
 
 from __future__ import annotations
 
@@ -9,7 +10,24 @@ from typing import Any
 import pytest
 
 import popbt
+from pgserver import PostgresServer
 from trainables import SPACE
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> PostgresServer:
+    """A PostgreSQL server of the tests' own, started once; tests may stop and start it."""
+    server = PostgresServer()
+    server.start()
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def pg_url(postgres_server: PostgresServer) -> str:
+    """The URL of a new, empty PostgreSQL database (with a password in it)."""
+    postgres_server.start_if_stopped()
+    return postgres_server.new_database()
 
 
 @pytest.fixture

@@ -15,37 +15,17 @@ from pathlib import Path
 import pytest
 
 import popbt
-from popbt.checkpoints import CheckpointStore
-from popbt.records import EventKind, MemberState
+from checks import check_consistent, holder_pids
+from popbt.records import EventKind
 from trainables import Quadratic, SlowQuadratic
 
 TESTS = Path(__file__).parent
 
 
-def _check_consistent(pop: popbt.Population, target: int) -> None:
-    """Every member at `target`, READY events never repeated for one (member, step) within a
-    lineage stretch, every pointed checkpoint present and intact, lineages well formed."""
-    store = CheckpointStore(pop.row.checkpoint_root)
-    for m in pop.members:
-        assert m.step == target and m.state is MemberState.DONE
-        row = pop.storage.checkpoint(pop.row, m.checkpoint_id)
-        store.load(row.path, row.checksum)  # raises if missing or corrupt
-        segments = pop.lineage(m.member_id)
-        assert segments[0].start_step == 0 and segments[-1].end_step == target
-        for seg in segments:
-            readies = [e.step for e in seg.events if e.kind is EventKind.READY]
-            assert readies == sorted(set(readies)), f"a ready point was counted twice: {readies}"
-
-
-def _holder_pids(pop: popbt.Population) -> dict[int, int]:
-    """member id → pid of the worker process holding it."""
-    return {mid: int(owner.rsplit(":", 2)[1]) for mid, owner, _ in pop.storage.holders(pop.row)}
-
-
 def test_two_worker_processes_finish_a_population(make_pop):
     pop = make_pop(size=6)
     pop.train(Quadratic, steps=30, workers=2, progress=False)
-    _check_consistent(pop, 30)
+    check_consistent(pop, 30)
     assert pop.events(kinds=[EventKind.EXPLOIT])
 
 
@@ -67,7 +47,7 @@ def test_sigkilled_worker_process_is_replaced_and_nothing_is_lost(make_pop):
     deadline = time.monotonic() + 60
     killed = None
     while killed is None and time.monotonic() < deadline:
-        holders = _holder_pids(pop)
+        holders = holder_pids(pop)
         if holders and min(m.step for m in pop.members) >= 10:
             time.sleep(0.05)  # into the interval
             killed = next(iter(holders.values()))
@@ -77,7 +57,7 @@ def test_sigkilled_worker_process_is_replaced_and_nothing_is_lost(make_pop):
     assert done.wait(120), "training did not finish after a worker was killed"
     thread.join()
     assert not errors, errors
-    _check_consistent(pop, 60)
+    check_consistent(pop, 60)
 
 
 def test_popbt_worker_processes_join_and_survive_a_kill(make_pop, db_url):
@@ -94,7 +74,7 @@ def test_popbt_worker_processes_join_and_survive_a_kill(make_pop, db_url):
         deadline = time.monotonic() + 60
         victim = None
         while victim is None and time.monotonic() < deadline:
-            holders = set(_holder_pids(pop).values())
+            holders = set(holder_pids(pop).values())
             for p in procs:
                 if p.pid in holders and min(m.step for m in pop.members) >= 10:
                     time.sleep(0.05)
@@ -113,7 +93,7 @@ def test_popbt_worker_processes_join_and_survive_a_kill(make_pop, db_url):
             if p.poll() is None:
                 p.kill()
                 p.wait()
-    _check_consistent(pop, 60)
+    check_consistent(pop, 60)
     readies = Counter((e.member_id, e.step) for e in pop.events(kinds=[EventKind.READY]))
     assert sorted(readies) == [(m, s) for m in range(4) for s in range(10, 61, 10)]
     assert set(readies.values()) == {1}, "an interval was counted twice"
@@ -143,7 +123,7 @@ def test_members_taking_turns_are_compared_at_equal_steps(make_pop):
 def test_population_larger_than_workers_advances_together(make_pop):
     pop = make_pop(size=9, ready=popbt.Every(steps=5))
     pop.train(Quadratic, steps=25, workers=3, progress=False)
-    _check_consistent(pop, 25)
+    check_consistent(pop, 25)
     gaps = _gaps(pop)
     # asynchronous workers may let a peer run ahead while a member is still training, but
     # members that take turns mostly meet at equal steps

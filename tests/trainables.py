@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 import time
 from typing import Any
 
@@ -50,6 +51,21 @@ class SlowQuadratic(Quadratic):
     """Quadratic that sleeps 20 ms per step, so a worker can be killed mid-interval."""
 
     sleep_per_step = 0.02
+
+
+class IntervalLog(SlowQuadratic):
+    """SlowQuadratic that appends "seed pid start end" for every `train` call to the file named
+    by $POPBT_TEST_INTERVALS (the seed identifies the member: it is derived from its id)."""
+
+    def setup(self, hparams: dict[str, Any], seed: int) -> None:
+        self.seed = seed
+        super().setup(hparams, seed)
+
+    def train(self, hparams: dict[str, Any], steps: int) -> None:
+        start = time.time()
+        super().train(hparams, steps)
+        with open(os.environ["POPBT_TEST_INTERVALS"], "a") as log:
+            log.write(f"{self.seed} {os.getpid()} {start:.6f} {time.time():.6f}\n")
 
 
 class Flaky(Quadratic):

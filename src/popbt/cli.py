@@ -2,7 +2,9 @@
 
 Bad input and failed runs end with one line on stderr (`popbt: error: ...`) and a non-zero
 exit status, never a traceback: 2 for bad input or storage, 1 for a run that failed,
-130 when interrupted.
+130 when interrupted. The storage URL comes from `--storage`, else `$POPBT_STORAGE` (which
+keeps a password off the command line), else `sqlite:///popbt.db`; no output shows its
+password.
 """
 
 from __future__ import annotations
@@ -18,9 +20,11 @@ from types import ModuleType
 from typing import Any
 
 from popbt.errors import PopbtError, TrainingError
+from popbt.executors import EXECUTORS
 
 EXPLOITS = ("truncation", "tournament", "ttest")
 EXPLORES = ("perturb", "resample")
+DEFAULT_STORAGE = "sqlite:///popbt.db"
 
 
 def _jsonable(obj: Any) -> Any:
@@ -127,15 +131,36 @@ def cmd_run(args: argparse.Namespace) -> int:
         name=name, storage=args.storage, space=space, size=args.population, metric=metric,
         mode=args.mode or _module_setting(module, "mode", "max"), seed=args.seed, ready=ready,
         exploit=_exploit_from(args, module), explore=_explore_from(args, module),
-        initial=_module_setting(module, "initial", ()), load_if_exists=True)
-    best = pop.train(trainable, steps=args.steps, workers=args.workers, lease_s=args.lease,
-                     progress=not args.quiet)
+        initial=_module_setting(module, "initial", ()), checkpoints=args.checkpoints,
+        load_if_exists=True)
+    best = pop.train(trainable, steps=args.steps, workers=args.workers, executor=args.executor,
+                     lease_s=args.lease, progress=not args.quiet, ray_address=args.ray_address,
+                     resources_per_worker=_resources(args.resources))
     if args.json:
         _print_json(pop.status())
     elif best is not None:
         print(f"best: member {best.member_id}, {pop.settings.metric} = {_fmt(best.score)} at "
               f"step {best.step} ({_hparams_text(best.hparams)})")
     return 0
+
+
+def _resources(text: str | None) -> dict[str, float] | None:
+    """`CPU=1,GPU=0.5` as a dict; None when not given."""
+    from popbt.errors import ConfigError
+
+    if text is None:
+        return None
+    resources: dict[str, float] = {}
+    for part in text.split(","):
+        name, sep, amount = part.partition("=")
+        try:
+            resources[name.strip()] = float(amount)
+        except ValueError:
+            sep = ""
+        if not sep or not name.strip():
+            raise ConfigError(f"--resources {text!r}: expected NAME=AMOUNT pairs separated by "
+                              f"commas, such as CPU=1,GPU=0.5") from None
+    return resources
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
@@ -257,9 +282,12 @@ def _demo_digits(args: argparse.Namespace) -> int:
         raise ConfigError(f"the digits demo needs PyTorch and scikit-learn ({exc}); "
                           f"pip install 'popbt[torch,examples]'") from None
     with tempfile.TemporaryDirectory(prefix="popbt-digits-") as tmp:
+        from popbt.storage.sql import safe_url
+
         storage = args.storage or f"sqlite:///{tmp}/digits.db"
         print(f"digits: {args.population} members × {args.steps or 2000} steps, {args.workers} "
-              f"workers, PBT over {', '.join(digits.SPACE)} ({storage})", file=sys.stderr)
+              f"workers, PBT over {', '.join(digits.SPACE)} ({safe_url(storage)})",
+              file=sys.stderr)
         result = digits.run_demo(storage=storage, population=args.population,
                                  workers=args.workers, steps=args.steps or 2000,
                                  progress=not args.json)
@@ -280,8 +308,9 @@ def _demo_digits(args: argparse.Namespace) -> int:
 # -- parser ------------------------------------------------------------------------------------
 
 def _storage_args(p: argparse.ArgumentParser, *, name_required: bool = False) -> None:
-    p.add_argument("--storage", default="sqlite:///popbt.db",
-                   help="storage URL (default: sqlite:///popbt.db)")
+    p.add_argument("--storage", default=os.environ.get("POPBT_STORAGE") or DEFAULT_STORAGE,
+                   help=f"storage URL (default: $POPBT_STORAGE, else {DEFAULT_STORAGE}), "
+                        f"e.g. postgresql+psycopg://user@host/db")
     p.add_argument("--name", required=name_required, help="population name")
 
 
@@ -293,7 +322,15 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("file", help="a Python file defining a Trainable and `space`")
     _storage_args(run)
     run.add_argument("--population", type=int, default=8, help="members (default 8)")
-    run.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
+    run.add_argument("--workers", type=int, default=1, help="workers (default 1)")
+    run.add_argument("--executor", choices=EXECUTORS,
+                     help="where workers run (default: inprocess for 1 worker, else processes)")
+    run.add_argument("--ray-address", help="executor ray: the cluster to join ('auto': the one "
+                                           "on this machine; default: start a local one)")
+    run.add_argument("--resources", help="executor ray: what each worker asks for, e.g. "
+                                         "CPU=1,GPU=0.5 (default CPU=1)")
+    run.add_argument("--checkpoints", help="checkpoint folder or fsspec URL (default: beside "
+                                           "a SQLite file; required for other storages)")
     run.add_argument("--steps", type=int, required=True, help="training steps per member")
     run.add_argument("--ready-every", type=int, help="steps between ready points")
     run.add_argument("--metric", help="the key of evaluate() to optimise")
@@ -341,17 +378,23 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _redact(text: str, url: str | None) -> str:
+    """`text` without the password of the storage URL `url`."""
+    from popbt.storage.sql import password_of
+
+    password = password_of(url) if url else ""
+    return text.replace(password, "***") if password else text
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; returns the exit status."""
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except TrainingError as exc:
-        print(f"popbt: error: {exc}", file=sys.stderr)
-        return 1
     except PopbtError as exc:
-        print(f"popbt: error: {exc}", file=sys.stderr)
-        return 2
+        print(f"popbt: error: {_redact(str(exc), getattr(args, 'storage', None))}",
+              file=sys.stderr)
+        return 1 if isinstance(exc, TrainingError) else 2
     except KeyboardInterrupt:
         print("popbt: interrupted; run the same command again to resume", file=sys.stderr)
         return 130

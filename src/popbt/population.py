@@ -31,6 +31,21 @@ def _open(storage: str | SQLStorage) -> SQLStorage:
 
 
 def _checkpoint_root(store: SQLStorage, checkpoints: str | Path | None) -> str:
+    """The checkpoint root to record: an fsspec URL (a string with "://") as given, less a
+    trailing "/", after checking that it can be opened; a directory made absolute; by default
+    a folder beside the SQLite file.
+
+    Raises:
+        ConfigError: the URL cannot be opened (see `CheckpointStore`), or there is no default
+            because the storage is not a SQLite file.
+    """
+    from popbt.checkpoints import CheckpointStore
+
+    if isinstance(checkpoints, str) and "://" in checkpoints:
+        scheme, _, rest = checkpoints.partition("://")
+        url = f"{scheme}://{rest.rstrip('/') or rest[:1]}"  # "file:///" keeps its root
+        CheckpointStore(url)
+        return url
     if checkpoints is not None:
         return str(Path(checkpoints).resolve())
     if store.sqlite_path is None:
@@ -171,12 +186,24 @@ class Population:
         return self._row
 
     def train(self, trainable: type[Trainable], *, steps: int, workers: int = 1,
-              lease_s: float = 30.0, progress: bool | None = None) -> Member | None:
+              executor: str | None = None, lease_s: float = 30.0, progress: bool | None = None,
+              ray_address: str | None = None,
+              resources_per_worker: Mapping[str, float] | None = None) -> Member | None:
         """Train every member to `steps` steps, then return the best member.
 
-        `workers=1` trains in this process (deterministic for a given seed); `workers>1`
-        starts that many local worker processes (the trainable must be importable: defined at
-        module level in a file). Calling again with more steps continues where it stopped;
+        `executor` places the workers:
+        - "inprocess" (the default for `workers=1`) trains in this process, deterministic for a
+          given seed;
+        - "processes" (the default for `workers>1`) starts that many local worker processes
+          (the trainable must be importable: defined at module level in a file);
+        - "ray" runs them as Ray tasks (`pip install 'popbt[ray]'`) on the cluster at
+          `ray_address` ("auto" for the one on this machine), or on a local one started when
+          Ray is not initialised; `resources_per_worker` (default {"CPU": 1}) is what each
+          task asks of Ray: {"CPU": 2, "GPU": 0.5} shares a GPU between two workers.
+
+        Workers of any executor, and `popbt worker` processes started by hand anywhere, can
+        serve one population at once: they coordinate only through the storage. Calling
+        again with more steps continues where it stopped;
         members that failed for good are retried. `lease_s`: how long a claim lasts without
         a heartbeat (a member held by a worker that died elsewhere waits this long).
         `progress` (default: when stderr is a terminal) shows a live line on stderr.
@@ -187,7 +214,7 @@ class Population:
                 never returns, a state that cannot be stored, an explore that raises), or
                 every member failed.
         """
-        from popbt.executors import run_executor
+        from popbt.executors import check_executor, run_executor
 
         if not (isinstance(trainable, type) and issubclass(trainable, Trainable)):
             raise ConfigError(f"trainable={trainable!r}: expected a subclass of "
@@ -196,10 +223,18 @@ class Population:
             raise ConfigError(f"steps={steps!r}: must be an integer >= 1")
         if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
             raise ConfigError(f"workers={workers!r}: must be an integer >= 1")
+        executor = check_executor(executor, workers, ray_address=ray_address,
+                                  resources_per_worker=resources_per_worker)
+        if executor == "ray":
+            from popbt.executors.ray import ray_options
+
+            ray_options(resources_per_worker)  # refuse bad resources before anything starts
         _check_trainer(self._row, "workers")
         self._trainable = trainable
         self.storage.set_target(self._row, steps)
-        run_executor(self, trainable, workers=workers, lease_s=lease_s, progress=progress)
+        run_executor(self, trainable, executor=executor, workers=workers, lease_s=lease_s,
+                     progress=progress, ray_address=ray_address,
+                     resources_per_worker=resources_per_worker)
         return self.best
 
     @property

@@ -20,8 +20,10 @@ SPACE = popbt.Space({"lr": popbt.Uniform(0.0, 1.0)})
 NOW = 1_000_000.0
 
 
-@pytest.fixture(params=["sqlite"])
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "postgres":
+        return request.getfixturevalue("pg_url")
     return f"sqlite:///{tmp_path / 'contract.db'}"
 
 

@@ -1,4 +1,4 @@
-"""Executors only start workers: in this process, or in local worker processes."""
+"""Executors only start workers: in this process, in local worker processes, or as Ray tasks."""
 
 from __future__ import annotations
 
@@ -6,16 +6,19 @@ import os
 import socket
 import uuid
 import warnings
+from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
-from popbt.errors import TrainingError
+from popbt.errors import ConfigError, TrainingError
 from popbt.records import MemberState
 from popbt.trainable import Trainable
 
 if TYPE_CHECKING:
     from popbt.population import Population
 
-__all__ = ["run_executor", "worker_name"]
+__all__ = ["EXECUTORS", "run_executor", "worker_name"]
+
+EXECUTORS = ("inprocess", "processes", "ray")
 
 
 def worker_name() -> str:
@@ -23,9 +26,33 @@ def worker_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
 
 
-def run_executor(pop: Population, trainable: type[Trainable], *, workers: int, lease_s: float,
-                 progress: bool | None) -> None:
-    """Train until no member is left, with `workers` workers; then check how it ended.
+def check_executor(executor: str | None, workers: int, *, ray_address: str | None,
+                   resources_per_worker: Mapping[str, float] | None) -> str:
+    """The executor to use: `executor`, or by default "inprocess" for one worker and
+    "processes" for more.
+
+    Raises:
+        ConfigError: an unknown executor, one worker in process asked for several, or Ray
+            options given to another executor.
+    """
+    if executor is None:
+        executor = "inprocess" if workers == 1 else "processes"
+    if executor not in EXECUTORS:
+        raise ConfigError(f"executor={executor!r}: expected one of {', '.join(EXECUTORS)}")
+    if executor == "inprocess" and workers != 1:
+        raise ConfigError(f"executor='inprocess' runs one worker, not workers={workers}; use "
+                          f"executor='processes' or 'ray'")
+    if executor != "ray" and (ray_address is not None or resources_per_worker is not None):
+        raise ConfigError(f"ray_address and resources_per_worker apply to executor='ray', not "
+                          f"{executor!r}")
+    return executor
+
+
+def run_executor(pop: Population, trainable: type[Trainable], *, executor: str, workers: int,
+                 lease_s: float, progress: bool | None, ray_address: str | None = None,
+                 resources_per_worker: Mapping[str, float] | None = None) -> None:
+    """Train until no member is left, with `workers` workers of `executor` (checked by
+    `check_executor`); then check how it ended.
 
     Raises:
         TrainingError: a fatal error was recorded, or every member failed.
@@ -34,14 +61,19 @@ def run_executor(pop: Population, trainable: type[Trainable], *, workers: int, l
 
     display = Progress(pop, enabled=progress, workers=workers)
     try:
-        if workers == 1:
+        if executor == "inprocess":
             from popbt.executors.inprocess import run_inprocess
 
             run_inprocess(pop, trainable, lease_s=lease_s, progress=display)
-        else:
+        elif executor == "processes":
             from popbt.executors.processes import run_processes
 
             run_processes(pop, trainable, workers=workers, lease_s=lease_s, progress=display)
+        else:
+            from popbt.executors.ray import run_ray
+
+            run_ray(pop, trainable, workers=workers, lease_s=lease_s, progress=display,
+                    address=ray_address, resources=resources_per_worker)
     finally:
         display.close()
     row = pop.row

@@ -49,8 +49,11 @@ def _start(ctx: Any, args: tuple[Any, ...]) -> Any:
     return process
 
 
-def worker_main(url: str, name: str, trainable_ref: str, explore: Any, lease_s: float) -> None:
-    """The body of one worker process: open the storage and run the worker loop."""
+def run_worker(url: str, name: str, trainable: type[Trainable] | str, explore: Any,
+               lease_s: float) -> int:
+    """Open the storage and run the worker loop (in a worker process or a Ray task); the exit
+    status: 0, or `FATAL_EXIT` after an error that every worker would meet (it is recorded in
+    the storage, so the others stop too). `trainable` may be a reference to resolve."""
     from popbt.executors import worker_name
     from popbt.population import load_population
     from popbt.worker import Worker, WorkerOptions
@@ -58,14 +61,21 @@ def worker_main(url: str, name: str, trainable_ref: str, explore: Any, lease_s: 
     pop = None
     try:
         pop = load_population(name=name, storage=url, explore=explore)
-        trainable = resolve_ref(trainable_ref)
+        if isinstance(trainable, str):
+            trainable = resolve_ref(trainable)
         Worker(pop.storage, pop.row, pop.settings, trainable, name=worker_name(),
                options=WorkerOptions(lease_s=lease_s)).run()
     except (TrainingError, ConfigError) as exc:
         if pop is not None and isinstance(exc, ConfigError):
             pop.storage.set_error(pop.row, str(exc))  # every worker would fail the same way
         print(f"popbt worker: {exc}", file=sys.stderr)
-        sys.exit(FATAL_EXIT)
+        return FATAL_EXIT
+    return 0
+
+
+def worker_main(url: str, name: str, trainable_ref: str, explore: Any, lease_s: float) -> None:
+    """The body of one worker process."""
+    sys.exit(run_worker(url, name, trainable_ref, explore, lease_s))
 
 
 def run_processes(pop: Population, trainable: type[Trainable], *, workers: int, lease_s: float,
@@ -83,7 +93,7 @@ def run_processes(pop: Population, trainable: type[Trainable], *, workers: int, 
     except Exception as exc:  # noqa: BLE001 - whatever pickle refuses
         raise ConfigError(f"explore {explore!r} cannot be sent to worker processes ({exc}); "
                           f"define it at module level in a file") from None
-    args = (pop.storage.url, pop.name, ref, explore, lease_s)
+    args = (pop.storage.shared_url, pop.name, ref, explore, lease_s)
     ctx = mp.get_context("spawn")
     limit = 2 * workers if max_restarts is None else max_restarts
     procs = [_start(ctx, args) for _ in range(workers)]

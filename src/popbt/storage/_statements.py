@@ -75,6 +75,8 @@ SQL = {
         "population_id = :p AND member_id = :m ORDER BY id DESC LIMIT :keep) AND NOT EXISTS "
         "(SELECT 1 FROM popbt_members WHERE population_id = :p AND checkpoint_id = c.id)"),
     "delete_checkpoint": "DELETE FROM popbt_checkpoints WHERE id = :id",
+    "reported": ("SELECT 1 FROM popbt_checkpoints WHERE population_id = :p AND member_id = :m "
+                 "AND path = :path"),
     "write_member": (
         "UPDATE popbt_members SET step = :step, fitness = :fitness, metrics = :metrics, "
         "hparams = :hparams, last_ready_step = :last_ready_step, ready_count = :ready_count, "

@@ -14,12 +14,18 @@ Contract:
   their events; a decision that raises changes nothing.
 - A checkpoint row is deleted, and its file reported for deletion, only when no member points
   at it and it is not among the last `keep` its writer made.
+- A transaction that fails because the database is unreachable is run again with backoff for
+  up to `retry_s` seconds (see `_retry`). A report whose commit went through before the
+  connection was lost is recognised when run again and accepted once; a claim in that case
+  leaves its member held until the lease expires, when it resumes from its last checkpoint.
+- No message, log line or URL it hands out shows the storage's password.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import os
 import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -32,6 +38,7 @@ from sqlalchemy.exc import ArgumentError, DBAPIError, IntegrityError, NoSuchModu
 
 from popbt.errors import ConfigError, StorageError, TrainingError
 from popbt.records import Event, EventKind, Member, MemberState, Peers, Score
+from popbt.storage._retry import retried
 from popbt.storage._schema import checkpoints, events, members, metadata, populations, scores
 from popbt.storage._statements import (
     DECISIONS_PER_TRANSACTION,
@@ -65,6 +72,14 @@ def safe_url(url: str) -> str:
         return "<unparseable storage URL>"
 
 
+def password_of(url: str) -> str:
+    """The password in a storage URL ("" if none or unparseable)."""
+    try:
+        return str(sa.engine.make_url(url).password or "")
+    except ArgumentError:
+        return ""
+
+
 def _copyable(row: Any) -> dict[str, Any]:
     """The member columns an exploit overwrites, as they are in `row`."""
     return {"step": row.step, "fitness": row.fitness, "metrics": row.metrics,
@@ -94,9 +109,19 @@ class SQLStorage:
         StorageError: the URL names no known database or the database cannot be opened.
     """
 
-    def __init__(self, url: str, *, busy_timeout_s: float = 60.0) -> None:
+    def __init__(self, url: str, *, busy_timeout_s: float = 60.0, retry_s: float = 120.0) -> None:
+        """Open (and if needed create the tables of) the storage at `url`.
+
+        `shared_url` is then the URL that reaches the same storage from any process (a
+        SQLite path made absolute). Transient errors are retried for `retry_s` seconds;
+        SQLite waits up to `busy_timeout_s` for its write lock.
+        """
+        if not (isinstance(retry_s, int | float) and retry_s >= 0):
+            raise ConfigError(f"retry_s={retry_s!r}: must be a number of seconds >= 0")
         self.url = url
         self.safe_url = safe_url(url)
+        self.retry_s = float(retry_s)
+        self._password = password_of(url)
         try:
             parsed = sa.engine.make_url(url)
         except ArgumentError as exc:
@@ -109,6 +134,10 @@ class SQLStorage:
                                f"which worker processes cannot share; use "
                                f"sqlite:///path/to/file.db")
         self.sqlite_path = parsed.database if self.is_sqlite else None
+        if self.is_sqlite:  # the same file for workers that start in another folder
+            parsed = parsed.set(database=os.path.abspath(parsed.database))
+            url = parsed.render_as_string(hide_password=False)
+        self.shared_url = url
         try:
             self._engine = self._create_engine(url, busy_timeout_s)
             self._write_engine = self._engine.execution_options(popbt_write=True)
@@ -120,12 +149,16 @@ class SQLStorage:
                                f"pip install 'popbt[postgres]'") from None
         except DBAPIError as exc:
             raise StorageError(f"cannot open storage {self.safe_url!r}: "
-                               f"{exc.orig or exc}") from None
+                               f"{self.redact(str(exc.orig or exc))}") from None
         self._snapshots: dict[int, tuple[int, np.ndarray, np.ndarray]] = {}
         lock = "" if self.is_sqlite else " FOR UPDATE"
         named = self.is_sqlite  # sqlite3 takes :name; psycopg takes %(name)s
         self._sql = {k: (v if named else re.sub(r":(\w+)", r"%(\1)s", v))
                      + (lock if k in LOCKED else "") for k, v in SQL.items()}
+
+    def redact(self, text: str) -> str:
+        """`text` with this storage's password, wherever it appears, replaced by ***."""
+        return text.replace(self._password, "***") if self._password else text
 
     def _rows(self, conn: Connection, name: str, params: Mapping[str, Any]) -> list[Any]:
         """Run a hot-path statement on the driver's cursor; rows of member columns come back
@@ -187,6 +220,7 @@ class SQLStorage:
 
     # -- populations -------------------------------------------------------------------------
 
+    @retried
     def create_population(self, *, name: str, config: dict[str, Any], checkpoint_root: str,
                           initial_hparams: Sequence[dict[str, Any]], now: float) -> PopulationRow:
         """Create a population and its members (with CREATED events) in one transaction.
@@ -215,12 +249,14 @@ class SQLStorage:
         assert found is not None
         return found
 
+    @retried
     def get_population(self, name: str) -> PopulationRow | None:
         """The population named `name`, or None."""
         with self._read() as conn:
             row = conn.execute(sa.select(populations).where(populations.c.name == name)).first()
         return None if row is None else self._population(row)
 
+    @retried
     def list_populations(self) -> list[PopulationRow]:
         """Every population in the storage, oldest first."""
         with self._read() as conn:
@@ -239,6 +275,7 @@ class SQLStorage:
             raise StorageError(f"population {pop.name!r} no longer exists in {self.safe_url}")
         return found
 
+    @retried
     def set_target(self, pop: PopulationRow, steps: int) -> None:
         """Train every member to `steps`: finished members below it and failed ones go idle."""
         m = members.c
@@ -253,6 +290,7 @@ class SQLStorage:
                 m.population_id == pop.id, m.step >= steps, m.state == MemberState.IDLE.value)
                 .values(state=MemberState.DONE.value))
 
+    @retried
     def set_error(self, pop: PopulationRow, error: str) -> None:
         """Record a fatal error: every worker of the population stops at its next claim."""
         with self._write() as conn:
@@ -261,6 +299,7 @@ class SQLStorage:
 
     # -- claims --------------------------------------------------------------------------------
 
+    @retried
     def claim(self, pop: PopulationRow, *, worker: str, lease_s: float, now: float,
               decide: Decide) -> Claim | None:
         """Take the least-advanced claimable member, or None when none is claimable.
@@ -312,6 +351,7 @@ class SQLStorage:
         if new_events:
             self._run(conn, "add_event", new_events)
 
+    @retried
     def heartbeat(self, pop: PopulationRow, claim: Claim, *, lease_s: float, now: float) -> bool:
         """Extend the claim's lease; False when the claim was lost to another worker."""
         with self._write() as conn:
@@ -319,12 +359,14 @@ class SQLStorage:
                 **self._owner(pop, claim.member.member_id, claim.worker, claim.token),
                 "until": now + lease_s}) == 1
 
+    @retried
     def release(self, pop: PopulationRow, member_id: int, *, worker: str, token: int) -> bool:
         """Give a claimed member back untouched (it resumes from its last checkpoint); False
         when the claim was already lost."""
         with self._write() as conn:
             return self._run(conn, "release", self._owner(pop, member_id, worker, token)) == 1
 
+    @retried
     def holders(self, pop: PopulationRow) -> list[tuple[int, str, int]]:
         """(member id, worker, token) of every running member."""
         with self._read() as conn:
@@ -334,6 +376,7 @@ class SQLStorage:
     def _owner(pop: PopulationRow, member_id: int, worker: str, token: int) -> dict[str, Any]:
         return {"p": pop.id, "m": member_id, "w": worker, "t": token}
 
+    @retried
     def unfinished(self, pop: PopulationRow) -> int:
         """How many members are idle or running (not done, not failed)."""
         m = members.c
@@ -344,6 +387,7 @@ class SQLStorage:
 
     # -- decisions -----------------------------------------------------------------------------
 
+    @retried
     def peers(self, pop: PopulationRow, *, window: int = 0) -> Peers:
         """Every member that has a score, with its last `window` fitness values (scores since
         its last exploit) when `window` > 0."""
@@ -379,13 +423,14 @@ class SQLStorage:
         return Peers(scored, steps[scored], fitness[scored],
                      {mid: tuple(h) for mid, h in history.items()})
 
+    @retried
     def report(self, pop: PopulationRow, report: Report, *, now: float) -> Outcome:
         """Publish one interval's result and release the member; see the module contract."""
         with self._write() as conn:
             owned = self._rows(conn, "owned", self._owner(pop, report.member_id, report.worker,
                                                           report.token))
             if not owned:
-                return Outcome(accepted=False, member=None, obsolete_paths=())
+                return self._lost_report(conn, pop, report)
             row = owned[0]
             target = self._rows(conn, "population", {"p": pop.id})[0][0]
             key = {"p": pop.id, "m": report.member_id, "now": now}
@@ -416,6 +461,15 @@ class SQLStorage:
                 self._run(conn, "delete_checkpoint", [{"id": i} for i, _ in obsolete])
         return Outcome(accepted=True, member=self._member(pop, after),
                        obsolete_paths=tuple(path for _, path in obsolete))
+
+    def _lost_report(self, conn: Connection, pop: PopulationRow, report: Report) -> Outcome:
+        """The outcome of a report whose claim is not held: accepted if this very report was
+        committed before (a retry after a lost connection), rejected otherwise."""
+        if self._rows(conn, "reported", {"p": pop.id, "m": report.member_id,
+                                         "path": report.checkpoint_path}):
+            row = self._rows(conn, "member", {"p": pop.id, "m": report.member_id})[0]
+            return Outcome(accepted=True, member=self._member(pop, row), obsolete_paths=())
+        return Outcome(accepted=False, member=None, obsolete_paths=())
 
     def _apply_decision(self, conn: Connection, pop: PopulationRow, row: Any, donor_id: int,
                         explore: ExploreFn | None, values: dict[str, Any],
@@ -449,6 +503,7 @@ class SQLStorage:
             hparams = new
         values["hparams"] = _dumps(hparams)
 
+    @retried
     def fail(self, pop: PopulationRow, claim: Claim, *, error: str, max_failures: int,
              explore: ExploreFn | None, now: float) -> Member | None:
         """Record that the claimed member's trainable raised, and release it.
@@ -491,6 +546,7 @@ class SQLStorage:
 
     # -- whole rounds (the vectorized trainer) ------------------------------------------------
 
+    @retried
     def write_round(self, pop: PopulationRow, *, scores: Sequence[tuple[int, int, float, dict]],
                     events: Sequence[tuple[int, int, EventKind, dict]],
                     members: Sequence[dict[str, Any]],
@@ -528,6 +584,7 @@ class SQLStorage:
                 self._run(conn, "delete_checkpoint", [{"id": i} for i, _ in obsolete])
         return tuple(path for _, path in obsolete)
 
+    @retried
     def latest_snapshot(self, pop: PopulationRow) -> CheckpointRow | None:
         """The newest whole-population snapshot, or None."""
         c = checkpoints.c
@@ -539,6 +596,7 @@ class SQLStorage:
             id=row.id, member_id=row.member_id, step=row.step, path=row.path,
             checksum=row.checksum, size=row.size)
 
+    @retried
     def rewind(self, pop: PopulationRow, *, step: int, members: Sequence[dict[str, Any]],
                snapshot_id: int | None) -> None:
         """Forget everything recorded after `step` (scores, events, snapshots) and set the
@@ -574,6 +632,7 @@ class SQLStorage:
                       checkpoint_id=row.checkpoint_id, last_ready_step=row.last_ready_step,
                       ready_count=row.ready_count, failures=row.failures, error=row.error)
 
+    @retried
     def members(self, pop: PopulationRow) -> list[Member]:
         """Every member's current record, by member id."""
         with self._read() as conn:
@@ -581,12 +640,14 @@ class SQLStorage:
                                 .order_by(members.c.member_id)).all()
         return [self._member(pop, r) for r in rows]
 
+    @retried
     def member(self, pop: PopulationRow, member_id: int) -> Member:
         """One member's current record (the id must exist)."""
         with self._read() as conn:
             return self._member(pop, self._rows(conn, "member", {"p": pop.id,
                                                                  "m": member_id})[0])
 
+    @retried
     def best(self, pop: PopulationRow) -> Member | None:
         """The member with the highest finite fitness (lowest id on ties), or None."""
         m = members.c
@@ -596,6 +657,7 @@ class SQLStorage:
                 .order_by(m.fitness.desc(), m.member_id).limit(1)).first()
         return None if row is None else self._member(pop, row)
 
+    @retried
     def events(self, pop: PopulationRow, *, member_id: int | None = None,
                kinds: Sequence[EventKind] = ()) -> list[Event]:
         """Events in commit order, optionally of one member and of some kinds."""
@@ -611,6 +673,7 @@ class SQLStorage:
                       kind=EventKind(r.kind), time=r.time, data=json.loads(r.data))
                 for r in rows]
 
+    @retried
     def count_events(self, pop: PopulationRow, kind: EventKind) -> int:
         """How many events of `kind` the population has."""
         e = events.c
@@ -618,6 +681,7 @@ class SQLStorage:
             return conn.execute(sa.select(sa.func.count()).where(
                 e.population_id == pop.id, e.kind == kind.value)).scalar_one()
 
+    @retried
     def scores(self, pop: PopulationRow, *, member_id: int | None = None) -> list[Score]:
         """Every evaluation in commit order, optionally of one member."""
         s = scores.c
@@ -633,6 +697,7 @@ class SQLStorage:
                              score=metrics[pop.config["metric"]], metrics=metrics, time=r.time))
         return out
 
+    @retried
     def checkpoint(self, pop: PopulationRow, checkpoint_id: int) -> CheckpointRow:
         """The checkpoint row `checkpoint_id`.
 

@@ -1,0 +1,47 @@
+"""Checks shared by the tests of real worker runs (processes, Ray, PostgreSQL)."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from pathlib import Path
+
+import popbt
+from popbt.checkpoints import CheckpointStore
+from popbt.records import EventKind, MemberState
+
+
+def check_consistent(pop: popbt.Population, target: int) -> None:
+    """Every member at `target`, READY events never repeated for one (member, step) within a
+    lineage stretch, every pointed checkpoint present and intact, lineages well formed."""
+    store = CheckpointStore(pop.row.checkpoint_root)
+    for m in pop.members:
+        assert m.step == target and m.state is MemberState.DONE
+        row = pop.storage.checkpoint(pop.row, m.checkpoint_id)
+        store.load(row.path, row.checksum)  # raises if missing or corrupt
+        segments = pop.lineage(m.member_id)
+        assert segments[0].start_step == 0 and segments[-1].end_step == target
+        for seg in segments:
+            readies = [e.step for e in seg.events if e.kind is EventKind.READY]
+            assert readies == sorted(set(readies)), f"a ready point was counted twice: {readies}"
+
+
+def holder_pids(pop: popbt.Population) -> dict[int, int]:
+    """member id → pid of the worker process holding it."""
+    return {mid: int(owner.rsplit(":", 2)[1]) for mid, owner, _ in pop.storage.holders(pop.row)}
+
+
+def check_no_member_trained_twice_at_once(log: Path) -> int:
+    """Read an `IntervalLog` file; assert no two `train` calls of one member (its seed)
+    overlapped in time. Returns how many processes trained."""
+    by_member: dict[str, list[tuple[float, float, str]]] = defaultdict(list)
+    pids = set()
+    for line in log.read_text().splitlines():
+        seed, pid, start, end = line.split()
+        by_member[seed].append((float(start), float(end), pid))
+        pids.add(pid)
+    assert by_member, "no interval was logged"
+    for seed, spans in by_member.items():
+        spans.sort()
+        for (_, end, pid), (start, _, other) in zip(spans, spans[1:], strict=False):
+            assert start >= end, f"member seed {seed} trained by {pid} and {other} at once"
+    return len(pids)
