@@ -75,6 +75,19 @@ def _init(ray: ModuleType, address: str | None) -> None:
     ray.init(logging_level="WARNING", runtime_env={"env_vars": {"PYTHONPATH": path}})
 
 
+def _check_feasible(ray: ModuleType, options: dict[str, Any]) -> None:
+    """Refuse resources the cluster does not have, rather than wait for them for ever."""
+    total = ray.cluster_resources()
+    wanted = {"CPU": options["num_cpus"], "GPU": options["num_gpus"], **options["resources"]}
+    short = {name: amount for name, amount in wanted.items()
+             if amount > 0 and total.get(name, 0.0) < amount}
+    if short:
+        have = {name: total.get(name, 0.0) for name in short}
+        raise ConfigError(f"resources_per_worker asks each worker for {short}, but the Ray "
+                          f"cluster has {have} in all; ask for less, or add nodes that have "
+                          f"them before training")
+
+
 def _ship_by_value(ray: ModuleType, trainable: type[Trainable]) -> None:
     """Let Ray send a trainable defined in a file the workers cannot import (a script, or a
     file given to the CLI) by value instead of by module name."""
@@ -103,6 +116,7 @@ def run_ray(pop: Population, trainable: type[Trainable], *, workers: int, lease_
     ray = _import_ray()
     if not ray.is_initialized():
         _init(ray, address)
+    _check_feasible(ray, options)
     _ship_by_value(ray, trainable)
     explore = pop.settings.explore if isinstance(pop.settings.explore, CallableExplore) else None
     task = ray.remote(run_worker).options(max_retries=0, **options)
