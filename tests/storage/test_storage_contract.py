@@ -194,6 +194,18 @@ def test_decision_is_made_before_peers_train_on_and_copies_everything(storage):
     assert next(p for p in storage.peers(pop, window=3) if p.member_id == 0).history == ()
 
 
+def test_a_member_that_copies_a_donor_at_the_target_is_done(storage):
+    """Not claimed again to train zero steps: exploit copied the donor's step."""
+    pop = make(storage, size=2, target=10)
+    a, b = claim(storage, pop, "a"), claim(storage, pop, "b")
+    report(storage, pop, a, score=0.1)
+    report(storage, pop, b, steps=10, score=0.9)  # member 1 is done at the target
+    assert claim(storage, pop, "a", decide=Decide(donor=1)) is None
+    m0 = storage.members(pop)[0]
+    assert m0.state is MemberState.DONE and m0.step == 10
+    assert storage.unfinished(pop) == 0
+
+
 def test_a_failing_decision_changes_nothing(storage):
     pop = make(storage, size=2)
     a, b = claim(storage, pop, "a"), claim(storage, pop, "b")

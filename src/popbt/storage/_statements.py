@@ -65,7 +65,7 @@ SQL = {
     "decided": (
         "UPDATE popbt_members SET step = :step, fitness = :fitness, metrics = :metrics, "
         "checkpoint_id = :checkpoint_id, hparams = :hparams, last_ready_step = :last_ready_step, "
-        "history_since = :history_since, pending = 0, version = :version "
+        "history_since = :history_since, pending = 0, state = :state, version = :version "
         "WHERE population_id = :p AND member_id = :m"),
     "last_score": ("SELECT COALESCE(MAX(id), 0) FROM popbt_scores WHERE population_id = :p "
                    "AND member_id = :m"),

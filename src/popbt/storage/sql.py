@@ -326,7 +326,7 @@ class SQLStorage:
                     member_id, pending = picked[0]
                     if not pending:
                         break
-                    self._decide(conn, pop, member_id, decide, now)
+                    self._decide(conn, pop, member_id, decide, now, target)
                 else:
                     continue  # commit these decisions; the lock is not held for long
                 taken = self._rows(conn, "take", {"p": pop.id, "m": member_id, "w": worker,
@@ -337,8 +337,9 @@ class SQLStorage:
                                  token=row.token, target_steps=target)
 
     def _decide(self, conn: Connection, pop: PopulationRow, member_id: int, decide: Decide,
-                now: float) -> None:
-        """Make a member's due ready decision and apply it (exploit, explore, events)."""
+                now: float, target: int) -> None:
+        """Make a member's due ready decision and apply it (exploit, explore, events); a member
+        that copied a donor already at the step target is done."""
         row = self._rows(conn, "member", {"p": pop.id, "m": member_id})[0]
         donor, explore = decide(member_id, row.ready_count,
                                 self._peers(conn, pop, decide.history_window))
@@ -346,7 +347,8 @@ class SQLStorage:
         new_events, event = _recorder(pop, member_id, now)
         if donor is not None:
             self._apply_decision(conn, pop, row, donor, explore, values, event)
-        self._run(conn, "decided", {**values, "p": pop.id, "m": member_id,
+        state = MemberState.DONE.value if values["step"] >= target else row.state
+        self._run(conn, "decided", {**values, "p": pop.id, "m": member_id, "state": state,
                                     "version": self._bump(conn, pop)})
         if new_events:
             self._run(conn, "add_event", new_events)
