@@ -74,12 +74,17 @@ def test_the_cli_reads_a_vectorized_population(db_url: str, tmp_path: Path):
     assert status["trainer"] == "vectorized" and status["exploits"] > 0
 
 
-def test_a_resumed_run_equals_an_uninterrupted_one(tmp_path: Path):
+@pytest.mark.parametrize("backend", ["sqlite", pytest.param("postgres",
+                                                          marks=pytest.mark.postgres)])
+def test_a_resumed_run_equals_an_uninterrupted_one(tmp_path: Path, backend: str,
+                                                   request: pytest.FixtureRequest):
     whole = make(f"sqlite:///{tmp_path / 'a.db'}")
     whole.train(digits(), steps=200)
-    url = f"sqlite:///{tmp_path / 'b.db'}"
-    make(url).train(digits(), steps=100)
-    resumed = make(url, load_if_exists=True)
+    url = (request.getfixturevalue("pg_url") if backend == "postgres"
+           else f"sqlite:///{tmp_path / 'b.db'}")
+    ckpt = tmp_path / "b_checkpoints"
+    make(url, checkpoints=ckpt).train(digits(), steps=100)
+    resumed = make(url, checkpoints=ckpt, load_if_exists=True)
     assert resumed.step == 100
     resumed.train(digits(), steps=200)
     assert torch.equal(whole.flat, resumed.flat)

@@ -12,7 +12,7 @@ from multiprocessing.connection import wait
 from typing import TYPE_CHECKING, Any
 
 from popbt._refs import object_ref, resolve_ref
-from popbt.errors import ConfigError, TrainingError
+from popbt.errors import ConfigError, StorageError, TrainingError
 from popbt.strategies.explore import CallableExplore
 from popbt.trainable import Trainable
 
@@ -70,6 +70,9 @@ def run_worker(url: str, name: str, trainable: type[Trainable] | str, explore: A
             pop.storage.set_error(pop.row, str(exc))  # every worker would fail the same way
         print(f"popbt worker: {exc}", file=sys.stderr)
         return FATAL_EXIT
+    except StorageError as exc:  # the database stayed away: a later worker may succeed
+        print(f"popbt worker: {exc}", file=sys.stderr)
+        return 1
     return 0
 
 
