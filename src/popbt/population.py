@@ -50,7 +50,7 @@ def _checkpoint_root(store: SQLStorage, checkpoints: str | Path | None) -> str:
         return str(Path(checkpoints).resolve())
     if store.sqlite_path is None:
         raise ConfigError(f"storage {store.safe_url!r} is not a SQLite file; pass "
-                          f"checkpoints= a directory that every worker can reach")
+                          f"checkpoints= a directory or fsspec URL that every worker can reach")
     db = Path(store.sqlite_path).resolve()
     return str(db.with_name(f"{db.stem}_checkpoints"))
 
@@ -225,6 +225,10 @@ class Population:
             raise ConfigError(f"workers={workers!r}: must be an integer >= 1")
         executor = check_executor(executor, workers, ray_address=ray_address,
                                   resources_per_worker=resources_per_worker)
+        if executor != "inprocess" and self._row.checkpoint_root.startswith("memory://"):
+            raise ConfigError(f"checkpoints in {self._row.checkpoint_root!r} live in this "
+                              f"process's memory, which other workers cannot read; use "
+                              f"executor='inprocess', or a folder or URL every worker reaches")
         if executor == "ray":
             from popbt.executors.ray import ray_options
 
