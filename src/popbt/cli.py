@@ -1,4 +1,4 @@
-"""The `popbt` command: run, worker, status, best, schedule, demo.
+"""The `popbt` command: run, worker, status, best, schedule, replay, demo.
 
 Bad input and failed runs end with one line on stderr (`popbt: error: ...`) and a non-zero
 exit status, never a traceback: 2 for bad input or storage, 1 for a run that failed,
@@ -238,14 +238,65 @@ def cmd_best(args: argparse.Namespace) -> int:
 
 
 def cmd_schedule(args: argparse.Namespace) -> int:
+    from popbt import schedules
+
     pop = _open(args)
     schedule = pop.schedule(args.member)
+    fmt = "json" if args.json else args.format
+    if fmt == "text":
+        text = f"schedule of member {args.member} (hyperparameters from each step on):\n" + \
+            "".join(f"{step:>8}  {_hparams_text(hp)}\n" for step, hp in schedule)
+    else:
+        text = schedules.to_csv(schedule) if fmt == "csv" else schedules.to_json(schedule) + "\n"
+    if args.output:
+        Path(args.output).write_text(text, encoding="utf-8")
+        print(f"schedule of member {args.member} ({len(schedule)} entries) written to "
+              f"{args.output}", file=sys.stderr)
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    from popbt.errors import ConfigError
+    from popbt.replay import replay, replay_member
+    from popbt.schedules import read_schedule
+
+    module = _load_file(args.file)
+    trainable = _find_trainable(module, args.file, args.trainable)
+    original = None
+    if args.schedule:
+        ready = (args.ready_every if args.ready_every is not None
+                 else getattr(_module_setting(module, "ready"), "steps", None))
+        metric = args.metric or _module_setting(module, "metric")
+        if args.steps is None or ready is None or metric is None:
+            raise ConfigError("replaying a schedule file needs --steps, and --ready-every and "
+                              "--metric unless the file defines `ready` and `metric`")
+        result = replay(trainable, read_schedule(args.schedule), steps=args.steps,
+                        ready_every=ready, metric=metric, seed=args.seed or 0)
+    else:
+        if args.member is None:
+            raise ConfigError("give --member ID (a member of the population), or --schedule "
+                              "FILE")
+        pop = _open(args)
+        original = pop.member(args.member)
+        result = replay_member(pop, args.member, trainable, seed=args.seed)
+    summary = {"steps": result.steps, "seed": result.seed, "score": result.score,
+               "metrics": result.metrics, "changes": len(result.schedule) - 1,
+               "scores": [{"step": s, "score": v} for s, v in result.scores],
+               "original": None if original is None else {
+                   "member_id": original.member_id, "step": original.step,
+                   "score": original.score}}
     if args.json:
-        _print_json([{"step": step, "hparams": hp} for step, hp in schedule])
+        _print_json(summary)
         return 0
-    print(f"schedule of member {args.member} (hyperparameters from each step on):")
-    for step, hp in schedule:
-        print(f"{step:>8}  {_hparams_text(hp)}")
+    what = (f"member {original.member_id}'s schedule" if original is not None
+            else f"the schedule in {args.schedule}")
+    print(f"replayed {what} ({summary['changes']} changes) for {result.steps} steps from "
+          f"seed {result.seed}: score {_fmt(result.score)}")
+    if original is not None:
+        print(f"original: member {original.member_id}, score {_fmt(original.score)} at step "
+              f"{original.step}")
     return 0
 
 
@@ -362,8 +413,24 @@ def build_parser() -> argparse.ArgumentParser:
     sched = sub.add_parser("schedule", help="a member's hyperparameter schedule")
     sched.add_argument("member", type=int)
     _storage_args(sched)
-    sched.add_argument("--json", action="store_true")
+    sched.add_argument("--format", choices=("text", "csv", "json"), default="text")
+    sched.add_argument("--json", action="store_true", help="same as --format json")
+    sched.add_argument("-o", "--output", help="write to this file instead of stdout")
     sched.set_defaults(func=cmd_schedule)
+
+    rep = sub.add_parser("replay", help="train a fresh model along a member's schedule")
+    rep.add_argument("file", help="the Python file that defines the Trainable")
+    _storage_args(rep)
+    rep.add_argument("--member", type=int, help="the member whose schedule to follow")
+    rep.add_argument("--schedule", help="or a schedule file (.csv or .json) to follow")
+    rep.add_argument("--steps", type=int, help="with --schedule: steps to train")
+    rep.add_argument("--ready-every", type=int, help="with --schedule: evaluation interval")
+    rep.add_argument("--metric", help="with --schedule: the key of evaluate() to report")
+    rep.add_argument("--seed", type=int, help="setup seed (default: the lineage's first "
+                                              "member's)")
+    rep.add_argument("--trainable", help="the Trainable class, if the file defines several")
+    rep.add_argument("--json", action="store_true")
+    rep.set_defaults(func=cmd_replay)
 
     demo = sub.add_parser("demo", help="built-in demonstrations")
     demo.add_argument("which", choices=("toy", "digits"))
