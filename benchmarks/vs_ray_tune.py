@@ -93,7 +93,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any, ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -104,14 +104,13 @@ FRAMEWORKS = ("popbt", "Ray Tune")
 PROBLEMS = ("toy", "digits")
 OVERHEAD_TARGET = 1 / 5  # popbt overhead ÷ Ray Tune overhead, at most
 BUSY_ENV = "POPBT_VS_RAY_BUSY_DIR"  # popbt's worker processes read their log folder here
-_LOGS: dict[str, IO[str]] = {}
 
 
-def _log_file(busy_dir: str) -> IO[str]:
-    """This process's append-only busy log in `busy_dir` (opened once per process)."""
-    if busy_dir not in _LOGS:
-        _LOGS[busy_dir] = open(Path(busy_dir) / f"busy-{os.getpid()}.log", "a")  # noqa: SIM115
-    return _LOGS[busy_dir]
+def _log(busy_dir: str, line: str) -> None:
+    """Append `line` to this process's busy log in `busy_dir` (opened and closed each time:
+    an open file would travel with the functions Ray pickles from this script)."""
+    with open(Path(busy_dir) / f"busy-{os.getpid()}.log", "a") as log:
+        log.write(line)
 
 
 class Timed(Trainable):
@@ -139,9 +138,7 @@ class Timed(Trainable):
         finally:
             seconds = time.perf_counter() - start
             if self.busy_dir:
-                log = _log_file(self.busy_dir)
-                log.write(f"{method} {seconds:.9f} {steps}\n")
-                log.flush()
+                _log(self.busy_dir, f"{method} {seconds:.9f} {steps}\n")
 
     def setup(self, hparams: dict[str, Any], seed: int) -> None:
         self.timed("setup", self.inner.setup, hparams, seed)
@@ -278,9 +275,6 @@ def run_popbt(prob: Problem, seed: int, steps: int, workers: int, folder: Path) 
         wall = time.perf_counter() - start
     finally:
         os.environ.pop(BUSY_ENV, None)
-        for log in _LOGS.values():  # the in-process worker's (Ray cannot ship open files)
-            log.close()
-        _LOGS.clear()
     assert best is not None and best.score is not None
     inner = type(prob.trainable().inner)
     return {"wall_s": wall, **read_busy(busy_dir), "selection_score": best.score,
