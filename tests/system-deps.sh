@@ -5,7 +5,7 @@
 # tests fail rather than skip when a package is missing.
 set -euo pipefail
 
-packages=(dataset-fashion-mnist postgresql)
+packages=(dataset-fashion-mnist postgresql chromium chromium-driver)
 missing=()
 for p in "${packages[@]}"; do
     dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

@@ -1,4 +1,4 @@
-"""The `popbt` command: run, worker, status, best, schedule, replay, demo.
+"""The `popbt` command: run, worker, status, best, schedule, replay, report, dashboard, demo.
 
 Bad input and failed runs end with one line on stderr (`popbt: error: ...`) and a non-zero
 exit status, never a traceback: 2 for bad input or storage, 1 for a run that failed,
@@ -21,6 +21,7 @@ from typing import Any
 
 from popbt.errors import PopbtError, TrainingError
 from popbt.executors import EXECUTORS
+from popbt.report.cli import cmd_dashboard, cmd_report
 
 EXPLOITS = ("truncation", "tournament", "ttest")
 EXPLORES = ("perturb", "resample")
@@ -431,6 +432,30 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--trainable", help="the Trainable class, if the file defines several")
     rep.add_argument("--json", action="store_true")
     rep.set_defaults(func=cmd_replay)
+
+    report = sub.add_parser("report", help="write a population's report: one self-contained "
+                                           "HTML file")
+    _storage_args(report)
+    report.add_argument("-o", "--output", default="report.html",
+                        help="the HTML file to write (default report.html)")
+    report.add_argument("--member", type=int,
+                        help="the member whose schedule is shown first (default: the best)")
+    report.set_defaults(func=cmd_report)
+
+    dashboard = sub.add_parser("dashboard", help="serve a live, read-only dashboard of every "
+                                                 "population in a storage")
+    dashboard.add_argument("--storage",
+                           default=os.environ.get("POPBT_STORAGE") or DEFAULT_STORAGE,
+                           help=f"storage URL (default: $POPBT_STORAGE, else {DEFAULT_STORAGE})")
+    dashboard.add_argument("--host", default="127.0.0.1",
+                           help="interface to listen on (default 127.0.0.1; any other needs "
+                                "--allow-remote)")
+    dashboard.add_argument("--port", type=int, default=8765,
+                           help="port (default 8765; 0 picks a free one)")
+    dashboard.add_argument("--allow-remote", action="store_true",
+                           help="allow a non-loopback --host: whoever reaches it sees every "
+                                "population in the storage (no authentication)")
+    dashboard.set_defaults(func=cmd_dashboard)
 
     demo = sub.add_parser("demo", help="built-in demonstrations")
     demo.add_argument("which", choices=("toy", "digits"))

@@ -1,0 +1,190 @@
+"""The HTML report and the live dashboard in a real headless Chromium (Debian's `chromium`
+and `chromium-driver`, installed by tests/system-deps.sh; driven by selenium, which is
+pointed at /usr/bin/chromedriver so that it never downloads anything)."""
+
+from __future__ import annotations
+
+import argparse
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+import popbt
+from popbt.records import EventKind
+from popbt.report import Dashboard, write_report
+from popbt.report.cli import cmd_dashboard
+from trainables import SPACE, Quadratic
+
+pytestmark = pytest.mark.browser
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMEDRIVER = Path("/usr/bin/chromedriver")
+OPS = {"×0.8", "×1.2", "resample"}
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator:
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    for binary in (CHROMIUM, CHROMEDRIVER):
+        assert binary.is_file(), f"{binary} is missing: run bash tests/system-deps.sh"
+    options = webdriver.ChromeOptions()
+    options.binary_location = str(CHROMIUM)
+    for arg in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                "--window-size=1280,2200"):
+        options.add_argument(arg)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
+    driver.set_page_load_timeout(30)
+    yield driver
+    driver.quit()
+
+
+def _wait(driver, condition, timeout: float = 10.0) -> None:
+    """Wait until `condition(driver)`; elements redrawn meanwhile are looked up again."""
+    from selenium.common.exceptions import StaleElementReferenceException
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    WebDriverWait(driver, timeout, poll_frequency=0.05,
+                  ignored_exceptions=(StaleElementReferenceException,)).until(condition)
+
+
+def _rendered(driver) -> int:
+    return int(driver.execute_script("return document.body.dataset.rendered || 0"))
+
+
+def _all(driver, selector: str) -> list:
+    from selenium.webdriver.common.by import By
+
+    return driver.find_elements(By.CSS_SELECTOR, selector)
+
+
+def _counted(driver, selector: str) -> int:
+    """The sum of `data-count` over the elements (grouped marks and edges)."""
+    return sum(int(e.get_attribute("data-count")) for e in _all(driver, selector))
+
+
+def _errors(driver) -> list[dict]:
+    return [e for e in driver.get_log("browser") if e["level"] == "SEVERE"]
+
+
+def _members(driver, selector: str) -> list[int]:
+    return sorted(int(e.get_attribute("data-member")) for e in _all(driver, selector))
+
+
+def test_the_report_draws_the_known_population(browser, known_pop: popbt.Population,
+                                               artifacts: Path):
+    from selenium.webdriver.support.ui import Select
+
+    size = known_pop.settings.size
+    exploits = len(known_pop.events(kinds=[EventKind.EXPLOIT]))
+    best = known_pop.best.member_id
+    path = write_report(known_pop, artifacts / "known-report.html")
+    browser.get(path.as_uri())
+    _wait(browser, lambda d: _rendered(d) >= 1)
+
+    assert browser.title == "popbt · known"
+    assert _members(browser, ".score-line") == list(range(size))
+    assert _counted(browser, ".exploit-mark") == exploits > 0
+    assert _members(browser, ".lineage-lane") == list(range(size))
+    assert _counted(browser, ".lineage-edge") == exploits
+    [ancestry] = _all(browser, ".ancestry")
+    assert int(ancestry.get_attribute("data-count")) == len(known_pop.lineage(best))
+    assert int(ancestry.get_attribute("data-member")) == best
+    assert _counted(browser, ".initial-mark") == _counted(browser, ".final-mark") == size
+    assert len(_all(browser, "#member-table tbody tr")) == size
+    assert _all(browser, "#member-table tr.best")[0].get_attribute("data-member") == str(best)
+    assert "size" in [th.text for th in _all(browser, "#settings-table th")]
+    summary = _all(browser, "#summary")[0]
+    assert summary.get_attribute("data-exploits") == str(exploits)
+    assert summary.get_attribute("data-max-step") == str(max(m.step for m in known_pop.members))
+
+    # the best member's schedule: one panel per hyperparameter, its operations labelled
+    panels = _all(browser, "#schedule-panels")[0]
+    assert panels.get_attribute("data-member") == str(best)
+    assert [p.get_attribute("data-hparam") for p in _all(browser, ".schedule-panel")] == \
+        list(SPACE)
+    labels = {t.text for t in _all(browser, ".schedule-op")}
+    expected = {op for step, _ in known_pop.schedule(best)[1:] for seg in
+                known_pop.lineage(best) for e in seg.events
+                if e.kind is EventKind.EXPLORE and e.step == step for op in e.data["ops"].values()}
+    assert expected and expected <= labels
+    assert labels <= OPS | {f"← {m}" for m in range(size)}
+    # nothing fetched: the page is self-contained
+    assert browser.execute_script("return performance.getEntriesByType('resource').length") == 0
+    browser.save_screenshot(str(artifacts / "report.png"))
+
+    # choosing another member redraws the schedule
+    other = next(m for m in range(size) if known_pop.schedule(m) != known_pop.schedule(best))
+    before = [p.get_attribute("d") for p in _all(browser, ".schedule-line")]
+    Select(_all(browser, "#schedule-member")[0]).select_by_value(str(other))
+    _wait(browser, lambda d: panels.get_attribute("data-member") == str(other))
+    assert [p.get_attribute("d") for p in _all(browser, ".schedule-line")] != before
+    # and so does clicking a member's lane in the lineage tree
+    lane = _all(browser, f'.lineage-lane[data-member="{best}"]')[0]
+    browser.execute_script("arguments[0].dispatchEvent(new MouseEvent('click', "
+                           "{bubbles: true}))", lane)
+    _wait(browser, lambda d: panels.get_attribute("data-member") == str(best))
+    assert _errors(browser) == []
+
+
+def test_the_dashboard_lists_populations_and_follows_training(
+        browser, make_known, tmp_path: Path, artifacts: Path):
+    url = f"sqlite:///{tmp_path / 'live.db'}"
+    pop = make_known(url, name="live", steps=20)
+    make_known(url, name="other", steps=10)
+    popbt.create_population(name="fresh", storage=url, space=SPACE, size=3, metric="score",
+                            ready=popbt.Every(steps=5))  # nothing reported yet
+    board = Dashboard(url, port=0, poll_s=0.3)
+    threading.Thread(target=board.serve_forever, daemon=True).start()
+    try:
+        browser.get(board.url + "#live")
+        _wait(browser, lambda d: _rendered(d) >= 1)
+        summary = _all(browser, "#summary")[0]  # its attributes change, the element stays
+        assert summary.get_attribute("data-max-step") == "20"
+        assert [a.get_attribute("data-name") for a in _all(browser, "#populations a")] == \
+            ["live", "other", "fresh"]
+        assert _all(browser, "#populations a.active")[0].get_attribute("data-name") == "live"
+        assert _members(browser, ".score-line") == list(range(pop.settings.size))
+        assert _counted(browser, ".lineage-edge") == \
+            len(pop.events(kinds=[EventKind.EXPLOIT]))
+
+        pop.train(Quadratic, steps=40, workers=1, progress=False)  # workers report more
+        started = time.monotonic()
+        _wait(browser, lambda d: summary.get_attribute("data-max-step") == "40", timeout=10)
+        assert time.monotonic() - started < 10
+        exploits = len(pop.events(kinds=[EventKind.EXPLOIT]))
+        _wait(browser, lambda d: _counted(d, ".lineage-edge") == exploits)
+        assert summary.get_attribute("data-exploits") == str(exploits)
+        browser.save_screenshot(str(artifacts / "dashboard.png"))
+
+        _all(browser, '#populations a[data-name="other"]')[0].click()
+        _wait(browser, lambda d: d.title == "popbt · other")
+        _wait(browser, lambda d: _all(d, "#summary")[0].get_attribute("data-max-step") == "10")
+        _all(browser, '#populations a[data-name="fresh"]')[0].click()
+        _wait(browser, lambda d: d.title == "popbt · fresh")
+        assert _members(browser, ".lineage-lane") == [0, 1, 2]
+        assert "no score yet" in _all(browser, "#summary")[0].text
+        assert _errors(browser) == []
+    finally:
+        board.shutdown()
+        board.server_close()
+
+
+def test_a_non_loopback_host_needs_the_flag(tmp_path: Path):
+    url = f"sqlite:///{tmp_path / 'remote.db'}"
+    with pytest.raises(popbt.ConfigError, match="not a loopback address"):
+        Dashboard(url, host="0.0.0.0", port=0)
+    args = argparse.Namespace(storage=url, host="0.0.0.0", port=0, allow_remote=False)
+    with pytest.raises(popbt.ConfigError, match="--allow-remote"):
+        cmd_dashboard(args)
+    board = Dashboard(url, host="0.0.0.0", port=0, allow_remote=True)
+    try:
+        assert board.server_address[1] > 0
+    finally:
+        board.server_close()
+    for host in ("127.0.0.1", "localhost", "::1"):
+        Dashboard(url, host=host, port=0).server_close()
