@@ -10,6 +10,7 @@ import json
 import re
 import sys
 import threading
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -164,6 +165,23 @@ def test_the_dashboards_json(board: Dashboard):
     assert _get(board.url, method="POST")[0] == 501  # read only
     status, _, body = _get(board.url + "api/populations", {"Host": "evil.example:80"})
     assert status == 403 and b"loopback" in body  # no DNS rebinding
+
+
+def test_requests_get_the_last_data_at_once_while_it_is_extracted_again(board: Dashboard):
+    first = json.loads(_get(board.url + "api/population?name=a")[2])
+    pop = popbt.load_population(name="a", storage=board.storage)
+    pop.train(Quadratic, steps=15, workers=1, progress=False)
+    lock = board._locks["a"]
+    assert lock.acquire(timeout=10)  # as if a slow extraction were under way
+    try:
+        started = time.monotonic()
+        during = json.loads(_get(board.url + "api/population?name=a")[2])
+        assert time.monotonic() - started < 5
+        assert during["version"] == first["version"]  # the previous data, not a wait
+    finally:
+        lock.release()
+    after = json.loads(_get(board.url + "api/population?name=a")[2])
+    assert after["data"]["max_step"] == 15
 
 
 @pytest.mark.postgres

@@ -33,6 +33,7 @@ from urllib.parse import parse_qs, urlsplit
 from popbt.errors import ConfigError, PopbtError
 from popbt.report.data import stored_data
 from popbt.report.html import CSP, render_html
+from popbt.storage.base import PopulationRow
 from popbt.storage.sql import SQLStorage
 
 log = logging.getLogger("popbt.report")
@@ -122,26 +123,44 @@ class Dashboard(ThreadingHTTPServer):
     def population(self, name: str, since: str | None = None) -> bytes | _Cached | None:
         """The response body for a population: a short "unchanged" body when `since` is its
         current version, else its cached data (extracted again if it changed); None when
-        no population has that name."""
+        no population has that name. While one request extracts a population again, others
+        get its previous data at once rather than wait."""
         row = self.storage.get_population(name)
         if row is None:
             return None
         with self._locks_lock:
             lock = self._locks.setdefault(name, threading.Lock())
-        with lock:
-            members = self.storage.members(row)
-            digest = hashlib.blake2b(repr((row.id, row.target_steps, row.error, members))
-                                     .encode(), digest_size=10)
-            version = digest.hexdigest()
-            if since == version:
-                return json.dumps({"name": name, "version": version, "unchanged": True}).encode()
-            cached = self._cache.get(name)
-            if cached is None or cached.version != version:
-                data = stored_data(self.storage, row, members=members)
-                body = json.dumps({"name": name, "version": version, "data": data},
-                                  allow_nan=False, separators=(",", ":")).encode()
-                cached = self._cache[name] = _Cached(version, body)
-            return cached
+        cached = self._cache.get(name)
+        if cached is not None and not lock.acquire(blocking=False):
+            # another request is extracting it again: answer at once with what there is
+            return self._answer(name, cached, since)
+        if cached is None:
+            lock.acquire()
+        try:
+            return self._refresh(name, row, since)
+        finally:
+            lock.release()
+
+    @staticmethod
+    def _answer(name: str, cached: _Cached, since: str | None) -> bytes | _Cached:
+        if since == cached.version:
+            return json.dumps({"name": name, "version": since, "unchanged": True}).encode()
+        return cached
+
+    def _refresh(self, name: str, row: PopulationRow, since: str | None) -> bytes | _Cached:
+        """The population's answer, extracted again when its members changed (the caller
+        holds the population's lock)."""
+        members = self.storage.members(row)
+        digest = hashlib.blake2b(repr((row.id, row.target_steps, row.error, members))
+                                 .encode(), digest_size=10)
+        version = digest.hexdigest()
+        cached = self._cache.get(name)
+        if cached is None or cached.version != version:
+            data = stored_data(self.storage, row, members=members)
+            body = json.dumps({"name": name, "version": version, "data": data},
+                              allow_nan=False, separators=(",", ":")).encode()
+            cached = self._cache[name] = _Cached(version, body)
+        return self._answer(name, cached, since)
 
     def server_close(self) -> None:
         """Stop listening and release the storage's pooled connections."""
