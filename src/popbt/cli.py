@@ -182,19 +182,11 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
 
 def _open(args: argparse.Namespace) -> Any:
-    from popbt.errors import ConfigError
     from popbt.population import load_population
     from popbt.storage.sql import SQLStorage
 
     storage = SQLStorage(args.storage)
-    name = args.name
-    if name is None:
-        names = [p.name for p in storage.list_populations()]
-        if len(names) != 1:
-            raise ConfigError(f"{storage.safe_url} holds {len(names)} populations "
-                              f"({', '.join(names) or 'none'}); choose one with --name")
-        name = names[0]
-    return load_population(name=name, storage=storage)
+    return load_population(name=storage.find_population(args.name).name, storage=storage)
 
 
 def cmd_status(args: argparse.Namespace) -> int:

@@ -150,11 +150,7 @@ def load_population(*, name: str, storage: str | SQLStorage = DEFAULT_STORAGE,
         ConfigError: no population has that name (the message lists those that exist).
     """
     store = _open(storage)
-    row = store.get_population(name)
-    if row is None:
-        names = [p.name for p in store.list_populations()]
-        raise ConfigError(f"no population {name!r} in {store.safe_url}; it holds "
-                          f"{names if names else 'none'}")
+    row = store.find_population(name)
     return Population(store, row, Settings.from_config(row.config, explore=explore))
 
 

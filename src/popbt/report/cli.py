@@ -26,15 +26,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
     storage = SQLStorage(args.storage)
     try:
-        names = [p.name for p in storage.list_populations()]
-        name = args.name
-        if name is None and len(names) != 1:
-            raise ConfigError(f"{storage.safe_url} holds {len(names)} populations "
-                              f"({', '.join(names) or 'none'}); choose one with --name")
-        row = storage.get_population(name or names[0])
-        if row is None:
-            raise ConfigError(f"no population {name!r} in {storage.safe_url}; it holds "
-                              f"{names if names else 'none'}")
+        row = storage.find_population(args.name)
         data = stored_data(storage, row)
     finally:
         storage.close()

@@ -263,6 +263,25 @@ class SQLStorage:
             rows = conn.execute(sa.select(populations).order_by(populations.c.id)).all()
         return [self._population(r) for r in rows]
 
+    def find_population(self, name: str | None) -> PopulationRow:
+        """The population named `name`, or with `name=None` the only one in the storage.
+
+        Raises:
+            ConfigError: no population has that name, or `name` is None and the storage
+                holds none or several (the message lists those there are).
+        """
+        row = None if name is None else self.get_population(name)
+        if row is not None:
+            return row
+        names = [p.name for p in self.list_populations()]
+        if name is not None:
+            raise ConfigError(f"no population {name!r} in {self.safe_url}; it holds "
+                              f"{names if names else 'none'}")
+        if len(names) != 1:
+            raise ConfigError(f"{self.safe_url} holds {len(names)} populations "
+                              f"({', '.join(names) or 'none'}); choose one with --name")
+        return self.find_population(names[0])
+
     def _population(self, row: Any) -> PopulationRow:
         return PopulationRow(id=row.id, name=row.name, config=json.loads(row.config),
                              target_steps=row.target_steps, checkpoint_root=row.checkpoint_root,
