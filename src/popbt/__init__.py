@@ -9,7 +9,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from popbt.errors import CheckpointError, ConfigError, PopbtError, StorageError, TrainingError
+from popbt.errors import (
+    CheckpointError,
+    ConfigError,
+    PopbtError,
+    PopulationExists,
+    StorageError,
+    TrainingError,
+)
 from popbt.records import Event, EventKind, Member, MemberState, Peer, Score
 from popbt.space import Choice, IntUniform, LogUniform, Space, Uniform
 from popbt.strategies import (
@@ -32,9 +39,9 @@ __version__ = "0.1.0"
 __all__ = [
     "CheckpointError", "Choice", "ConfigError", "Event", "EventKind", "Every", "GaussianNoise",
     "IntUniform", "LogUniform", "Member", "MemberState", "NoExploit", "Peer", "Perturb",
-    "PopbtError", "Population", "Resample", "Score", "Space", "StorageError", "TTest",
-    "Tournament", "Trainable", "TrainingError", "Truncation", "Uniform", "create_population",
-    "load_population",
+    "PopbtError", "Population", "PopulationExists", "Resample", "Score", "Space",
+    "StorageError", "TTest", "Tournament", "Trainable", "TrainingError", "Truncation", "Uniform",
+    "create_population", "load_population",
 ]
 
 _LAZY = {"Population", "create_population", "load_population"}

@@ -6,6 +6,7 @@ import sys
 import time
 from typing import IO, TYPE_CHECKING
 
+from popbt._text import printable
 from popbt.records import EventKind
 
 if TYPE_CHECKING:
@@ -46,6 +47,8 @@ class Progress:
         self.stream.flush()
 
     def line(self, now: float) -> str:
+        """The display's text: one line, the population's name with control characters
+        escaped (see `popbt._text`)."""
         pop = self.pop
         row = pop.row
         members = pop.members
@@ -60,7 +63,7 @@ class Progress:
         best_text = "-" if best is None else f"{best.score:.6g} (member {best.member_id})"
         exploits = pop.storage.count_events(row, EventKind.EXPLOIT)
         pct = 100.0 * done / target if target else 100.0
-        return (f"[{pop.name}] steps {done}/{target} ({pct:.0f}%) | best {best_text} | "
+        return (f"[{printable(pop.name)}] steps {done}/{target} ({pct:.0f}%) | best {best_text} | "
                 f"exploits {exploits} | workers {self.workers} | {_clock(elapsed)} elapsed, "
                 f"ETA {eta}")
 

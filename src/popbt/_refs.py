@@ -22,8 +22,14 @@ def load_file(path: str | Path) -> ModuleType:
     """Import a Python file as a module (once per path per process), with its folder on
     `sys.path` as when it runs as a script, so it can import its neighbours.
 
+    An error the file raises while it is imported propagates, except two that would end the
+    process without a word: `SystemExit` (the file calls `sys.exit()` at import) and a
+    `BaseException` that is neither an `Exception` nor a `KeyboardInterrupt`; both become a
+    `ConfigError` that names the file.
+
     Raises:
-        ConfigError: the file does not exist or is not a `.py` file.
+        ConfigError: the file does not exist, is not a `.py` file, or exits (or raises a
+            bare `BaseException`) while it is imported.
     """
     p = Path(path).resolve()
     if not p.is_file() or p.suffix != ".py":
@@ -44,9 +50,18 @@ def load_file(path: str | Path) -> ModuleType:
     sys.modules[name] = module
     try:
         spec.loader.exec_module(module)
-    except BaseException:
+    except BaseException as exc:
         del sys.modules[name]
-        raise
+        if isinstance(exc, SystemExit):
+            code = "" if exc.code is None else repr(exc.code)
+            raise ConfigError(f"{str(path)!r} called sys.exit({code}) while being imported; "
+                              f"popbt imports the file to find its Trainable, so the part that "
+                              f"runs it as a script belongs under `if __name__ == "
+                              f"'__main__':`") from None
+        if isinstance(exc, Exception | KeyboardInterrupt):
+            raise
+        raise ConfigError(f"{str(path)!r} raised {type(exc).__name__}({exc}) while being "
+                          f"imported; a file popbt loads must import cleanly") from None
     return module
 
 

@@ -1,14 +1,24 @@
 """Immutable checkpoint files: written once under a temporary name, renamed, checksummed.
 
-A state holding torch tensors is written with `torch.save` and read with
-`torch.load(weights_only=True)`. Any other state is written in a safe format that never
-unpickles: a NumPy `.npz` archive (read with `allow_pickle=False`) holding the arrays, plus
-the structure as JSON. That format takes dicts, lists, tuples, str, int, float, bool, None,
-bytes, NumPy arrays and NumPy scalars; anything else raises `ConfigError`. A missing or
-corrupt file raises `CheckpointError`.
+A state of torch tensors and plain Python values (dicts, lists, tuples, str, int, float,
+bool, None) is written with `torch.save` and read with `torch.load(weights_only=True)`. Any
+other state is written in a safe format that never unpickles: a NumPy `.npz` archive (read
+with `allow_pickle=False`) holding the arrays, plus the structure as JSON, plus (when the
+state holds tensors beside NumPy values) one `torch.save` blob of its tensors alone. That
+format takes dicts, lists, tuples, str, int, float, bool, None, bytes, NumPy arrays, NumPy
+scalars and torch tensors; anything else raises `ConfigError` when the checkpoint is saved,
+so no checkpoint is ever written that cannot be read back. A missing or corrupt file raises
+`CheckpointError`.
 
 The root is a local directory, or any fsspec URL ("s3://bucket/prefix", "gs://...",
 "file:///abs/dir", "memory://x"; extra `remote`). Messages never show a URL's credentials.
+
+Every path is confined to the root: a relative path that is absolute, has an empty, "." or
+".." component, a backslash or a NUL, or (local folders, file://) leads outside the root
+through a symlink, is never written, read or deleted (see `unsafe_path`): `load` raises
+`CheckpointError` naming it, `delete` skips it with a warning on the "popbt.checkpoints"
+logger. A checkpoint is written as `<folder>/s<step>-<12 hex>.<npz|pt>` under a temporary
+name `.tmp-<that name>` in the same folder first (`CHECKPOINT_NAME` matches both).
 """
 
 from __future__ import annotations
@@ -17,25 +27,33 @@ import contextlib
 import hashlib
 import io
 import json
+import logging
 import os
 import re
+import stat
 import sys
 import uuid
+from collections import OrderedDict
 from collections.abc import Iterable, Iterator
+from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
+from popbt import _secrets
 from popbt.errors import CheckpointError, ConfigError
 
 _MARK = "__popbt__"
 _TREE = "__tree__"
+_TENSORS = "__tensors__"
+_PLAIN = (type(None), bool, int, float, str)
 
 
 class _Encoder:
     def __init__(self) -> None:
         self.arrays: dict[str, np.ndarray] = {}
+        self.tensors: dict[str, Any] = {}
 
     def array(self, value: np.ndarray, kind: str) -> dict[str, Any]:
         key = f"a{len(self.arrays)}"
@@ -54,6 +72,11 @@ class _Encoder:
             return self.array(obj, "ndarray")
         if isinstance(obj, bytes):
             return self.array(np.frombuffer(obj, dtype=np.uint8), "bytes")
+        torch = sys.modules.get("torch")
+        if torch is not None and isinstance(obj, torch.Tensor):
+            key = f"t{len(self.tensors)}"
+            self.tensors[key] = obj
+            return {_MARK: "tensor", "key": key}
         if isinstance(obj, list):
             return [self.encode(v, f"{where}[{i}]") for i, v in enumerate(obj)]
         if isinstance(obj, tuple):
@@ -78,7 +101,7 @@ def _decode(obj: Any, arrays: Any) -> Any:
     kind = obj.get(_MARK)
     if kind is None:
         return {k: _decode(v, arrays) for k, v in obj.items()}
-    if kind == "ndarray":
+    if kind in ("ndarray", "tensor"):
         return arrays[obj["key"]]
     if kind == "scalar":
         return arrays[obj["key"]][()]
@@ -89,25 +112,37 @@ def _decode(obj: Any, arrays: Any) -> Any:
     return {_decode(k, arrays): _decode(v, arrays) for k, v in obj["items"]}
 
 
-def _holds_tensor(obj: Any) -> bool:
+def _kinds(obj: Any) -> tuple[bool, bool]:
+    """(holds a torch tensor, holds only what `torch.load(weights_only=True)` reads back:
+    tensors and plain Python values in dicts, lists and tuples)."""
     torch = sys.modules.get("torch")
-    if torch is None:
-        return False
-    if isinstance(obj, torch.Tensor):
-        return True
+    if torch is not None and isinstance(obj, torch.Tensor):
+        return True, type(obj) in (torch.Tensor, torch.nn.Parameter)
+    containers: tuple[type, ...] = (dict, OrderedDict, list, tuple)
+    leaves: tuple[type, ...] = _PLAIN
+    if torch is not None:
+        containers, leaves = (*containers, torch.Size), (*leaves, torch.dtype, torch.device)
     if isinstance(obj, dict):
-        return any(_holds_tensor(v) for v in obj.values())
-    if isinstance(obj, list | tuple):
-        return any(_holds_tensor(v) for v in obj)
-    return False
+        parts = [_kinds(k) for k in obj] + [_kinds(v) for v in obj.values()]
+    elif isinstance(obj, list | tuple):
+        parts = [_kinds(v) for v in obj]
+    else:
+        return False, type(obj) in leaves
+    return any(t for t, _ in parts), type(obj) in containers and all(p for _, p in parts)
 
 
 def serialize(state: dict[str, Any]) -> tuple[bytes, str]:
-    """The bytes of a state and its format: "pt" (torch) or "npz" (safe format)."""
+    """The bytes of a state and its format: "pt" (torch), or "npz" (safe format, with the
+    tensors of a state that mixes them with NumPy values in one embedded torch blob).
+
+    Raises:
+        ConfigError: `state` is not a dict, or holds a value neither format reads back.
+    """
     if not isinstance(state, dict):
         raise ConfigError(f"state_dict() must return a dict, got {type(state).__name__}")
     buf = io.BytesIO()
-    if _holds_tensor(state):
+    tensors, plain = _kinds(state)
+    if tensors and plain:
         import torch
 
         torch.save(state, buf)
@@ -115,49 +150,93 @@ def serialize(state: dict[str, Any]) -> tuple[bytes, str]:
     enc = _Encoder()
     tree = enc.encode(state, "state")
     enc.arrays[_TREE] = np.frombuffer(json.dumps(tree).encode(), dtype=np.uint8)
+    if enc.tensors:
+        import torch
+
+        blob = io.BytesIO()
+        torch.save({k: v.detach() for k, v in enc.tensors.items()}, blob)
+        enc.arrays[_TENSORS] = np.frombuffer(blob.getvalue(), dtype=np.uint8)
     np.savez(buf, **enc.arrays)
     return buf.getvalue(), "npz"
+
+
+def _torch() -> Any:
+    try:
+        import torch
+    except ImportError as exc:
+        raise CheckpointError("this checkpoint holds torch tensors; install torch "
+                              "(pip install 'popbt[torch]')") from exc
+    return torch
 
 
 def deserialize(data: bytes, fmt: str) -> dict[str, Any]:
     """The state `serialize` wrote, read without unpickling arbitrary objects."""
     if fmt == "pt":
-        try:
-            import torch
-        except ImportError as exc:
-            raise CheckpointError("this checkpoint holds torch tensors; install torch "
-                                  "(pip install 'popbt[torch]')") from exc
-        return torch.load(io.BytesIO(data), weights_only=True)
+        return _torch().load(io.BytesIO(data), weights_only=True)
     with np.load(io.BytesIO(data), allow_pickle=False) as archive:
         arrays = {k: archive[k] for k in archive.files}
     tree = json.loads(arrays.pop(_TREE).tobytes().decode())
+    if _TENSORS in arrays:
+        arrays.update(_torch().load(io.BytesIO(arrays.pop(_TENSORS).tobytes()),
+                                    weights_only=True))
     return _decode(tree, arrays)
 
 
-def _credentials(url: str) -> tuple[str, str] | None:
-    """("userinfo@", the form to show) of a URL with a userinfo part, else None.
+logger = logging.getLogger("popbt.checkpoints")
+TMP_PREFIX = ".tmp-"
+CHECKPOINT_NAME = re.compile(r"(?P<tmp>\.tmp-)?s\d{10,}-[0-9a-f]{12}\.(npz|pt)")
 
-    The password becomes "***" ("KEY:***@"); a userinfo without a password (often a token) is
-    hidden whole ("***@"). As in RFC 3986 (and fsspec), the userinfo is what precedes the last
-    "@" before the first "/", "?" or "#" after the scheme.
-    """
-    _, sep, rest = url.partition("://")
-    userinfo, at, _ = re.split(r"[/?#]", rest, maxsplit=1)[0].rpartition("@")
-    if not sep or not at:
-        return None
-    user, colon, _ = userinfo.partition(":")
-    return f"{userinfo}@", f"{user}:***@" if colon else "***@"
+
+class StoredFile(NamedTuple):
+    """A file under a checkpoint root: its path relative to the root, size in bytes, and
+    modification time (seconds since the epoch; None where the filesystem does not say)."""
+
+    rel: str
+    size: int
+    mtime: float | None
+
+
+def unsafe_path(rel: Any) -> str | None:
+    """Why `rel` is not a plain relative path under a checkpoint root (None when it is): it
+    must be a non-empty string of "/"-separated names, none empty, "." or "..", without a
+    backslash or NUL, and not absolute."""
+    if not isinstance(rel, str) or not rel:
+        return "is empty or not a string"
+    if "\x00" in rel or "\\" in rel:
+        return "holds a NUL or a backslash"
+    if rel.startswith("/"):
+        return "is absolute"
+    if any(part in ("", ".", "..") for part in rel.split("/")):
+        return "has an empty, '.' or '..' component"
+    return None
+
+
+def _mtime(info: dict[str, Any]) -> float | None:
+    """The modification time in an fsspec `info` dict, whatever the backend calls it."""
+    for key in ("mtime", "LastModified", "last_modified", "updated", "modified", "created",
+                "timeCreated"):
+        value = info.get(key)
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return float(value)
+        if isinstance(value, datetime):
+            return value.timestamp()
+        if isinstance(value, str):
+            with contextlib.suppress(ValueError):
+                return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+    return None
 
 
 def hide_credentials(text: str, url: str) -> str:
-    """`text` (a message, or the URL itself) with every copy of `url`'s userinfo hidden."""
-    found = _credentials(url)
-    return text if found is None else text.replace(*found)
+    """`text` (a message, or the URL itself) with every secret of `url` hidden: its
+    userinfo's password, a userinfo without one (often a token), secret query parameters
+    (see `popbt._secrets`)."""
+    return _secrets.redact(text, url, hide_user=True)
 
 
 def redact_url(url: str) -> str:
-    """`url` safe to show: "s3://KEY:SECRET@bucket/x" → "s3://KEY:***@bucket/x"."""
-    return hide_credentials(url, url)
+    """`url` safe to show: "s3://KEY:SECRET@bucket/x" → "s3://KEY:***@bucket/x",
+    "https://TOKEN@host/x" → "https://***@host/x", "...?token=T" → "...?token=***"."""
+    return _secrets.redact_url(url, hide_user=True)
 
 
 def _open_url(url: str) -> tuple[Any, str]:
@@ -208,6 +287,24 @@ class _LocalFiles:
 
     def remove(self, rel: str) -> None:
         (self.root / rel).unlink(missing_ok=True)
+
+    def escapes(self, rel: str) -> bool:
+        """Whether `rel`, symlinks followed, leads outside the root."""
+        root = self.root.resolve()
+        return not (root / rel).resolve().is_relative_to(root)
+
+    def listing(self, folder: str) -> Iterator[StoredFile]:
+        """The regular files under `folder` (symlinks neither followed nor listed)."""
+        for where, _, names in os.walk(self.root / folder):
+            for name in names:
+                path = Path(where) / name
+                try:
+                    st = path.lstat()
+                except FileNotFoundError:
+                    continue
+                if stat.S_ISREG(st.st_mode):
+                    yield StoredFile(path.relative_to(self.root).as_posix(), st.st_size,
+                                     st.st_mtime)
 
 
 class _RemoteFiles:
@@ -272,6 +369,27 @@ class _RemoteFiles:
         with self._failing("delete", rel), contextlib.suppress(FileNotFoundError):
             self.fs.rm_file(self._path(rel))
 
+    def escapes(self, rel: str) -> bool:
+        """Whether `rel` leads outside the root through a symlink (file:// only; object
+        stores have no links)."""
+        protocols = self.fs.protocol if isinstance(self.fs.protocol, tuple) else (
+            self.fs.protocol,)
+        if "file" not in protocols:
+            return False
+        root = os.path.realpath(self.base or "/")
+        return os.path.commonpath([root, os.path.realpath(self._path(rel))]) != root
+
+    def listing(self, folder: str) -> Iterator[StoredFile]:
+        """The files under `folder` (links neither followed nor listed); none if it is
+        missing."""
+        with self._failing("list", folder):
+            found = self.fs.find(self._path(folder), detail=True)
+        prefix = f"{self.base}/"
+        for path, info in sorted(found.items()):
+            if info.get("type") == "file" and not info.get("islink") and \
+                    path.startswith(prefix):
+                yield StoredFile(path[len(prefix):], int(info.get("size") or 0), _mtime(info))
+
 
 class CheckpointStore:
     """Checkpoint files under one root, a local directory or an fsspec URL; paths handed out
@@ -308,6 +426,10 @@ class CheckpointStore:
         """
         data, fmt = serialize(state)
         rel = f"{folder}/s{step:010d}-{uuid.uuid4().hex[:12]}.{fmt}"
+        why = self._unsafe(rel)
+        if why is not None:
+            raise ConfigError(f"checkpoint folder {folder!r} {why}; checkpoints are written "
+                              f"only inside the root {self.shown_root()}")
         self._files.write(rel, data)
         return rel, hashlib.sha256(data).hexdigest(), len(data)
 
@@ -316,8 +438,14 @@ class CheckpointStore:
 
         Raises:
             CheckpointError: the file is missing or its content does not match the checksum;
-                the message names its full path or URL (credentials hidden).
+                the message names its full path or URL (credentials hidden). Or `rel` is
+                not a path inside the root (see `unsafe_path`): nothing is read.
         """
+        why = self._unsafe(rel)
+        if why is not None:
+            raise CheckpointError(f"checkpoint path {rel!r} recorded in the database {why}; "
+                                  f"refusing to read outside the checkpoint root "
+                                  f"{self.shown_root()}")
         shown = self._files.show(rel)
         try:
             data = self._files.read(rel)
@@ -332,6 +460,36 @@ class CheckpointStore:
                                   f"{exc}") from None
 
     def delete(self, rels: Iterable[str]) -> None:
-        """Remove files no row points at any more; files already gone are ignored."""
+        """Remove files no row points at any more; files already gone are ignored. A path
+        that is not inside the root (see `unsafe_path`) is skipped, with a warning on the
+        "popbt.checkpoints" logger: nothing outside the root is ever removed."""
         for rel in rels:
+            why = self._unsafe(rel)
+            if why is not None:
+                logger.warning("not deleting checkpoint path %r: it %s, outside the root %s",
+                               rel, why, self.shown_root())
+                continue
             self._files.remove(rel)
+
+    def files(self, folder: str) -> list[StoredFile]:
+        """Every file under `folder` (a relative path, such as a population's name), sorted
+        by path; empty if the folder does not exist. Symlinks are not listed.
+
+        Raises:
+            ConfigError: `folder` is not a path inside the root (see `unsafe_path`).
+            CheckpointError: the filesystem of a URL root failed (credentials hidden).
+        """
+        why = self._unsafe(folder)
+        if why is not None:
+            raise ConfigError(f"checkpoint folder {folder!r} {why}")
+        return sorted(self._files.listing(folder))
+
+    def _unsafe(self, rel: Any) -> str | None:
+        why = unsafe_path(rel)
+        if why is None and self._files.escapes(rel):
+            why = "leads outside the root through a symlink"
+        return why
+
+    def shown_root(self) -> str:
+        """The root, as messages show it (credentials hidden)."""
+        return redact_url(self.root) if isinstance(self.root, str) else str(self.root)

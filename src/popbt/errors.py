@@ -11,6 +11,10 @@ class ConfigError(PopbtError, ValueError):
     """A setting, search space, strategy or trainable result is invalid."""
 
 
+class PopulationExists(ConfigError):
+    """A population of that name already exists (creating it again was asked for)."""
+
+
 class StorageError(PopbtError):
     """The storage URL cannot be opened, or the storage refused an operation."""
 

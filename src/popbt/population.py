@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import time
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from popbt.errors import ConfigError
+from popbt.errors import ConfigError, PopulationExists
 from popbt.lineage import Segment, lineage, schedule
 from popbt.records import Event, EventKind, Member, Score
 from popbt.settings import Settings
@@ -16,6 +17,9 @@ from popbt.storage.base import PopulationRow
 from popbt.storage.sql import SQLStorage
 from popbt.strategies import Every, Exploit, Explore, Perturb, Truncation
 from popbt.trainable import Trainable
+
+if TYPE_CHECKING:
+    from popbt.garbage import Collected
 
 DEFAULT_STORAGE = "sqlite:///popbt.db"
 DEFAULT_EXPLOIT = Truncation(fraction=0.2)
@@ -35,13 +39,29 @@ def _checkpoint_root(store: SQLStorage, checkpoints: str | Path | None) -> str:
     trailing "/", after checking that it can be opened; a directory made absolute; by default
     a folder beside the SQLite file.
 
+    A URL carrying credentials (a password in its userinfo, or a secret query parameter
+    such as `?secret=` or `?token=`) is refused before anything is opened or stored: the root
+    is written to the database in clear, and shown by every status and report.
+
     Raises:
-        ConfigError: the URL cannot be opened (see `CheckpointStore`), or there is no default
-            because the storage is not a SQLite file.
+        ConfigError: the URL carries credentials (shown hidden), or cannot be opened (see
+            `CheckpointStore`), or there is no default because the storage is not a SQLite
+            file.
     """
+    from popbt import _secrets
     from popbt.checkpoints import CheckpointStore
 
     if isinstance(checkpoints, str) and "://" in checkpoints:
+        if _secrets.has_secrets(checkpoints):
+            raise ConfigError(
+                f"checkpoints={_secrets.redact_url(checkpoints, hide_user=True)!r} carries "
+                f"credentials, which would be stored in the database in clear; remove them "
+                f"from the URL and give them as the filesystem's package reads them: for "
+                f"s3:// the environment (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY) or "
+                f"~/.aws/credentials (s3fs), for gs:// GOOGLE_APPLICATION_CREDENTIALS (gcsfs), "
+                f"for az:// AZURE_STORAGE_ACCOUNT_KEY or AZURE_STORAGE_CONNECTION_STRING "
+                f"(adlfs), for others fsspec's configuration (~/.config/fsspec/*.json or "
+                f"FSSPEC_<PROTOCOL>_<OPTION> variables), on every machine that runs workers")
         scheme, _, rest = checkpoints.partition("://")
         url = f"{scheme}://{rest.rstrip('/') or rest[:1]}"  # "file:///" keeps its root
         CheckpointStore(url)
@@ -56,8 +76,35 @@ def _checkpoint_root(store: SQLStorage, checkpoints: str | Path | None) -> str:
 
 
 def _check_name(name: Any) -> str:
-    if not isinstance(name, str) or not name.strip() or "/" in name or name in (".", ".."):
-        raise ConfigError(f"name={name!r}: a population name is a non-empty string without '/'")
+    """`name`, if it can name a population: 1 to 200 characters (the storage's column), at
+    most 255 bytes in UTF-8 (it names the checkpoint folder), not blank, `.` or `..`, without
+    `/`, `\\`, NUL or other characters a terminal acts on (see `popbt._text`).
+
+    Raises:
+        ConfigError: naming the value (shortened) and the rule.
+    """
+    from popbt._text import shorten, unsafe
+
+    rule = ("a population name is 1 to 200 characters, at most 255 bytes in UTF-8 (it names "
+            "the checkpoint folder), not blank, '.' or '..', without '/', '\\' or control "
+            "characters")
+    if not isinstance(name, str):
+        raise ConfigError(f"name={name!r}: {rule}")
+    bad = unsafe(name)
+    size = len(name.encode("utf-8", "surrogatepass"))
+    problem = None
+    if any("\ud800" <= c <= "\udfff" for c in bad):
+        problem = "is not UTF-8 text (a command-line argument in another encoding?)"
+    elif bad:
+        problem = f"holds {''.join(bad)!r}"
+    elif "/" in name or "\\" in name:
+        problem = f"holds {'/' if '/' in name else chr(92)!r}"
+    elif not name.strip() or name in (".", ".."):
+        problem = "is blank" if not name.strip() else f"is {name!r}"
+    elif len(name) > 200 or size > 255:
+        problem = f"is too long ({len(name)} characters, {size} bytes in UTF-8)"
+    if problem is not None:
+        raise ConfigError(f"name={shorten(name)!r} {problem}: {rule}")
     return name
 
 
@@ -107,25 +154,43 @@ def open_population(settings: Settings, *, name: str, storage: str | SQLStorage,
         raise ConfigError(f"initial has {len(initial)} entries but size={settings.size}")
     store = _open(storage)
     existing = store.get_population(name)
-    if existing is not None:
-        if not load_if_exists:
-            raise ConfigError(f"population {name!r} already exists in {store.safe_url}; pass "
-                              f"load_if_exists=True to resume it, or choose another name")
-        stored = Settings.from_config(existing.config, explore=settings.explore)
-        diff = stored.differences(settings)
-        if diff:
-            raise ConfigError(f"population {name!r} exists with other settings ("
-                              f"{'; '.join(diff)}); use another name or the same settings")
-        _check_trainer(existing, trainer)
-        return Population(store, existing, stored)
-    rng = settings.initial_rng()
-    hparams = [settings.space.complete(initial[i] if i < len(initial) else {}, rng)
-               for i in range(settings.size)]
-    row = store.create_population(name=name,
-                                  config={**settings.to_config(), "trainer": trainer},
-                                  checkpoint_root=_checkpoint_root(store, checkpoints),
-                                  initial_hparams=hparams, now=time.time())
-    return Population(store, row, settings)
+    if existing is None:
+        rng = settings.initial_rng()
+        hparams = [settings.space.complete(initial[i] if i < len(initial) else {}, rng)
+                   for i in range(settings.size)]
+        try:
+            row = store.create_population(
+                name=name, config={**settings.to_config(), "trainer": trainer},
+                checkpoint_root=_checkpoint_root(store, checkpoints), initial_hparams=hparams,
+                now=time.time())
+        except PopulationExists:  # another process created it a moment ago
+            existing = store.get_population(name)
+            if existing is None:
+                raise
+        else:
+            return Population(store, row, settings)
+    return _resume(store, existing, settings, load_if_exists=load_if_exists, trainer=trainer)
+
+
+def _resume(store: SQLStorage, existing: PopulationRow, settings: Settings, *,
+            load_if_exists: bool, trainer: str) -> Population:
+    """The existing population, if resuming it was asked for and `settings` match its own.
+
+    Raises:
+        ConfigError: `load_if_exists` is False, the settings differ, or another trainer
+            trains it.
+    """
+    name = existing.name
+    if not load_if_exists:
+        raise PopulationExists(f"population {name!r} already exists in {store.safe_url}; pass "
+                               f"load_if_exists=True to resume it, or choose another name")
+    stored = Settings.from_config(existing.config, explore=settings.explore)
+    diff = stored.differences(settings)
+    if diff:
+        raise ConfigError(f"population {name!r} exists with other settings ("
+                          f"{'; '.join(diff)}); use another name or the same settings")
+    _check_trainer(existing, trainer)
+    return Population(store, existing, stored)
 
 
 def _check_trainer(row: PopulationRow, trainer: str) -> None:
@@ -141,17 +206,24 @@ def _check_trainer(row: PopulationRow, trainer: str) -> None:
 
 def load_population(*, name: str, storage: str | SQLStorage = DEFAULT_STORAGE,
                     explore: Explore | Callable[..., Any] | None = None) -> Population:
-    """Open an existing population.
+    """Open an existing population; nothing is created (no file, no table) and no user code
+    runs: a stored custom explore function is imported only when an explore is applied (see
+    `StoredExplore`).
 
     `explore` is needed only when the population explores with a function that cannot be
     imported by reference (one defined inline).
 
     Raises:
         ConfigError: no population has that name (the message lists those that exist).
+        StorageError: the storage does not exist (a SQLite file that is missing, a database
+            without popbt's tables) or cannot be opened.
     """
+    if isinstance(storage, str):
+        storage = SQLStorage(storage, create=False)
     store = _open(storage)
     row = store.find_population(name)
-    return Population(store, row, Settings.from_config(row.config, explore=explore))
+    return Population(store, row, Settings.from_config(row.config, explore=explore,
+                                                       lazy_explore=True))
 
 
 class Population:
@@ -205,12 +277,14 @@ class Population:
         `progress` (default: when stderr is a terminal) shows a live line on stderr.
 
         Raises:
-            ConfigError: a bad argument.
+            ConfigError: a bad argument; `steps` below the target another run is
+                training to; members point at checkpoints in a local folder that is gone.
             TrainingError: the run stopped: a fatal error was recorded (a metric the trainable
                 never returns, a state that cannot be stored, an explore that raises), or
                 every member failed.
         """
         from popbt.executors import check_executor, run_executor
+        from popbt.worker import release_dead_local_holders
 
         if not (isinstance(trainable, type) and issubclass(trainable, Trainable)):
             raise ConfigError(f"trainable={trainable!r}: expected a subclass of "
@@ -231,11 +305,30 @@ class Population:
             ray_options(resources_per_worker)  # refuse bad resources before anything starts
         _check_trainer(self._row, "workers")
         self._trainable = trainable
-        self.storage.set_target(self._row, steps)
+        self._check_checkpoint_root()
+        release_dead_local_holders(self.storage, self._row)
+        previous = self.storage.set_target(self._row, steps, now=time.time())
+        if steps < previous:
+            warnings.warn(f"population {self.name!r}: the step target goes down from "
+                          f"{previous} to {steps} steps (members already past {steps} keep "
+                          f"their steps)", RuntimeWarning, stacklevel=2)
         run_executor(self, trainable, executor=executor, workers=workers, lease_s=lease_s,
                      progress=progress, ray_address=ray_address,
                      resources_per_worker=resources_per_worker)
         return self.best
+
+    def _check_checkpoint_root(self) -> None:
+        """Refuse to train when members point at checkpoints in a local folder that no longer
+        exists: every restore would fail. Their records stay as they are."""
+        root = self._row.checkpoint_root
+        if "://" in root or Path(root).is_dir():
+            return
+        pointing = sum(m.checkpoint_id is not None for m in self.members)
+        if pointing:
+            raise ConfigError(f"the checkpoint folder {root!r} of population {self.name!r} is "
+                              f"missing, but {pointing} members point at checkpoints in it: "
+                              f"restore the folder (nothing in the storage was changed), or "
+                              f"train a new population")
 
     @property
     def best(self) -> Member | None:
@@ -321,3 +414,23 @@ class Population:
             "trainer": row.config.get("trainer", "workers"),
             "settings": self.settings.to_config(),
         }
+
+    def gc(self, *, min_age_s: float | None = None, dry_run: bool = False) -> Collected:
+        """Remove checkpoint files that killed workers left behind under the population's
+        folder: temporary files of writes cut short, and checkpoints that no row points at,
+        each once it is `min_age_s` old (default `popbt.garbage.DEFAULT_MIN_AGE_S`, one
+        hour, so that files of live workers are kept). A file a row points at is never
+        removed. The rule is `popbt.garbage`'s; `popbt gc` runs this.
+
+        Example:
+            >>> pop.gc(min_age_s=0, dry_run=True).removed  # doctest: +SKIP
+            ('toy/m00002/.tmp-s0000000400-0123456789ab.npz',)
+
+        Raises:
+            ConfigError: a bad `min_age_s`.
+            CheckpointError: the filesystem of a URL root failed.
+        """
+        from popbt.garbage import DEFAULT_MIN_AGE_S, collect
+
+        return collect(self.storage, self.row, now=time.time(), dry_run=dry_run,
+                       min_age_s=DEFAULT_MIN_AGE_S if min_age_s is None else min_age_s)

@@ -14,12 +14,13 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from popbt.errors import ConfigError
-from popbt.schedules import Schedule, check_schedule
+from popbt.schedules import Schedule, check_schedule, fit_space
 from popbt.trainable import Trainable
 from popbt.worker import score_of
 
 if TYPE_CHECKING:
     from popbt.population import Population
+    from popbt.space import Space
 
 
 @dataclass(frozen=True)
@@ -54,15 +55,20 @@ def _boundaries(schedule: Schedule, steps: int, ready_every: int) -> list[int]:
 
 
 def replay(trainable: type[Trainable], schedule: Sequence[tuple[int, dict[str, Any]]], *,
-           steps: int, ready_every: int, metric: str, seed: int = 0) -> ReplayResult:
+           steps: int, ready_every: int, metric: str, seed: int = 0,
+           space: Space | None = None) -> ReplayResult:
     """Train a fresh `trainable` for `steps` steps under `schedule`, evaluating at every
     `ready_every` steps (as a member does) and wherever the hyperparameters change.
 
+    With `space`, every entry of the schedule must be a complete assignment of it (no
+    unknown or missing name, every value of its domain's type and inside it), checked before
+    the trainable is made; the values are normalised as `Space.validate` does.
+
     Raises:
-        ConfigError: a bad schedule, non-positive `steps` or `ready_every`, or results
-            without `metric`.
+        ConfigError: a bad schedule, an entry outside `space`, non-positive `steps` or
+            `ready_every`, or results without `metric`.
     """
-    entries = check_schedule(schedule)
+    entries = check_schedule(schedule) if space is None else fit_space(schedule, space)
     for name, value in (("steps", steps), ("ready_every", ready_every)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ConfigError(f"{name}={value!r}: must be an integer >= 1")
@@ -70,7 +76,7 @@ def replay(trainable: type[Trainable], schedule: Sequence[tuple[int, dict[str, A
     model.setup(dict(entries[0][1]), seed)
     scores: list[tuple[int, float]] = []
     step, index = 0, 0
-    score, metrics = float("nan"), {}
+    score, metrics = float("nan"), dict[str, float]()
     for end in _boundaries(entries, steps, ready_every):
         while index + 1 < len(entries) and entries[index + 1][0] <= step:
             index += 1

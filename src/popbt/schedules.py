@@ -1,10 +1,27 @@
 """Hyperparameter schedules as files: CSV (one row per change, one column per name) or JSON.
 
 A schedule is `[(step, hparams), ...]`, steps strictly increasing from 0, every entry naming
-the same hyperparameters (what `Population.schedule` returns). Both formats round-trip it
-unchanged: numbers are written with Python's shortest exact `repr` and read back as the same
-int or float; booleans as `true`/`false`; other values as text. (A text value that reads as
-a number, such as the string "1", comes back as the number: use JSON for such spaces.)
+the same hyperparameters (what `Population.schedule` returns), every number finite. Both
+formats round-trip it exactly: the same values of the same types (int, float, bool, None,
+str) come back.
+
+A CSV cell holds one value, written so that it reads back as itself and is safe to open in a
+spreadsheet or print on a terminal:
+- a number: Python's shortest exact `repr` (`3`, `0.001`, `-0.0`, `1e+300`), read back as
+  the same int or float;
+- a boolean or None: `true`, `false`, `null`;
+- text: a `'` followed by the text (`'adam`, `'1.5`, `'true`, `'=1+2`), so that it is never
+  read as a number, a boolean or a spreadsheet formula (the apostrophe is the spreadsheets'
+  own mark for text); text holding a character that a terminal acts on (a control
+  character such as a newline or ESC; see `popbt._text`) is written instead as a JSON
+  string, those characters escaped: `"two\\nlines"`.
+A hyperparameter name in the header is written as it is, unless it starts with one of
+`' " = + - @` or holds such a character, when it is written as text is.
+
+Files written before this encoding (text as it was, unmarked) are read as they were where
+that is unambiguous: a cell that is not a number, `true`, `false`, `null`, `'`-marked text
+or a JSON string is text. (Unmarked text that reads as a number still comes back as the
+number, and old text starting with `'` or `"` loses that mark.)
 """
 
 from __future__ import annotations
@@ -13,13 +30,22 @@ import csv
 import io
 import json
 import math
+import numbers
+import re
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from popbt._text import unsafe
 from popbt.errors import ConfigError
+
+if TYPE_CHECKING:
+    from popbt.space import Space
 
 Schedule = list[tuple[int, dict[str, Any]]]
 FORMATS = ("csv", "json")
+_TEXT = "'"  # the mark of a text cell
+_LEADS = ("'", '"', "=", "+", "-", "@")  # a name starting with one of these is marked
+_SURROGATES = re.compile("[\ud800-\udfff]")
 
 
 def check_schedule(schedule: Sequence[tuple[int, dict[str, Any]]]) -> Schedule:
@@ -27,7 +53,8 @@ def check_schedule(schedule: Sequence[tuple[int, dict[str, Any]]]) -> Schedule:
 
     Raises:
         ConfigError: empty, not starting at step 0, steps not strictly increasing integers,
-            or entries naming different hyperparameters.
+            entries naming different hyperparameters, or a value that is a float but not a
+            finite one.
     """
     entries = list(schedule)
     if not entries:
@@ -47,26 +74,96 @@ def check_schedule(schedule: Sequence[tuple[int, dict[str, Any]]]) -> Schedule:
         if names is not None and set(hparams) != names:
             raise ConfigError(f"schedule entry {i} names {sorted(hparams)}, entry 0 names "
                               f"{sorted(names)}")
+        infinite = {k: v for k, v in hparams.items()
+                    if isinstance(v, float) and not math.isfinite(v)}
+        if infinite:
+            raise ConfigError(f"schedule entry {i} (step {step}) has {infinite!r}; hyperparameter "
+                              f"values are finite numbers, booleans or text")
         names, last = set(hparams), step
     return [(step, dict(hparams)) for step, hparams in entries]
+
+
+def fit_space(schedule: Sequence[tuple[int, dict[str, Any]]], space: Space) -> Schedule:
+    """The schedule checked, every entry validated by `space` (and normalised as
+    `Space.validate` does: an `IntUniform` value 64.0 becomes 64).
+
+    Raises:
+        ConfigError: a bad schedule, or an entry that names a hyperparameter the space lacks,
+            leaves one out, or holds a value of the wrong type or outside its domain (the
+            message names the entry's step).
+    """
+    entries = []
+    for step, hparams in check_schedule(schedule):
+        try:
+            entries.append((step, space.validate(hparams)))
+        except ConfigError as exc:
+            raise ConfigError(f"the entry of step {step} does not fit the search space: "
+                              f"{exc}") from None
+    return entries
+
+
+def _text_cell(text: str) -> str:
+    """`text` marked: `'text`, or a JSON string when it holds a character to escape."""
+    if not unsafe(text):
+        return _TEXT + text
+    if _SURROGATES.search(text):
+        raise ConfigError(f"hyperparameter text {text!r} holds a lone surrogate, which is not "
+                          f"Unicode text and cannot be written")
+    escaped = json.dumps(text, ensure_ascii=False)  # escapes C0 controls, quotes, backslashes
+    return "".join(f"\\u{ord(c):04x}" if unsafe(c) else c for c in escaped)
 
 
 def _cell(value: Any) -> str:
     if isinstance(value, bool) or value is None:
         return json.dumps(value)
-    if isinstance(value, int | float):
-        if isinstance(value, float) and not math.isfinite(value):
-            raise ConfigError(f"hyperparameter value {value!r} cannot be written")
-        return repr(value)
-    return str(value)
+    if isinstance(value, numbers.Integral):
+        return repr(int(value))
+    if isinstance(value, numbers.Real):
+        number = float(value)
+        if not math.isfinite(number):
+            raise ConfigError(f"hyperparameter value {value!r} cannot be written; values are "
+                              f"finite numbers, booleans or text")
+        return repr(number)
+    if isinstance(value, str):
+        return _text_cell(value)
+    raise ConfigError(f"hyperparameter value {value!r} ({type(value).__name__}) cannot be "
+                      f"written to CSV, which holds numbers, booleans, None and text; use JSON")
 
 
-def _value(cell: str) -> Any:
+def _no_constant(name: str) -> Any:
+    raise ValueError(name)  # NaN and Infinity are not numbers here: the cell is text
+
+
+def _value(cell: str, where: str) -> Any:
+    if cell.startswith(_TEXT):
+        return cell[1:]
     try:
-        value = json.loads(cell)
+        value = json.loads(cell, parse_constant=_no_constant)
     except ValueError:
+        return cell  # unmarked text, as files of the earlier format hold it
+    if isinstance(value, str) and not cell.startswith('"'):
         return cell
-    return value if isinstance(value, bool | int | float) or value is None else cell
+    if isinstance(value, float) and not math.isfinite(value):  # 1e999
+        raise ConfigError(f"{where}: {cell!r} is not a finite number")
+    return value if isinstance(value, bool | int | float | str) or value is None else cell
+
+
+def _name_cell(name: Any) -> str:
+    if not isinstance(name, str):
+        raise ConfigError(f"hyperparameter name {name!r} is not a string")
+    return _text_cell(name) if name.startswith(_LEADS) or unsafe(name) else name
+
+
+def _name(cell: str) -> str:
+    if cell.startswith(_TEXT):
+        return cell[1:]
+    if cell.startswith('"'):
+        try:
+            name = json.loads(cell)
+        except ValueError:
+            return cell
+        return name if isinstance(name, str) else cell
+    return cell
 
 
 def to_csv(schedule: Sequence[tuple[int, dict[str, Any]]]) -> str:
@@ -75,23 +172,30 @@ def to_csv(schedule: Sequence[tuple[int, dict[str, Any]]]) -> str:
     names = list(entries[0][1])
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(["step", *names])
+    writer.writerow(["step", *(_name_cell(n) for n in names)])
     for step, hparams in entries:
         writer.writerow([step, *(_cell(hparams[n]) for n in names)])
     return out.getvalue()
 
 
 def from_csv(text: str) -> Schedule:
-    """The schedule `to_csv` wrote.
+    """The schedule `to_csv` wrote (or the earlier format wrote; see the module).
 
     Raises:
-        ConfigError: no `step` column first, a row of the wrong length, or a bad schedule.
+        ConfigError: not CSV, no `step` column first, a name twice, a row of the wrong
+            length, a number that is not finite, or a bad schedule.
     """
-    rows = list(csv.reader(io.StringIO(text)))
+    try:
+        rows = list(csv.reader(io.StringIO(text, newline="")))
+    except csv.Error as exc:
+        raise ConfigError(f"the schedule is not CSV text: {exc}") from None
     if not rows or not rows[0] or rows[0][0] != "step":
         raise ConfigError("a schedule CSV starts with a header row 'step,<hyperparameter "
                           "names...>'")
-    names = rows[0][1:]
+    names = [_name(cell) for cell in rows[0][1:]]
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise ConfigError(f"the schedule CSV's header names {twice!r} more than once")
     entries = []
     for n, row in enumerate(rows[1:], start=2):
         if len(row) != len(names) + 1:
@@ -102,7 +206,8 @@ def from_csv(text: str) -> Schedule:
         except ValueError:
             raise ConfigError(f"schedule CSV line {n}: step {row[0]!r} is not an integer") \
                 from None
-        entries.append((step, {k: _value(v) for k, v in zip(names, row[1:], strict=True)}))
+        entries.append((step, {k: _value(v, f"schedule CSV line {n}, column {k!r}")
+                               for k, v in zip(names, row[1:], strict=True)}))
     return check_schedule(entries)
 
 
@@ -121,7 +226,7 @@ def from_json(text: str) -> Schedule:
     try:
         items = json.loads(text)
         entries = [(item["step"], item["hparams"]) for item in items]
-    except (ValueError, TypeError, KeyError):
+    except (ValueError, TypeError, KeyError, RecursionError):
         raise ConfigError('a schedule JSON is a list of {"step": ..., "hparams": {...}}') \
             from None
     return check_schedule(entries)
@@ -131,14 +236,22 @@ def read_schedule(path: str) -> Schedule:
     """A schedule from a `.csv` or `.json` file.
 
     Raises:
-        ConfigError: another suffix, a missing file, or a bad schedule.
+        ConfigError: another suffix, a file that cannot be read or is not UTF-8 text, or a
+            bad schedule (the message names the file).
     """
     suffix = path.rsplit(".", 1)[-1].lower()
     if suffix not in FORMATS:
         raise ConfigError(f"schedule file {path!r}: expected a .csv or .json file")
     try:
-        with open(path, encoding="utf-8") as fh:
+        with open(path, encoding="utf-8", newline="") as fh:
             text = fh.read()
     except OSError as exc:
         raise ConfigError(f"cannot read schedule file {path!r}: {exc.strerror}") from None
-    return from_csv(text) if suffix == "csv" else from_json(text)
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"schedule file {path!r} is not UTF-8 text (byte {exc.start} is "
+                          f"{exc.object[exc.start:exc.start + 1]!r}); expected a schedule "
+                          f"that popbt schedule wrote") from None
+    try:
+        return from_csv(text) if suffix == "csv" else from_json(text)
+    except ConfigError as exc:
+        raise ConfigError(f"schedule file {path!r}: {exc}") from None

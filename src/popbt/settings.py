@@ -70,16 +70,23 @@ class Settings:
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any], *,
-                    explore: Explore | Callable[..., Any] | None = None) -> Settings:
+                    explore: Explore | Callable[..., Any] | None = None,
+                    lazy_explore: bool = False) -> Settings:
         """Rebuild stored settings; `explore` replaces a stored custom explore function.
 
+        With `lazy_explore=True` a stored custom explore function is not imported: it becomes
+        a `StoredExplore`, imported only when an explore is applied, so that reading a
+        population never runs the user's code.
+
         Raises:
-            ConfigError: the stored custom explore function cannot be imported and no
-                `explore` was given.
+            ConfigError: the stored custom explore function cannot be imported, no `explore`
+                was given and `lazy_explore` is False.
         """
         stored = config["explore"]
         if explore is not None:
             chosen: Any = explore
+        elif lazy_explore:
+            chosen = from_config(stored, lazy=True)
         else:
             try:
                 chosen = from_config(stored)

@@ -9,6 +9,7 @@ value itself, as in the paper.
 from __future__ import annotations
 
 import math
+import sys
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -18,6 +19,7 @@ import numpy as np
 from popbt.errors import ConfigError
 
 Value = float | int | str | bool
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1  # the bounds an IntUniform can have
 
 
 def _finite_number(name: str, value: Any) -> float:
@@ -120,6 +122,9 @@ class Uniform(_FloatRange):
 class LogUniform(_FloatRange):
     """A positive float whose logarithm is uniform on [log lo, log hi] (learning rates).
 
+    `lo` must be a normal float (at least `sys.float_info.min`, about 2.2e-308) and `hi / lo`
+    finite, so that every value's unit coordinate is a finite number in [0, 1].
+
     Example:
         >>> LogUniform(1e-4, 1e-1).validate("lr", 0.01)
         0.01
@@ -129,6 +134,13 @@ class LogUniform(_FloatRange):
         super().__post_init__()
         if self.lo <= 0:
             raise ConfigError(f"LogUniform(lo={self.lo!r}, hi={self.hi!r}): lo must be > 0")
+        if self.lo < sys.float_info.min:  # a subnormal lo: hi / lo overflows, logs lose bits
+            raise ConfigError(f"LogUniform(lo={self.lo!r}, hi={self.hi!r}): lo is a subnormal "
+                              f"float, too small for exact ratios and logarithms; lo must be "
+                              f"at least {sys.float_info.min!r}")
+        if not math.isfinite(self.hi / self.lo):
+            raise ConfigError(f"LogUniform(lo={self.lo!r}, hi={self.hi!r}): hi / lo overflows; "
+                              f"the ratio of the bounds must be below {sys.float_info.max!r}")
 
     def sample(self, rng: np.random.Generator) -> float:
         value = math.exp(rng.uniform(math.log(self.lo), math.log(self.hi)))
@@ -147,7 +159,7 @@ class IntUniform(Domain):
 
     Perturbation multiplies and rounds; when rounding would leave the value unchanged it moves
     one step the way the factor would (away from zero for a factor > 1), so small integers
-    still explore.
+    still explore. The bounds are 64-bit integers (what numpy samples): -2**63 to 2**63 - 1.
 
     Example:
         >>> IntUniform(16, 256).validate("batch_size", 64)
@@ -162,6 +174,9 @@ class IntUniform(Domain):
             v = getattr(self, attr)
             if isinstance(v, bool) or not isinstance(v, int | np.integer):
                 raise ConfigError(f"IntUniform {attr} must be an integer, got {v!r}")
+            if not INT64_MIN <= int(v) <= INT64_MAX:  # numpy samples int64
+                raise ConfigError(f"IntUniform {attr}={int(v)!r} is out of range; the bounds "
+                                  f"must be 64-bit integers, from {INT64_MIN} to {INT64_MAX}")
             object.__setattr__(self, attr, int(v))
         _check_range("IntUniform", self.lo, self.hi)
 
@@ -169,6 +184,7 @@ class IntUniform(Domain):
         return int(rng.integers(self.lo, self.hi, endpoint=True))
 
     def validate(self, name: str, value: Any) -> int:
+        v: int | None
         if isinstance(value, int | np.integer) and not isinstance(value, bool):
             v = int(value)
         else:

@@ -7,10 +7,12 @@ Contract:
 - The checkpoint file is complete before the report that points at it is committed. A report
   whose claim was lost (the lease expired and another worker took the member) changes nothing
   and its file is removed, so no interval is counted twice.
-- An exception from the trainable is recorded as a FAILURE event and the member goes back to
-  the pool (re-seeded from a donor after repeated failures). A result without the metric, or
-  a state that cannot be stored, is a fatal error of the whole population: it is recorded in
-  the storage, every worker stops, and `TrainingError` is raised.
+- An exception from the trainable (or from restoring its checkpoint) is recorded as a
+  FAILURE event and the member goes back to the pool, re-seeded from the best member after
+  `max_failures` failures in a row (see `SQLStorage.fail`). A member that keeps failing after
+  its re-seeds, a result without the metric, or a state that cannot be stored or read back,
+  is a fatal error of the whole population: it is recorded in the storage, every worker
+  stops, and `TrainingError` is raised. Nothing already reported is changed by it.
 """
 
 from __future__ import annotations
@@ -29,12 +31,17 @@ from typing import Any
 import numpy as np
 
 from popbt.checkpoints import CheckpointStore
-from popbt.errors import ConfigError, TrainingError
-from popbt.records import Member, Peers
+from popbt.errors import CheckpointError, ConfigError, TrainingError
+from popbt.records import Member, MemberState, Peers
 from popbt.settings import Settings
 from popbt.storage.base import Claim, ExploreFn, Outcome, PopulationRow, Report
-from popbt.storage.sql import SQLStorage
+from popbt.storage.sql import RESEEDS, SQLStorage
 from popbt.trainable import Trainable
+
+REAP_EVERY_S = 1.0
+
+
+MAX_LEASE_S = 7 * 24 * 3600.0  # a longer lease only delays giving back a dead worker's member
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -43,7 +50,8 @@ class WorkerOptions:
 
     Attributes:
         lease_s: how long a claim lasts without a heartbeat; a dead worker's member is
-            claimable again this long after its last heartbeat.
+            claimable again this long after its last heartbeat. Above 0, at most
+            `MAX_LEASE_S` (a week).
         cache_size: how many members' live trainables a worker keeps between turns.
         poll_s: the longest wait between claim attempts when every member is taken.
     """
@@ -53,8 +61,11 @@ class WorkerOptions:
     poll_s: float = 0.25
 
     def __post_init__(self) -> None:
-        if not (isinstance(self.lease_s, int | float) and self.lease_s > 0):
-            raise ConfigError(f"lease_s={self.lease_s!r}: must be a positive number of seconds")
+        if not (isinstance(self.lease_s, int | float) and 0 < self.lease_s <= MAX_LEASE_S):
+            raise ConfigError(f"lease_s={self.lease_s!r}: must be a number of seconds above 0 "
+                              f"and at most {MAX_LEASE_S:g} (a week; the heartbeat renews the "
+                              f"lease every lease_s / 3 seconds, so it need not cover a whole "
+                              f"interval)")
         if isinstance(self.cache_size, bool) or not isinstance(self.cache_size, int) \
                 or self.cache_size < 0:
             raise ConfigError(f"cache_size={self.cache_size!r}: must be an integer >= 0")
@@ -135,6 +146,20 @@ def _alive(pid: int) -> bool:
     return True
 
 
+def release_dead_local_holders(storage: SQLStorage, pop: PopulationRow) -> bool:
+    """Release members held by dead worker processes of this host (no need to wait for their
+    leases): they resume from their last checkpoint. True if any was released."""
+    host = socket.gethostname()
+    released = False
+    for member_id, holder, token in storage.holders(pop):
+        parts = holder.rsplit(":", 2)
+        if len(parts) != 3 or parts[0] != host or not parts[1].isdigit():
+            continue
+        if int(parts[1]) != os.getpid() and not _alive(int(parts[1])):
+            released |= storage.release(pop, member_id, worker=holder, token=token)
+    return released
+
+
 def _describe(exc: BaseException) -> str:
     frames = traceback.extract_tb(exc.__traceback__)
     where = f" (at {frames[-1].filename}:{frames[-1].lineno})" if frames else ""
@@ -161,6 +186,7 @@ class Worker:
         self.stats = WorkerStats()
         self.decider = Decider(settings)
         self._cache: OrderedDict[int, tuple[int | None, Trainable]] = OrderedDict()
+        self._read_back = False
 
     def run(self) -> WorkerStats:
         """Loop until every member is done or failed.
@@ -170,9 +196,13 @@ class Worker:
         """
         heartbeat = _Heartbeat(self.storage, self.pop, self.options.lease_s)
         wait = 0.01
+        reaped = -float("inf")
         try:
             pop = self.pop
             while True:
+                if time.monotonic() - reaped >= REAP_EVERY_S:
+                    reaped = time.monotonic()
+                    self._reap_dead_local_holders(pop)
                 try:
                     claim = self.storage.claim(pop, worker=self.name,
                                                lease_s=self.options.lease_s, now=time.time(),
@@ -182,8 +212,6 @@ class Worker:
                 if claim is None:
                     if self.storage.unfinished(pop) == 0:
                         return self.stats
-                    if self._reap_dead_local_holders(pop):
-                        continue
                     time.sleep(wait)
                     wait = min(wait * 2, self.options.poll_s)
                     continue
@@ -203,17 +231,10 @@ class Worker:
             heartbeat.close()
 
     def _reap_dead_local_holders(self, pop: PopulationRow) -> bool:
-        """Release members held by dead worker processes of this host (no need to wait for
-        their leases); True if any was released."""
-        host = socket.gethostname()
-        released = False
-        for member_id, holder, token in self.storage.holders(pop):
-            parts = holder.rsplit(":", 2)
-            if len(parts) != 3 or parts[0] != host or not parts[1].isdigit():
-                continue
-            if int(parts[1]) != os.getpid() and not _alive(int(parts[1])):
-                released |= self.storage.release(pop, member_id, worker=holder, token=token)
-        return released
+        """`release_dead_local_holders`, run when the worker starts and then at most every
+        `REAP_EVERY_S` seconds, before a claim: a released member is the least advanced, so
+        it is the next one claimed."""
+        return release_dead_local_holders(self.storage, pop)
 
     def _turn(self, pop: PopulationRow, claim: Claim) -> None:
         member = claim.member
@@ -243,12 +264,20 @@ class Worker:
         self.stats.failures += 1
         self._cache.pop(claim.member.member_id, None)
         rng = self.settings.decision_rng(claim.member.member_id, claim.member.ready_count)
+        error = _describe(exc)
         try:
-            self.storage.fail(pop, claim, error=_describe(exc),
-                              max_failures=self.settings.max_failures,
-                              explore=self.decider.explorer(rng), now=time.time())
+            after = self.storage.fail(pop, claim, error=error,
+                                      max_failures=self.settings.max_failures,
+                                      explore=self.decider.explorer(rng), now=time.time())
         except ConfigError as exc:  # the explore of a re-seed raised
             raise self._fatal(pop, str(exc)) from exc
+        if after is not None and after.state is MemberState.FAILED \
+                and after.failures >= (RESEEDS + 1) * self.settings.max_failures:
+            raise self._fatal(pop, f"member {after.member_id} failed {after.failures} times in "
+                                   f"a row, also after {RESEEDS} re-seeds from the best "
+                                   f"member, last with {error}; the run is stopped and "
+                                   f"everything trained is kept: fix the cause and run "
+                                   f"again to resume")
 
     def _fatal(self, pop: PopulationRow, message: str) -> TrainingError:
         """Record a fatal error, which stops every worker of the population; the error to
@@ -289,6 +318,14 @@ class Worker:
         step = member.step + steps
         folder = f"{pop.name}/m{member.member_id:05d}"
         path, checksum, size = self.checkpoints.save(folder, step, trainable.state_dict())
+        if not self._read_back:  # once per worker: a state saved is a state that loads
+            try:
+                self.checkpoints.load(path, checksum)
+            except CheckpointError as exc:
+                self.checkpoints.delete([path])
+                raise ConfigError(f"the state_dict() of {self.trainable.__name__} was saved "
+                                  f"but cannot be loaded back: {exc}") from None
+            self._read_back = True
         ready = settings.ready.is_ready(step=step, last_ready_step=member.last_ready_step)
         return trainable, path, Report(
             member_id=member.member_id, worker=claim.worker, token=claim.token, step=step,
@@ -300,22 +337,33 @@ class Worker:
 class Decider:
     """The ready decision of a population's settings: exploit strategy, then explore.
 
-    Pure: the outcome depends only on the peers given and the generator seeded by
-    (population seed, member id, ready count).
+    The member is compared only with peers that have reached its step (their latest scores,
+    from its step or later), and only such a peer can be its donor: a peer still behind,
+    trained by another worker, is left out. So no member ever copies weights less trained
+    than its own, and its step never goes back. Pure: the outcome depends only on the peers
+    given and the generator seeded by (population seed, member id, ready count).
     """
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.history_window = settings.exploit.history_window
+        resolve = getattr(settings.explore, "resolve", None)
+        if resolve is not None:  # a stored custom explore (`StoredExplore`): imported now,
+            resolve()  # by a trainer, never while a decision holds the database's write lock
 
     def __call__(self, member_id: int, ready_count: int,
                  peers: Peers) -> tuple[int | None, ExploreFn | None]:
         settings = self.settings
-        me = Peers.of(peers).find(member_id)
+        view = Peers.of(peers)
+        me = view.find(member_id)
         if me is None:
             return None, None
         rng = settings.decision_rng(member_id, ready_count)
-        donor = settings.exploit.select(me, peers, rng)
+        keep = view.steps >= me.step
+        if not keep.all():
+            view = Peers(view.member_ids[keep], view.steps[keep], view.fitness[keep],
+                         view.history)
+        donor = settings.exploit.select(me, view, rng)
         return donor, None if donor is None else self.explorer(rng)
 
     def explorer(self, rng: np.random.Generator) -> ExploreFn | None:

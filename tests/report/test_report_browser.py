@@ -176,6 +176,8 @@ def test_the_dashboard_lists_populations_and_follows_training(
 
 def test_a_non_loopback_host_needs_the_flag(tmp_path: Path):
     url = f"sqlite:///{tmp_path / 'remote.db'}"
+    popbt.create_population(name="r", storage=url, space=SPACE, size=2, metric="score",
+                            ready=popbt.Every(steps=5))  # the dashboard creates no storage
     with pytest.raises(popbt.ConfigError, match="not a loopback address"):
         Dashboard(url, host="0.0.0.0", port=0)
     args = argparse.Namespace(storage=url, host="0.0.0.0", port=0, allow_remote=False)

@@ -48,7 +48,8 @@ def test_errors_never_show_the_password(pg_url: str, postgres_server: PostgresSe
     cases = [
         (["status", "--storage", wrong], "password authentication failed"),
         (["status", "--storage", pg_url.rsplit("/", 1)[0] + "/nosuchdb"], "nosuchdb"),
-        (["status", "--storage", pg_url, "--name", "nope"], "no population 'nope'"),
+        (["status", "--storage", pg_url, "--name", "nope"], "no popbt storage at "
+         "postgresql+psycopg://popbt:***@"),  # a reader creates no tables
         (["run", str(ROOT / "examples" / "toy.py"), "--storage", pg_url, "--steps", "4"],
          "checkpoints"),
     ]

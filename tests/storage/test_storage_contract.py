@@ -97,6 +97,46 @@ def test_create_twice_is_refused(storage):
     assert [p.name for p in storage.list_populations()] == ["p"]
 
 
+def test_create_twice_raises_population_exists(storage):
+    make(storage)
+    with pytest.raises(popbt.PopulationExists, match="already exists"):
+        make(storage)
+
+
+def test_a_lower_target_is_refused_while_another_run_holds_members(storage):
+    pop = make(storage, target=100)
+    held = claim(storage, pop, "other-run")
+    with pytest.raises(popbt.ConfigError, match="being trained to 100 steps by another run"):
+        storage.set_target(pop, 50, now=NOW)
+    assert storage.refresh(pop).target_steps == 100
+    assert storage.set_target(pop, 200, now=NOW) == 100  # raising it is joining it
+    storage.release(pop, held.member.member_id, worker=held.worker, token=held.token)
+    assert storage.set_target(pop, 50, now=NOW) == 200  # nobody trains: the caller decides
+    assert storage.refresh(pop).target_steps == 50
+
+
+def test_a_lease_that_expired_does_not_hold_the_target(storage):
+    pop = make(storage, target=100)
+    claim(storage, pop, "dead-run", lease=5.0)
+    assert storage.set_target(pop, 50, now=NOW + 10) == 100
+
+
+def test_a_member_never_copies_a_donor_behind_it(storage):
+    """A donor whose step is below the deciding member's is not copied: the member's step
+    would go back and its record would repeat steps."""
+    pop = make(storage, size=3, target=20)
+    c0, c1, _held = (claim(storage, pop, f"w{i}") for i in range(3))
+    report(storage, pop, c1, steps=10, score=0.0)  # member 1 at 10, decision due
+    report(storage, pop, c0, score=9.0, ready=False)  # member 0 at 5, the best
+    decide = Decide(donors={1: 0}, new_lr=0.5)
+    assert claim(storage, pop, "a", decide=decide).member.member_id == 0
+    assert claim(storage, pop, "b", decide=decide).member.member_id == 1
+    assert [mid for mid, _ in decide.calls] == [1]
+    one = storage.members(pop)[1]
+    assert one.step == 10 and one.hparams == {"lr": 0.2}
+    assert storage.events(pop, member_id=1, kinds=[EventKind.EXPLOIT, EventKind.EXPLORE]) == []
+
+
 def test_claims_take_least_advanced_members_once(storage):
     pop = make(storage)
     first, second, third = (claim(storage, pop, f"w{i}") for i in range(3))
@@ -284,13 +324,36 @@ def test_failures_then_reseed_from_the_best(storage):
         assert c.member.member_id == 2 and c.member.failures == attempt - 1
         after = storage.fail(pop, c, error="boom", max_failures=3,
                              explore=lambda hp: ({"lr": 0.33}, {"lr": "×0.8"}), now=NOW)
-    assert after.failures == 0 and after.state is MemberState.IDLE
+    assert after.failures == 3 and after.state is MemberState.IDLE  # a re-seed keeps count
     assert after.step == 5 and after.hparams == {"lr": 0.33}
     assert after.checkpoint_id == storage.members(pop)[1].checkpoint_id  # the best's weights
     assert after.score is None  # no score of its own until it reports
     kinds = [e.kind for e in storage.events(pop, member_id=2)]
     assert kinds.count(EventKind.FAILURE) == 3
     assert kinds[-3:] == [EventKind.RESEED, EventKind.EXPLOIT, EventKind.EXPLORE]
+
+
+def test_a_member_failing_after_its_reseeds_is_given_up(storage):
+    """Re-seeds do not reset the failure count: a member that keeps failing is re-seeded
+    RESEEDS times, then marked FAILED, so no failure loop can run for ever."""
+    from popbt.storage.sql import RESEEDS
+
+    pop = make(storage, size=3, target=20)
+    c0, c1, c2 = (claim(storage, pop, f"w{i}") for i in range(3))
+    for c, score in ((c0, 0.5), (c1, 0.8)):
+        report(storage, pop, c, steps=10, score=score, ready=False)
+    states = []
+    c = c2
+    for _ in range((RESEEDS + 1) * 2):
+        while c.member.member_id != 2:  # members 0 and 1 come first at equal steps: hold them
+            c = claim(storage, pop, "holder")
+        after = storage.fail(pop, c, error="boom", max_failures=2, explore=None, now=NOW)
+        states.append((after.failures, after.state))
+        c = claim(storage, pop, "w")
+    assert states[-1] == ((RESEEDS + 1) * 2, MemberState.FAILED)
+    assert all(state is MemberState.IDLE for _, state in states[:-1])
+    assert len(storage.events(pop, member_id=2, kinds=[EventKind.RESEED])) == RESEEDS
+    assert c is None  # members 0 and 1 are held, 2 is given up
 
 
 def test_failures_without_any_donor_mark_failed_and_set_target_revives(storage):

@@ -94,9 +94,17 @@ def table(rows: list[dict[str, Any]], steps: int) -> str:
 
 def run_toy(*, seeds: int = 20, steps: int = 400,
             on_run: Callable[[ToyRun], None] | None = None) -> list[ToyRun]:
-    """Every variant on seeds 0..seeds-1, as populations of one temporary SQLite file."""
+    """Every variant on seeds 0..seeds-1, as populations of one temporary SQLite file.
+
+    Raises:
+        ConfigError: `seeds` or `steps` is not an integer >= 1.
+    """
+    from popbt.errors import ConfigError
     from popbt.storage.sql import SQLStorage
 
+    for name, value in (("seeds", seeds), ("steps", steps)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ConfigError(f"{name}={value!r}: must be an integer >= 1")
     runs = []
     with tempfile.TemporaryDirectory(prefix="popbt-toy-") as tmp:
         storage = SQLStorage(f"sqlite:///{Path(tmp) / 'toy.db'}")

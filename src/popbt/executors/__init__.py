@@ -14,6 +14,7 @@ from popbt.records import MemberState
 from popbt.trainable import Trainable
 
 if TYPE_CHECKING:
+    from popbt._progress import Progress
     from popbt.population import Population
 
 __all__ = ["EXECUTORS", "run_executor", "worker_name"]
@@ -58,22 +59,14 @@ def run_executor(pop: Population, trainable: type[Trainable], *, executor: str, 
         TrainingError: a fatal error was recorded, or every member failed.
     """
     from popbt._progress import Progress
+    from popbt._signals import sigterm_interrupts
 
     display = Progress(pop, enabled=progress, workers=workers)
     try:
-        if executor == "inprocess":
-            from popbt.executors.inprocess import run_inprocess
-
-            run_inprocess(pop, trainable, lease_s=lease_s, progress=display)
-        elif executor == "processes":
-            from popbt.executors.processes import run_processes
-
-            run_processes(pop, trainable, workers=workers, lease_s=lease_s, progress=display)
-        else:
-            from popbt.executors.ray import run_ray
-
-            run_ray(pop, trainable, workers=workers, lease_s=lease_s, progress=display,
-                    address=ray_address, resources=resources_per_worker)
+        with sigterm_interrupts():  # SIGTERM stops the workers, as Ctrl-C does
+            _run(pop, trainable, executor=executor, workers=workers, lease_s=lease_s,
+                 progress=display, ray_address=ray_address,
+                 resources_per_worker=resources_per_worker)
     finally:
         display.close()
     row = pop.row
@@ -91,3 +84,21 @@ def run_executor(pop: Population, trainable: type[Trainable], *, executor: str, 
         warnings.warn(f"{len(failed)} of {pop.settings.size} members failed for good "
                       f"(member {failed[0].member_id}: {failed[0].error}); "
                       f"training them again retries them", RuntimeWarning, stacklevel=3)
+
+
+def _run(pop: Population, trainable: type[Trainable], *, executor: str, workers: int,
+         lease_s: float, progress: Progress, ray_address: str | None,
+         resources_per_worker: Mapping[str, float] | None) -> None:
+    if executor == "inprocess":
+        from popbt.executors.inprocess import run_inprocess
+
+        run_inprocess(pop, trainable, lease_s=lease_s, progress=progress)
+    elif executor == "processes":
+        from popbt.executors.processes import run_processes
+
+        run_processes(pop, trainable, workers=workers, lease_s=lease_s, progress=progress)
+    else:
+        from popbt.executors.ray import run_ray
+
+        run_ray(pop, trainable, workers=workers, lease_s=lease_s, progress=progress,
+                address=ray_address, resources=resources_per_worker)

@@ -12,6 +12,7 @@ from multiprocessing.connection import wait
 from typing import TYPE_CHECKING, Any
 
 from popbt._refs import object_ref, resolve_ref
+from popbt._signals import sigterm_interrupts
 from popbt.errors import ConfigError, StorageError, TrainingError
 from popbt.strategies.explore import CallableExplore
 from popbt.trainable import Trainable
@@ -21,6 +22,7 @@ if TYPE_CHECKING:
     from popbt.population import Population
 
 FATAL_EXIT = 3
+STOP_WAIT_S = 10.0  # how long a worker told to stop may take to give its member back
 # One compute thread per worker process unless the user says otherwise: several processes of
 # a multi-threaded kernel on the same cores slow each other down, by 10-100× for small
 # models. The variables must be in the environment the process starts with: a spawned
@@ -77,8 +79,14 @@ def run_worker(url: str, name: str, trainable: type[Trainable] | str, explore: A
 
 
 def worker_main(url: str, name: str, trainable_ref: str, explore: Any, lease_s: float) -> None:
-    """The body of one worker process."""
-    sys.exit(run_worker(url, name, trainable_ref, explore, lease_s))
+    """The body of one worker process. SIGTERM (sent when the run stops) gives back the member
+    it holds and ends the process."""
+    with sigterm_interrupts():
+        try:
+            code = run_worker(url, name, trainable_ref, explore, lease_s)
+        except KeyboardInterrupt:
+            code = 130
+    sys.exit(code)
 
 
 def run_processes(pop: Population, trainable: type[Trainable], *, workers: int, lease_s: float,
@@ -118,8 +126,11 @@ def run_processes(pop: Population, trainable: type[Trainable], *, workers: int, 
                 procs.append(_start(ctx, args))
             progress.update(workers=len(procs))
             wait([p.sentinel for p in procs], timeout=0.25)
-    finally:
+    finally:  # also on Ctrl-C or SIGTERM of this process: stop every worker, then wait
         for p in procs:
             p.terminate()
         for p in procs:
-            p.join()
+            p.join(STOP_WAIT_S)
+            if p.is_alive():
+                p.kill()
+                p.join()

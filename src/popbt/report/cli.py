@@ -19,12 +19,13 @@ def cmd_report(args: argparse.Namespace) -> int:
         ConfigError: no such population (the message lists those there are), no `--name`
             for a storage of several, or no such member.
     """
+    from popbt._text import printable
     from popbt.errors import ConfigError
     from popbt.report.data import stored_data
     from popbt.report.html import write_report
     from popbt.storage.sql import SQLStorage
 
-    storage = SQLStorage(args.storage)
+    storage = SQLStorage(args.storage, create=False)  # a reader creates nothing
     try:
         row = storage.find_population(args.name)
         data = stored_data(storage, row)
@@ -34,8 +35,8 @@ def cmd_report(args: argparse.Namespace) -> int:
         path = write_report(data, args.output, member=args.member)
     except OSError as exc:
         raise ConfigError(f"cannot write the report to {args.output!r}: {exc}") from None
-    print(f"report of {row.name}: {path} ({len(data['members'])} members, "
-          f"{len(data['exploits']['event'])} exploits)", file=sys.stderr)
+    print(printable(f"report of {row.name}: {path} ({len(data['members'])} members, "
+                    f"{len(data['exploits']['event'])} exploits)"), file=sys.stderr)
     return 0
 
 

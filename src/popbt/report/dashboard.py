@@ -94,7 +94,8 @@ class Dashboard(ThreadingHTTPServer):
             raise ConfigError(f"port={port!r}: must be an integer in 0..65535")
         if isinstance(poll_s, bool) or not isinstance(poll_s, int | float) or poll_s <= 0:
             raise ConfigError(f"poll_s={poll_s!r}: must be a number of seconds > 0")
-        self.storage = storage if isinstance(storage, SQLStorage) else SQLStorage(storage)
+        self.storage = (storage if isinstance(storage, SQLStorage)
+                        else SQLStorage(storage, create=False))  # a reader creates nothing
         self.allow_remote = allow_remote
         self.page = render_html(None, live={"poll_ms": int(poll_s * 1000)}).encode()
         self._cache: dict[str, _Cached] = {}

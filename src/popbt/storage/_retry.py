@@ -3,10 +3,13 @@ or, on SQLite, locked past the busy timeout).
 
 Contract: a method wrapped with `retried` runs again from the start, with exponential backoff
 and jitter, after an error that means its transaction did not reach the database or was rolled
-back (SQLAlchemy's `OperationalError`, or any error that invalidated the connection). Other
-errors pass through unchanged. After `retry_s` seconds of failures it raises `StorageError`
-naming the storage without its password. Each retry is logged on the "popbt.storage" logger,
-also without the password.
+back (SQLAlchemy's `OperationalError`, or any error that invalidated the connection). An
+error that no retry can cure fails at once with a `StorageError` naming its cause (see
+`permanent`): a full disk or database, a read-only database, a permission refused, a
+database file that is corrupt, cannot be opened, or lacks popbt's tables. Other errors pass
+through unchanged. After `retry_s` seconds of failures it raises `StorageError` naming the
+storage without its password. Each retry is logged on the "popbt.storage" logger, also
+without the password.
 
 A retried method must be safe to run again: every storage method is one transaction, and
 those whose commit may have succeeded before the connection was lost check for that (see
@@ -15,6 +18,7 @@ those whose commit may have succeeded before the connection was lost check for t
 
 from __future__ import annotations
 
+import errno
 import functools
 import logging
 import random
@@ -22,7 +26,7 @@ import time
 from collections.abc import Callable
 from typing import Any, Protocol, TypeVar
 
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
 from popbt.errors import StorageError
 
@@ -40,8 +44,53 @@ class _Retrying(Protocol):
     def redact(self, text: str) -> str: ...
 
 
+# SQLite primary result codes that waiting cannot change
+_SQLITE_PERMANENT = {
+    1: "the database refused the statement (is it a popbt storage of this version?)",
+    3: "permission denied", 8: "the database is read-only", 11: "the database file is corrupt",
+    13: "the database or its disk is full", 14: "the database file cannot be opened",
+    23: "permission denied", 26: "the file is not a SQLite database"}
+# PostgreSQL SQLSTATEs that waiting cannot change
+_SQLSTATE_PERMANENT = {
+    "53100": "the database server's disk is full", "25006": "the database is read-only",
+    "42501": "permission denied", "28000": "permission denied",
+    "28P01": "the password was refused",
+    "42P01": "popbt's tables are missing"}
+_OS_PERMANENT = {errno.ENOSPC: "the disk is full", errno.EROFS: "the file system is read-only",
+                 errno.EACCES: "permission denied", errno.EPERM: "permission denied"}
+_MESSAGES = (("disk is full", "the database or its disk is full"),
+             ("no space left on device", "the disk is full"),
+             ("could not extend file", "the database server's disk is full"),
+             ("readonly database", "the database is read-only"),
+             ("read-only transaction", "the database is read-only"),
+             ("permission denied", "permission denied"))
+
+
+def permanent(exc: BaseException) -> str | None:
+    """The cause, in words, of a database error that no retry can cure (a full disk, a
+    read-only database, a permission refused, ...: see the tables above); None for others.
+    The driver's error code decides; only an error without one is judged by its message."""
+    orig = exc.orig if isinstance(exc, DBAPIError) else exc
+    code = getattr(orig, "sqlite_errorcode", None)
+    if isinstance(code, int):
+        return _SQLITE_PERMANENT.get(code & 0xFF)
+    state = getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
+    if isinstance(state, str):
+        return _SQLSTATE_PERMANENT.get(state)
+    if isinstance(orig, OSError):
+        return _OS_PERMANENT.get(orig.errno or 0)
+    if isinstance(exc, IntegrityError):  # its message quotes the data
+        return None
+    text = str(orig).lower()
+    return next((cause for fragment, cause in _MESSAGES if fragment in text), None)
+
+
 def transient(exc: BaseException) -> bool:
-    """Whether `exc` means the transaction never took effect and may simply be run again."""
+    """Whether `exc` means the transaction never took effect and may simply be run again:
+    the connection was lost or refused, or the database was locked; never a `permanent`
+    cause."""
+    if permanent(exc) is not None:
+        return False
     return isinstance(exc, OperationalError) or (
         isinstance(exc, DBAPIError) and exc.connection_invalidated)
 
@@ -64,6 +113,13 @@ def retried(method: F) -> F:
             try:
                 return method(self, *args, **kwargs)
             except DBAPIError as exc:
+                cause = permanent(exc)
+                if cause is not None:
+                    raise StorageError(
+                        f"storage {self.safe_url}: {cause} ({describe(self, exc)}); "
+                        f"{method.__name__} failed and was not retried, as no wait would cure "
+                        f"this: fix it, then start the workers again (the run is "
+                        f"kept)") from None
                 if not transient(exc):
                     raise
                 left = deadline - time.monotonic()

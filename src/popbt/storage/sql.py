@@ -18,7 +18,9 @@ Contract:
   up to `retry_s` seconds (see `_retry`). A report whose commit went through before the
   connection was lost is recognised when run again and accepted once; a claim in that case
   leaves its member held until the lease expires, when it resumes from its last checkpoint.
-- No message, log line or URL it hands out shows the storage's password.
+- No message, log line or URL it hands out shows the storage's password, nor any other
+  secret of its URL (`?password=`, `?sslpassword=`, ...; see `popbt._secrets`).
+- Opened with `create=False` it creates nothing (no file, no table): for readers.
 """
 
 from __future__ import annotations
@@ -36,7 +38,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import ArgumentError, DBAPIError, IntegrityError, NoSuchModuleError
 
-from popbt.errors import ConfigError, StorageError, TrainingError
+from popbt import _secrets
+from popbt.errors import ConfigError, PopulationExists, StorageError, TrainingError
 from popbt.records import Event, EventKind, Member, MemberState, Peers, Score
 from popbt.storage._retry import retried
 from popbt.storage._schema import checkpoints, events, members, metadata, populations, scores
@@ -59,25 +62,32 @@ from popbt.storage.base import (
     fitness_of,
 )
 
+SCHEMA_LOCK = 0x706F7062  # the PostgreSQL advisory lock held while tables are created
+RESEEDS = 2  # re-seeds of a failing member before it is given up (see `SQLStorage.fail`)
+
 
 def _dumps(obj: Any) -> str:
     return json.dumps(obj, separators=(",", ":"))
 
 
 def safe_url(url: str) -> str:
-    """The URL with any password replaced by ***, for messages and logs."""
+    """The URL with its password and secret query parameters (`?password=`,
+    `?sslpassword=`, ...) replaced by ***, for messages and logs (see `popbt._secrets`)."""
     try:
-        return sa.engine.make_url(url).render_as_string(hide_password=True)
-    except ArgumentError:
+        rendered = sa.engine.make_url(url).render_as_string(hide_password=True)
+    except (ArgumentError, ValueError):  # ValueError: a port that is not a number
         return "<unparseable storage URL>"
+    return _secrets.hide(_secrets.redact_url(rendered), _secrets.secrets_of(url))
 
 
 def password_of(url: str) -> str:
-    """The password in a storage URL ("" if none or unparseable)."""
+    """The password in a storage URL: its userinfo's, else a `?password=` parameter's ("" if
+    none or unparseable). `SQLStorage.redact` hides every secret, not only this one."""
     try:
-        return str(sa.engine.make_url(url).password or "")
-    except ArgumentError:
+        parsed = sa.engine.make_url(url)
+    except (ArgumentError, ValueError):
         return ""
+    return str(parsed.password or parsed.query.get("password") or "")
 
 
 def _copyable(row: Any) -> dict[str, Any]:
@@ -109,25 +119,34 @@ class SQLStorage:
         StorageError: the URL names no known database or the database cannot be opened.
     """
 
-    def __init__(self, url: str, *, busy_timeout_s: float = 60.0, retry_s: float = 120.0) -> None:
+    def __init__(self, url: str, *, busy_timeout_s: float = 60.0, retry_s: float = 120.0,
+                 create: bool = True) -> None:
         """Open (and if needed create the tables of) the storage at `url`.
 
         `shared_url` is then the URL that reaches the same storage from any process (a
         SQLite path made absolute). Transient errors are retried for `retry_s` seconds;
-        SQLite waits up to `busy_timeout_s` for its write lock.
+        SQLite waits up to `busy_timeout_s` for its write lock. With `create=False` (readers,
+        and anything that joins an existing population) nothing is created or changed: no
+        file, no table, no journal mode.
+
+        Raises:
+            StorageError: the URL cannot be parsed or opened; with `create=False`, the SQLite
+                file does not exist, or the database holds no popbt tables.
         """
         if not (isinstance(retry_s, int | float) and retry_s >= 0):
             raise ConfigError(f"retry_s={retry_s!r}: must be a number of seconds >= 0")
         self.url = url
         self.safe_url = safe_url(url)
         self.retry_s = float(retry_s)
-        self._password = password_of(url)
+        self._secrets = _secrets.secrets_of(url) | {password_of(url)} - {""}
         try:
             parsed = sa.engine.make_url(url)
-        except ArgumentError as exc:
-            raise StorageError(f"cannot parse storage URL {self.safe_url!r}; use "
+        except (ArgumentError, ValueError) as exc:  # ValueError: a port that is not a number
+            shown = _secrets.redact_url(url) if isinstance(exc, ValueError) else self.safe_url
+            why = "; its port is not a number" if isinstance(exc, ValueError) else ""
+            raise StorageError(f"cannot parse storage URL {shown!r}{why}; use "
                                f"sqlite:///path/to/file.db or "
-                               f"postgresql+psycopg://user@host/db") from exc
+                               f"postgresql+psycopg://user@host:5432/db") from None
         self.is_sqlite = parsed.get_backend_name() == "sqlite"
         if self.is_sqlite and parsed.database in (None, "", ":memory:"):
             raise StorageError(f"storage {self.safe_url!r} is an in-memory SQLite database, "
@@ -137,12 +156,21 @@ class SQLStorage:
         if self.is_sqlite:  # the same file for workers that start in another folder
             parsed = parsed.set(database=os.path.abspath(parsed.database))
             url = parsed.render_as_string(hide_password=False)
+            if not create and not os.path.isfile(str(parsed.database)):
+                raise StorageError(f"no storage at {self.safe_url} (the file does not exist); "
+                                   f"check the path (or --storage / $POPBT_STORAGE), or "
+                                   f"create a population there first with `popbt run`")
         self.shared_url = url
         try:
-            self._engine = self._create_engine(url, busy_timeout_s)
+            self._engine = self._create_engine(url, busy_timeout_s, wal=create)
             self._write_engine = self._engine.execution_options(popbt_write=True)
-            with self._write_engine.begin() as conn:
-                metadata.create_all(conn)
+            if create:
+                with self._write_engine.begin() as conn:
+                    if not self.is_sqlite:  # concurrent creators wait here, then see tables
+                        conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({SCHEMA_LOCK})")
+                    metadata.create_all(conn)
+            else:
+                self._check_tables()
         except (NoSuchModuleError, ArgumentError, ImportError) as exc:
             raise StorageError(f"cannot open storage {self.safe_url!r}: {exc}; use "
                                f"sqlite:///path/to/file.db, or postgresql+psycopg://... with "
@@ -156,9 +184,23 @@ class SQLStorage:
         self._sql = {k: (v if named else re.sub(r":(\w+)", r"%(\1)s", v))
                      + (lock if k in LOCKED else "") for k, v in SQL.items()}
 
+    def _check_tables(self) -> None:
+        """Refuse a database without popbt's tables (opened with `create=False`)."""
+        with self._engine.begin() as conn:
+            inspector = sa.inspect(conn)
+            missing = [t for t in metadata.tables if not inspector.has_table(t)]
+        if missing:
+            self._engine.dispose()
+            what = ("none of popbt's tables" if len(missing) == len(metadata.tables)
+                    else f"no table {', '.join(missing)}")
+            raise StorageError(f"no popbt storage at {self.safe_url}: the database has "
+                               f"{what}; check the URL, or create a population there first "
+                               f"with `popbt run`")
+
     def redact(self, text: str) -> str:
-        """`text` with this storage's password, wherever it appears, replaced by ***."""
-        return text.replace(self._password, "***") if self._password else text
+        """`text` with this storage's password and other secrets of its URL (see
+        `popbt._secrets`), wherever they appear, replaced by ***."""
+        return _secrets.hide(text, self._secrets)
 
     def _rows(self, conn: Connection, name: str, params: Mapping[str, Any]) -> list[Any]:
         """Run a hot-path statement on the driver's cursor; rows of member columns come back
@@ -183,7 +225,9 @@ class SQLStorage:
         cur.close()
         return count
 
-    def _create_engine(self, url: str, busy_timeout_s: float) -> Engine:
+    def _create_engine(self, url: str, busy_timeout_s: float, *, wal: bool = True) -> Engine:
+        """The engine; on SQLite each connection sets the busy timeout and, with `wal`, the
+        WAL journal (a setting stored in the file, so readers leave it as it is)."""
         if not self.is_sqlite:
             return sa.create_engine(url, pool_pre_ping=True)
         engine = sa.create_engine(url, connect_args={"timeout": busy_timeout_s})
@@ -193,7 +237,8 @@ class SQLStorage:
             dbapi_conn.isolation_level = None  # popbt issues BEGIN itself
             cur = dbapi_conn.cursor()
             cur.execute(f"PRAGMA busy_timeout = {int(busy_timeout_s * 1000)}")
-            cur.execute("PRAGMA journal_mode = WAL")
+            if wal:
+                cur.execute("PRAGMA journal_mode = WAL")
             cur.execute("PRAGMA synchronous = NORMAL")
             cur.close()
 
@@ -226,7 +271,8 @@ class SQLStorage:
         """Create a population and its members (with CREATED events) in one transaction.
 
         Raises:
-            ConfigError: a population of that name exists.
+            PopulationExists: a population of that name exists (perhaps created a moment
+                ago by another process: creation is atomic, so exactly one creator wins).
         """
         try:
             with self._write() as conn:
@@ -243,8 +289,8 @@ class SQLStorage:
                      "kind": EventKind.CREATED.value, "time": now,
                      "data": _dumps({"hparams": h})} for i, h in enumerate(initial_hparams)])
         except IntegrityError:
-            raise ConfigError(f"population {name!r} already exists in {self.safe_url}; "
-                              f"pass load_if_exists=True to resume it") from None
+            raise PopulationExists(f"population {name!r} already exists in {self.safe_url}; "
+                                   f"pass load_if_exists=True to resume it") from None
         found = self.get_population(name)
         assert found is not None
         return found
@@ -295,10 +341,30 @@ class SQLStorage:
         return found
 
     @retried
-    def set_target(self, pop: PopulationRow, steps: int) -> None:
-        """Train every member to `steps`: finished members below it and failed ones go idle."""
+    def set_target(self, pop: PopulationRow, steps: int, *, now: float | None = None) -> int:
+        """Train every member to `steps`: finished members below it and failed ones go idle;
+        clears a recorded fatal error. Returns the target it replaced.
+
+        With `now` given, a lower target than the stored one is refused while any member is
+        held under a lease that has not expired at `now` (another run is training to the
+        stored target), so no run ever lowers another's target unseen.
+
+        Raises:
+            ConfigError: `steps` is below the stored target while members are held.
+        """
         m = members.c
         with self._write() as conn:
+            previous = conn.execute(sa.select(populations.c.target_steps).where(
+                populations.c.id == pop.id)).scalar_one()
+            if now is not None and steps < previous:
+                held = conn.execute(sa.select(sa.func.count()).where(
+                    m.population_id == pop.id, m.state == MemberState.RUNNING.value,
+                    m.lease_until >= now)).scalar_one()
+                if held:
+                    raise ConfigError(
+                        f"population {pop.name!r} is being trained to {previous} steps by "
+                        f"another run ({held} members held now); train to steps={previous} "
+                        f"(or more) to join it, or stop that run first to train to {steps}")
             conn.execute(populations.update().where(populations.c.id == pop.id)
                          .values(target_steps=steps, error=None))
             conn.execute(members.update().where(
@@ -308,6 +374,7 @@ class SQLStorage:
             conn.execute(members.update().where(
                 m.population_id == pop.id, m.step >= steps, m.state == MemberState.IDLE.value)
                 .values(state=MemberState.DONE.value))
+        return int(previous)
 
     @retried
     def set_error(self, pop: PopulationRow, error: str) -> None:
@@ -365,7 +432,8 @@ class SQLStorage:
         values = _copyable(row)
         new_events, event = _recorder(pop, member_id, now)
         if donor is not None:
-            self._apply_decision(conn, pop, row, donor, explore, values, event)
+            self._apply_decision(conn, pop, row, donor, explore, values, event,
+                                 min_step=row.step)
         state = MemberState.DONE.value if values["step"] >= target else row.state
         self._run(conn, "decided", {**values, "p": pop.id, "m": member_id, "state": state,
                                     "version": self._bump(conn, pop)})
@@ -494,15 +562,18 @@ class SQLStorage:
 
     def _apply_decision(self, conn: Connection, pop: PopulationRow, row: Any, donor_id: int,
                         explore: ExploreFn | None, values: dict[str, Any],
-                        event: Callable[[EventKind, int, dict[str, Any]], None]) -> None:
-        """Copy the donor (unless the member explores itself), then explore; fills `values`."""
+                        event: Callable[[EventKind, int, dict[str, Any]], None], *,
+                        min_step: int = 0) -> None:
+        """Copy the donor (unless the member explores itself), then explore; fills `values`.
+        A donor without a finite score or a checkpoint, or behind `min_step`, is not copied
+        (and nothing is explored)."""
         hparams = json.loads(row.hparams)
         step = row.step
         if donor_id != row.member_id:
             found = self._rows(conn, "member", {"p": pop.id, "m": donor_id})
             donor = found[0] if found else None
             if (donor is None or donor.checkpoint_id is None or donor.fitness is None
-                    or not math.isfinite(donor.fitness)):
+                    or not math.isfinite(donor.fitness) or donor.step < min_step):
                 return
             donor_hparams = json.loads(donor.hparams)
             step = donor.step
@@ -529,9 +600,13 @@ class SQLStorage:
              explore: ExploreFn | None, now: float) -> Member | None:
         """Record that the claimed member's trainable raised, and release it.
 
-        After `max_failures` consecutive failures the member is re-seeded from the best member
-        with a finite score (checkpoint, step and hyperparameters, then explored); with no
-        such member it is marked FAILED. Returns the member after, or None if the claim was lost.
+        `failures` counts the member's failures since its last accepted report; a re-seed does
+        not reset it. At every `max_failures`-th failure, up to `RESEEDS` times, the member is
+        re-seeded from the best other member with a finite score and a checkpoint
+        (checkpoint, step and hyperparameters, then explored); with no such member, or at
+        the failure after the last re-seed's `max_failures` (`RESEEDS + 1` times
+        `max_failures` in a row: the error survived fresh weights and hyperparameters), it
+        is marked FAILED. Returns the member after, or None if the claim was lost.
         """
         m = members.c
         mid = claim.member.member_id
@@ -545,7 +620,9 @@ class SQLStorage:
             event(EventKind.FAILURE, row.step, {"error": error, "failures": failures})
             values = {**_copyable(row), "failures": failures, "error": error, "owner": None,
                       "state": MemberState.IDLE.value}
-            if failures >= max_failures:
+            if failures >= (RESEEDS + 1) * max_failures:
+                values["state"] = MemberState.FAILED.value
+            elif failures % max_failures == 0:
                 donor = conn.execute(sa.select(m.member_id, m.step).where(
                     m.population_id == pop.id, m.member_id != mid, m.checkpoint_id.is_not(None),
                     m.fitness > -math.inf).order_by(m.fitness.desc(), m.member_id).limit(1)
@@ -557,7 +634,9 @@ class SQLStorage:
                     event(EventKind.RESEED, donor.step, {"donor": donor.member_id,
                                                          "error": error})
                     self._apply_decision(conn, pop, row, donor.member_id, explore, values, event)
-                    values["failures"] = 0
+                    target = self._rows(conn, "population", {"p": pop.id})[0][0]
+                    if values["step"] >= target:  # the donor is at the step target
+                        values["state"] = MemberState.DONE.value
             self._run(conn, "add_event", new_events)
             values["version"] = self._bump(conn, pop)
             after = conn.execute(members.update().where(
@@ -734,3 +813,10 @@ class SQLStorage:
                                f"recorded")
         return CheckpointRow(id=row.id, member_id=row.member_id, step=row.step, path=row.path,
                              checksum=row.checksum, size=row.size)
+
+    @retried
+    def checkpoint_paths(self) -> set[str]:
+        """The path of every checkpoint row of every population in the storage (what a
+        garbage collection must keep; see `popbt.gc`)."""
+        with self._read() as conn:
+            return set(conn.execute(sa.select(checkpoints.c.path).distinct()).scalars())

@@ -12,6 +12,7 @@ from popbt.strategies.explore import (
     GaussianNoise,
     Perturb,
     Resample,
+    StoredExplore,
     as_explore,
     callable_from_ref,
 )
@@ -19,7 +20,8 @@ from popbt.strategies.ready import Every
 
 __all__ = [
     "CallableExplore", "Every", "Exploit", "Explore", "GaussianNoise", "NoExploit", "Perturb",
-    "Resample", "TTest", "Tournament", "Truncation", "as_explore", "from_config",
+    "Resample", "StoredExplore", "TTest", "Tournament", "Truncation", "as_explore",
+    "from_config",
 ]
 
 _TYPES: dict[str, Any] = {
@@ -29,16 +31,22 @@ _TYPES: dict[str, Any] = {
 }
 
 
-def from_config(config: dict[str, Any] | None) -> Any:
+def from_config(config: dict[str, Any] | None, *, lazy: bool = False) -> Any:
     """Rebuild a strategy from what its `to_config()` returned (None stays None).
 
+    A custom explore function is imported now, or with `lazy=True` left as a
+    `StoredExplore` that imports it only when it is applied.
+
     Raises:
-        ConfigError: an unknown type, or a custom explore function that cannot be imported.
+        ConfigError: an unknown type, or (not `lazy`) a custom explore function that cannot
+            be imported.
     """
     if config is None:
         return None
     spec = dict(config)
     kind = spec.pop("type", None)
+    if kind == "callable" and lazy:
+        return StoredExplore(spec.get("ref"), spec.get("name", "?"))
     if kind == "callable":
         return callable_from_ref(spec.get("ref"), spec.get("name", "?"))
     if kind not in _TYPES:

@@ -208,3 +208,52 @@ def callable_from_ref(ref: str | None, name: str) -> CallableExplore:
         raise ConfigError(f"the population explores with {name!r}, which was defined inline "
                           f"and cannot be imported")
     return CallableExplore(resolve_ref(ref))
+
+
+class StoredExplore(Explore):
+    """A stored custom explore function, known by its reference and imported only when it is
+    needed: when an explore is applied, or `fn` or `resolve()` is called. Reading a population
+    (status, best, schedule, report, dashboard) thus never imports or runs the user's file.
+
+    `to_config()` gives back the stored reference unchanged, without importing anything.
+
+    Example:
+        >>> lazy = StoredExplore("/path/explores.py:halve_lr", "halve_lr")  # imports nothing
+        >>> lazy.to_config()["ref"]
+        '/path/explores.py:halve_lr'
+    """
+
+    def __init__(self, ref: str | None, name: str) -> None:
+        self.ref, self.name = ref, name
+        self._resolved: CallableExplore | None = None
+
+    def resolve(self) -> CallableExplore:
+        """The function imported (once).
+
+        Raises:
+            ConfigError: it was defined inline, or its module or file cannot be imported.
+        """
+        if self._resolved is None:
+            try:
+                self._resolved = callable_from_ref(self.ref, self.name)
+            except ConfigError as exc:
+                raise ConfigError(f"{exc}; pass explore= with the same function") from None
+        return self._resolved
+
+    @property
+    def fn(self) -> Callable[..., Mapping[str, Value]]:
+        """The user's function (imported on first use)."""
+        return self.resolve().fn
+
+    def explore(self, hparams: Mapping[str, Value], space: Space,
+                rng: np.random.Generator) -> tuple[dict[str, Value], Ops]:
+        return self.resolve().explore(hparams, space, rng)
+
+    def to_config(self) -> dict[str, Any]:
+        return {"type": "callable", "ref": self.ref, "name": self.name}
+
+    def __getstate__(self) -> dict[str, Any]:  # sent to worker processes unresolved
+        return {"ref": self.ref, "name": self.name, "_resolved": None}
+
+    def __repr__(self) -> str:
+        return f"StoredExplore({self.name!r} from {self.ref!r})"
