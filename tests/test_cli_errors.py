@@ -126,10 +126,13 @@ def quad(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (["demo", "toy", "--seeds", "0"], ["--seeds", "'0'", "from 1"]),
     (["demo", "toy", "--seeds", "-3"], ["--seeds", "'-3'"]),
     (["demo", "toy", "--steps", "0", "--out", ""], ["--steps", "'0'", "from 1"]),
-    (["demo", "toy", "--seeds", "1", "--steps", "4", "--out", "/nonexistent/x.png"],
-     ["/nonexistent", "does not exist"]),
+    (["demo", "toy", "--seeds", "1", "--steps", "4", "--out", "missing/x.png"],
+     ["'missing/x.png'", "'missing' does not exist"]),
     (["demo", "digits", "--population", "1"], ["--population", "'1'", "from 2"]),
     (["demo", "digits", "--workers", "0"], ["--workers", "'0'", "from 1"]),
+    (["run", TARGET, *QUAD, "--steps", "5", "--fraction", "nan"], ["--fraction", "'nan'"]),
+    (["dashboard", "--port", "70000"], ["--port", "'70000'", "0 to 65535"]),
+    (["dashboard", "--port", "http"], ["--port", "'http'"]),
     (["nosuchcommand"], ["invalid choice", "'nosuchcommand'", "popbt --help"]),
     (["run", TARGET], ["required", "--steps", "popbt run --help"]),
     (["status", "--storage", "postgresql+psycopg://u:secret@localhost:abc/db"],
@@ -142,7 +145,7 @@ def test_bad_values_get_one_clean_line(args: list[str], fragments: list[str], tm
     done = cli(*args, cwd=tmp_path)
     one_error_line(done, *fragments)
     assert "secret" not in done.stderr
-    assert not (tmp_path / "toy.png").exists()
+    assert not (tmp_path / "toy.png").exists() and not (tmp_path / "missing").exists()
 
 
 def test_a_name_that_is_not_utf8_is_refused(tmp_path: Path):
@@ -180,8 +183,8 @@ def test_a_long_name_within_the_limits_trains(tmp_path: Path):
 
 
 def test_schedule_to_an_unwritable_path(quad: Path):
-    one_error_line(cli("schedule", "0", "-o", "/nonexistent/s.csv", cwd=quad),
-                   "'/nonexistent/s.csv'", "No such file or directory")
+    one_error_line(cli("schedule", "0", "-o", "missing/s.csv", cwd=quad),
+                   "'missing/s.csv'", "No such file or directory")
     one_error_line(cli("schedule", "0", "-o", str(quad), cwd=quad), "cannot write")
 
 

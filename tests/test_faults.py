@@ -94,10 +94,14 @@ def test_deleted_checkpoint_files_stop_the_run_after_bounded_failures(tmp_path: 
     for f in (tmp_path / "popbt_checkpoints").rglob("*.npz"):
         f.unlink()
     started = time.monotonic()
-    done = cli(*_quad("--steps", "40"), cwd=tmp_path)
+    args = [a for a in _quad("--steps", "40", "--workers", "2") if a != "--quiet"]
+    done = cli(*args, cwd=tmp_path)
     assert done.returncode == 1 and time.monotonic() - started < 60
     line = one_error_line(done)
     assert "failed 9 times in a row" in line and "is missing" in line
+    progress = [x for x in done.stderr.splitlines() if x.startswith("[quad]")]
+    assert len(progress) + 1 == len(done.stderr.splitlines()), done.stderr  # nothing else
+    assert "| failures " in progress[-1]  # the progress line shows them
     status = json.loads(cli("status", "--json", cwd=tmp_path).stdout)
     assert 9 <= status["failures"] <= 9 * 4
 

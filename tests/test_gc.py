@@ -226,3 +226,21 @@ def test_gc_on_s3(make_pop, s3_bucket: str):
     assert set(done.removed) == {orphan, "test/m00001/.tmp-s0000000999-0123456789ab.npz"}
     left = {p.split("/runs/", 1)[1] for p in fs.find(f"{s3_bucket}/runs")}
     assert left == _referenced(pop)
+
+
+def test_a_write_that_fails_on_a_full_disk_leaves_no_temporary_file(tmp_path: Path):
+    if os.geteuid() != 0:
+        pytest.skip("mounting a small filesystem needs root")
+    small = tmp_path / "small"
+    small.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(small)],
+                             capture_output=True, text=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.strip()}")
+    try:
+        store = CheckpointStore(small)
+        with pytest.raises(OSError, match="No space left"):
+            store.save("t/m00000", 5, {"w": os.urandom(1 << 20)})
+        assert [p for p in small.rglob("*") if p.is_file()] == []
+    finally:
+        subprocess.run(["umount", "-l", str(small)], check=False)

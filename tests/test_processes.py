@@ -125,9 +125,10 @@ def test_population_larger_than_workers_advances_together(make_pop):
     pop.train(Quadratic, steps=25, workers=3, progress=False)
     check_consistent(pop, 25)
     gaps = _gaps(pop)
-    # asynchronous workers may let a peer run ahead while a member is still training, but
-    # members that take turns mostly meet at equal steps
-    assert gaps and statistics.median(gaps) == 0
+    # asynchronous workers may let a peer run ahead while a member is still training (it is
+    # then compared by its newer score), but never is a donor behind; members that take turns
+    # mostly meet at equal steps
+    assert gaps and min(gaps) >= 0 and statistics.median(gaps) == 0
 
 
 def test_inline_explore_cannot_go_to_worker_processes(make_pop):

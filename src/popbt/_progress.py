@@ -1,4 +1,5 @@
-"""A one-line live progress display on stderr: steps, best score, exploits, workers, ETA."""
+"""A one-line live progress display on stderr: steps, best score, exploits, failures (once
+there are any), workers, ETA."""
 
 from __future__ import annotations
 
@@ -62,10 +63,14 @@ class Progress:
         best = pop.best
         best_text = "-" if best is None else f"{best.score:.6g} (member {best.member_id})"
         exploits = pop.storage.count_events(row, EventKind.EXPLOIT)
+        failures = pop.storage.count_events(row, EventKind.FAILURE)
+        failing = sum(m.failures > 0 for m in members)
+        failure_text = (f"failures {failures} ({failing} members failing now) | "
+                        if failures else "")
         pct = 100.0 * done / target if target else 100.0
-        return (f"[{printable(pop.name)}] steps {done}/{target} ({pct:.0f}%) | best {best_text} | "
-                f"exploits {exploits} | workers {self.workers} | {_clock(elapsed)} elapsed, "
-                f"ETA {eta}")
+        return (f"[{printable(pop.name)}] steps {done}/{target} ({pct:.0f}%) | best {best_text} "
+                f"| exploits {exploits} | {failure_text}workers {self.workers} | "
+                f"{_clock(elapsed)} elapsed, ETA {eta}")
 
     def close(self) -> None:
         if self.enabled:

@@ -183,7 +183,6 @@ def deserialize(data: bytes, fmt: str) -> dict[str, Any]:
 
 
 logger = logging.getLogger("popbt.checkpoints")
-TMP_PREFIX = ".tmp-"
 CHECKPOINT_NAME = re.compile(r"(?P<tmp>\.tmp-)?s\d{10,}-[0-9a-f]{12}\.(npz|pt)")
 
 
@@ -278,9 +277,13 @@ class _LocalFiles:
         final = self.root / rel
         final.parent.mkdir(parents=True, exist_ok=True)
         tmp = final.with_name(f".tmp-{final.name}")
-        with open(tmp, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, final)
+        try:
+            with open(tmp, "wb") as fh:
+                fh.write(data)
+            os.replace(tmp, final)
+        except BaseException:  # a full disk, say: leave no partial file (a kill still may)
+            tmp.unlink(missing_ok=True)
+            raise
 
     def read(self, rel: str) -> bytes:
         return (self.root / rel).read_bytes()

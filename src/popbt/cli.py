@@ -7,7 +7,9 @@ exit status, never a traceback: 2 for bad input or storage, 1 for a run that fai
 130 when interrupted (Ctrl-C), 143 when terminated (SIGTERM; worker processes are stopped
 and their members given back first). The storage URL comes from `--storage`, else
 `$POPBT_STORAGE` (which keeps a password off the command line), else `sqlite:///popbt.db`;
-no output shows its password.
+no output shows its password. Output for people shows control characters in names, values
+and messages as escapes (`\\x1b`; see `popbt._text`); JSON and CSV output hold them exactly,
+escaped as those formats escape them.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from popbt._cli_args import (
     Parser,
     integer,
     lease_seconds,
+    number,
     population_name,
     say,
     utf8_text,
@@ -471,7 +474,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--mode", choices=("max", "min"), help="maximise or minimise the metric")
     run.add_argument("--seed", type=integer(0, None), default=0)
     run.add_argument("--exploit", choices=EXPLOITS)
-    run.add_argument("--fraction", type=float, default=0.2, help="truncation fraction")
+    run.add_argument("--fraction", type=number(), default=0.2, help="truncation fraction")
     run.add_argument("--explore", choices=EXPLORES)
     run.add_argument("--trainable", type=utf8_text,
                      help="the Trainable class, if the file defines several")
@@ -550,7 +553,7 @@ def build_parser() -> argparse.ArgumentParser:
     dashboard.add_argument("--host", default="127.0.0.1",
                            help="interface to listen on (default 127.0.0.1; any other needs "
                                 "--allow-remote)")
-    dashboard.add_argument("--port", type=int, default=8765,
+    dashboard.add_argument("--port", type=integer(0, 65535), default=8765,
                            help="port (default 8765; 0 picks a free one)")
     dashboard.add_argument("--allow-remote", action="store_true",
                            help="allow a non-loopback --host: whoever reaches it sees every "

@@ -275,6 +275,9 @@ class Population:
         members that failed for good are retried. `lease_s`: how long a claim lasts without
         a heartbeat (a member held by a worker that died elsewhere waits this long).
         `progress` (default: when stderr is a terminal) shows a live line on stderr.
+        Ctrl-C, or SIGTERM when the program has no SIGTERM handler of its own, stops the
+        workers, gives their members back and raises `KeyboardInterrupt`; calling again
+        resumes.
 
         Raises:
             ConfigError: a bad argument; `steps` below the target another run is

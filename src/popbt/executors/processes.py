@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from popbt._refs import object_ref, resolve_ref
 from popbt._signals import sigterm_interrupts
+from popbt._text import printable
 from popbt.errors import ConfigError, StorageError, TrainingError
 from popbt.strategies.explore import CallableExplore
 from popbt.trainable import Trainable
@@ -68,12 +69,13 @@ def run_worker(url: str, name: str, trainable: type[Trainable] | str, explore: A
         Worker(pop.storage, pop.row, pop.settings, trainable, name=worker_name(),
                options=WorkerOptions(lease_s=lease_s)).run()
     except (TrainingError, ConfigError) as exc:
-        if pop is not None and isinstance(exc, ConfigError):
+        if pop is None:  # not recorded: the run cannot say it, so this process does
+            print(f"popbt worker: {printable(str(exc))}", file=sys.stderr)
+        elif isinstance(exc, ConfigError):
             pop.storage.set_error(pop.row, str(exc))  # every worker would fail the same way
-        print(f"popbt worker: {exc}", file=sys.stderr)
-        return FATAL_EXIT
+        return FATAL_EXIT  # a recorded error is raised once, by the run that started us
     except StorageError as exc:  # the database stayed away: a later worker may succeed
-        print(f"popbt worker: {exc}", file=sys.stderr)
+        print(f"popbt worker: {printable(str(exc))}", file=sys.stderr)
         return 1
     return 0
 

@@ -48,6 +48,7 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
         ConfigError: a non-loopback host without `--allow-remote`, or the address cannot be
             bound (the port is in use, say).
     """
+    from popbt._text import printable
     from popbt.errors import ConfigError
     from popbt.report.dashboard import Dashboard
 
@@ -57,8 +58,8 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
     except OSError as exc:
         raise ConfigError(f"cannot listen on {args.host}:{args.port} ({exc}); choose another "
                           f"--port, or --port 0 for a free one") from None
-    print(f"popbt dashboard of {board.storage.safe_url} at {board.url} (Ctrl-C to stop)",
-          file=sys.stderr, flush=True)
+    shown = printable(f"popbt dashboard of {board.storage.safe_url} at {board.url}")
+    print(f"{shown} (Ctrl-C to stop)", file=sys.stderr, flush=True)
     try:
         board.serve_forever()
     except KeyboardInterrupt:

@@ -392,10 +392,11 @@ class SQLStorage:
 
         Claimable: idle, or running under a lease that expired before `now`. Among members at
         the same step, those with a ready decision due come first: each such decision is made
-        with `decide` and applied in a transaction of its own, before any member trains past
-        that step, so members that take turns are compared at equal steps. A decision and
-        the claim that follows it share a transaction. Members whose trainable failed come
-        after healthy ones at the same step.
+        with `decide` and applied in a transaction of its own, before any claimable member
+        trains past that step, so members that take turns are compared at equal steps. A
+        decision never copies a donor behind the member (its step never goes back). A
+        decision and the claim that follows it share a transaction. Members whose trainable
+        failed come after healthy ones at the same step.
 
         Raises:
             TrainingError: the population has a fatal error recorded.
