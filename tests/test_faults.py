@@ -63,7 +63,6 @@ def test_a_member_that_can_never_be_restored_ends_the_run_bounded(make_pop):
 
 
 def test_a_state_mixing_tensors_and_numpy_trains_and_restores(make_pop):
-    pytest.importorskip("torch")
     pop = make_pop(size=4, ready=popbt.Every(steps=5), exploit=popbt.Truncation(0.5))
     pop.train(MixedState, steps=30, workers=2, progress=False)
     assert pop.events(kinds=[EventKind.FAILURE]) == []
@@ -321,3 +320,30 @@ def test_sigterm_to_popbt_run_stops_its_workers_and_gives_members_back(tmp_path:
     steps = [m.step for m in pop.members]
     time.sleep(1.0)
     assert [m.step for m in pop.members] == steps  # nothing trains any more
+
+
+# -- a full checkpoint disk --------------------------------------------------------------------
+
+def test_a_full_checkpoint_disk_stops_the_run_at_once(make_pop, tmp_path: Path, monkeypatch):
+    """A checkpoint folder on a 256 kB tmpfs fills up: the run stops with one error naming
+    it, without failure loops; what was reported stays."""
+    if os.geteuid() != 0:
+        pytest.skip("mounting a small filesystem needs root")
+    small = tmp_path / "small"
+    small.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(small)],
+                             capture_output=True, text=True)
+    assert mounted.returncode == 0, f"cannot mount a tmpfs here: {mounted.stderr}"
+    try:
+        from fault_trainables import Chaos  # 1 MB of ballast per checkpoint
+
+        monkeypatch.setenv("POPBT_TEST_INTERVALS", str(tmp_path / "intervals.log"))
+        pop = make_pop(size=2, checkpoints=small)
+        started = time.monotonic()
+        with pytest.raises(popbt.TrainingError, match="No space left on device"):
+            pop.train(Chaos, steps=10)
+        assert time.monotonic() - started < 30
+        assert pop.events(kinds=[EventKind.FAILURE]) == []
+        assert not [p for p in small.rglob("*") if p.is_file()]  # no partial file either
+    finally:
+        subprocess.run(["umount", "-l", str(small)], check=False)

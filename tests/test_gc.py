@@ -147,7 +147,8 @@ def test_gc_refuses_a_bad_age_and_a_missing_storage(make_pop, tmp_path: Path):
 
 def test_gc_sweeps_unreported_snapshots_of_the_vectorized_trainer(tmp_path: Path,
                                                                    monkeypatch):
-    torch = pytest.importorskip("torch")
+    import torch
+
     from popbt.storage.sql import SQLStorage
     from popbt.vectorized import VectorizedPopulation
 
@@ -192,8 +193,8 @@ def test_gc_sweeps_unreported_snapshots_of_the_vectorized_trainer(tmp_path: Path
 def s3_bucket(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     """A bucket on a moto S3 server on 127.0.0.1, reached by s3fs through AWS_* variables
     (as in test_checkpoints_remote)."""
-    s3fs = pytest.importorskip("s3fs")
-    server_module = pytest.importorskip("moto.server")
+    import moto.server as server_module
+    import s3fs
     server = server_module.ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     host, port = server.get_host_and_port()
@@ -236,7 +237,7 @@ def test_a_write_that_fails_on_a_full_disk_leaves_no_temporary_file(tmp_path: Pa
     mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(small)],
                              capture_output=True, text=True)
     if mounted.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.strip()}")
+        pytest.fail(f"cannot mount a tmpfs here: {mounted.stderr.strip()}")
     try:
         store = CheckpointStore(small)
         with pytest.raises(OSError, match="No space left"):

@@ -156,7 +156,7 @@ def serialize(state: dict[str, Any]) -> tuple[bytes, str]:
         blob = io.BytesIO()
         torch.save({k: v.detach() for k, v in enc.tensors.items()}, blob)
         enc.arrays[_TENSORS] = np.frombuffer(blob.getvalue(), dtype=np.uint8)
-    np.savez(buf, **enc.arrays)
+    np.savez(buf, **enc.arrays)  # type: ignore[arg-type]  # NumPy's stub types **kwds badly
     return buf.getvalue(), "npz"
 
 

@@ -15,7 +15,7 @@ from popbt.settings import Settings
 from popbt.space import Space
 from popbt.storage.base import PopulationRow
 from popbt.storage.sql import SQLStorage
-from popbt.strategies import Every, Exploit, Explore, Perturb, Truncation
+from popbt.strategies import Every, Exploit, Explore, Perturb, Truncation, as_explore
 from popbt.trainable import Trainable
 
 if TYPE_CHECKING:
@@ -135,7 +135,7 @@ def create_population(*, name: str, storage: str | SQLStorage = DEFAULT_STORAGE,
     """
     settings = Settings(space=space, size=size, metric=metric, mode=mode, seed=seed, ready=ready,
                         exploit=exploit,
-                        explore=explore, keep_checkpoints=keep_checkpoints,
+                        explore=as_explore(explore), keep_checkpoints=keep_checkpoints,
                         max_failures=max_failures)
     return open_population(settings, name=name, storage=storage, initial=initial,
                            checkpoints=checkpoints, load_if_exists=load_if_exists,

@@ -10,14 +10,16 @@ Contract:
 - An exception from the trainable (or from restoring its checkpoint) is recorded as a
   FAILURE event and the member goes back to the pool, re-seeded from the best member after
   `max_failures` failures in a row (see `SQLStorage.fail`). A member that keeps failing after
-  its re-seeds, a result without the metric, or a state that cannot be stored or read back,
-  is a fatal error of the whole population: it is recorded in the storage, every worker
-  stops, and `TrainingError` is raised. Nothing already reported is changed by it.
+  its re-seeds, a result without the metric, a state that cannot be stored or read back, or
+  a checkpoint folder that is full or read-only, is a fatal error of the whole population:
+  it is recorded in the storage, every worker stops, and `TrainingError` is raised. Nothing
+  already reported is changed by it.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import socket
 import threading
@@ -39,6 +41,8 @@ from popbt.storage.sql import RESEEDS, SQLStorage
 from popbt.trainable import Trainable
 
 REAP_EVERY_S = 1.0
+# A checkpoint write failing with one of these stops the run at once: retrying cannot help.
+NO_ROOM = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM})
 
 
 MAX_LEASE_S = 7 * 24 * 3600.0  # a longer lease only delays giving back a dead worker's member
@@ -317,7 +321,15 @@ class Worker:
         score, metrics = score_of(result, settings.metric)
         step = member.step + steps
         folder = f"{pop.name}/m{member.member_id:05d}"
-        path, checksum, size = self.checkpoints.save(folder, step, trainable.state_dict())
+        state = trainable.state_dict()
+        try:
+            path, checksum, size = self.checkpoints.save(folder, step, state)
+        except OSError as exc:
+            if exc.errno not in NO_ROOM:
+                raise
+            raise ConfigError(f"cannot write checkpoints under {self.checkpoints.root}: "
+                              f"{exc.strerror}; make room or give another checkpoint "
+                              f"folder") from None
         if not self._read_back:  # once per worker: a state saved is a state that loads
             try:
                 self.checkpoints.load(path, checksum)

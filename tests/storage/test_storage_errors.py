@@ -39,7 +39,7 @@ def tmpfs(tmp_path: Path) -> Iterator[Path]:
     try:
         _mount("-t", "tmpfs", "-o", "size=1m", "tmpfs", str(where))
     except subprocess.CalledProcessError as exc:
-        pytest.skip(f"cannot mount a tmpfs here: {exc.stderr.decode().strip()}")
+        pytest.fail(f"cannot mount a tmpfs here: {exc.stderr.decode().strip()}")
     yield where
     subprocess.run(["umount", "-l", str(where)], check=False)
 
@@ -82,7 +82,7 @@ def test_a_read_only_sqlite_file_fails_at_once_and_still_reads(tmp_path: Path):
         _mount("--bind", str(rw), str(ro))
         _mount("-o", "remount,bind,ro", str(ro))
     except subprocess.CalledProcessError as exc:
-        pytest.skip(f"cannot bind-mount read-only here: {exc.stderr.decode().strip()}")
+        pytest.fail(f"cannot bind-mount read-only here: {exc.stderr.decode().strip()}")
     try:
         reader = popbt.load_population(name="p", storage=SQLStorage(
             f"sqlite:///{ro / 'p.db'}", create=False, retry_s=RETRY_S))
@@ -118,7 +118,7 @@ def pg_small_tablespace(postgres_server: PostgresServer, tmp_path: Path) -> Iter
         _mount("-t", "tmpfs", "-o", "size=20m,mode=0700", "tmpfs", str(where))
     except subprocess.CalledProcessError as exc:
         where.rmdir()
-        pytest.skip(f"cannot mount a tmpfs here: {exc.stderr.decode().strip()}")
+        pytest.fail(f"cannot mount a tmpfs here: {exc.stderr.decode().strip()}")
     shutil.chown(where, "postgres", "postgres")
     name = f"full{uuid.uuid4().hex[:6]}"
     admin = psycopg.connect(host="127.0.0.1", port=postgres_server.port, user=USER,

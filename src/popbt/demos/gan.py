@@ -94,8 +94,14 @@ class MixtureGAN(TorchTrainable):
             "discriminator": torch.optim.Adam(model["discriminator"].parameters(),
                                               lr=hparams["discriminator_lr"], betas=betas)}
 
+    def _models(self) -> nn.ModuleDict:
+        """`self.model`: what `build` returned, a `ModuleDict` of the two networks."""
+        assert isinstance(self.model, nn.ModuleDict)
+        return self.model
+
     def train_step(self, hparams: dict[str, Any]) -> None:
-        generator, discriminator = self.model["generator"], self.model["discriminator"]
+        models = self._models()
+        generator, discriminator = models["generator"], models["discriminator"]
         bce = nn.functional.binary_cross_entropy_with_logits
         real = sample_mixture(BATCH, self.generator)
         fake = generator(torch.randn(BATCH, NOISE, generator=self.generator))
@@ -115,7 +121,7 @@ class MixtureGAN(TorchTrainable):
         """`n` generated points from the noise drawn with `seed` (the same for every member)."""
         noise = torch.randn(n, NOISE, generator=torch.Generator().manual_seed(seed))
         with torch.no_grad():
-            return self.model["generator"](noise)
+            return self._models()["generator"](noise)
 
     def evaluate(self) -> dict[str, float]:
         return mode_metrics(self.samples())

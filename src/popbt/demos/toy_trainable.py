@@ -16,8 +16,8 @@ INITIAL = [{"h0": 1.0, "h1": 0.0}, {"h0": 0.0, "h1": 1.0}]
 STEP_SIZE = 0.01
 
 
-def q(theta0: float, theta1: float) -> float:
-    """The true objective Q(θ)."""
+def q(theta0: Any, theta1: Any) -> Any:
+    """The true objective Q(θ), of numbers or (elementwise) of NumPy arrays."""
     return 1.2 - (theta0 ** 2 + theta1 ** 2)
 
 

@@ -64,9 +64,9 @@ def run_worker(url: str, name: str, trainable: type[Trainable] | str, explore: A
     pop = None
     try:
         pop = load_population(name=name, storage=url, explore=explore)
-        if isinstance(trainable, str):
-            trainable = resolve_ref(trainable)
-        Worker(pop.storage, pop.row, pop.settings, trainable, name=worker_name(),
+        cls: type[Trainable] = resolve_ref(trainable) if isinstance(trainable, str) \
+            else trainable
+        Worker(pop.storage, pop.row, pop.settings, cls, name=worker_name(),
                options=WorkerOptions(lease_s=lease_s)).run()
     except (TrainingError, ConfigError) as exc:
         if pop is None:  # not recorded: the run cannot say it, so this process does

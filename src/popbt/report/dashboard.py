@@ -112,7 +112,7 @@ class Dashboard(ThreadingHTTPServer):
     @property
     def url(self) -> str:
         """The page's address, with the port actually bound."""
-        host, port = self.server_address[:2]
+        host, port = str(self.server_address[0]), int(self.server_address[1])
         return f"http://[{host}]:{port}/" if ":" in str(host) else f"http://{host}:{port}/"
 
     def populations(self) -> list[dict[str, Any]]:
@@ -207,7 +207,8 @@ class _Handler(BaseHTTPRequestHandler):
                 self._json(200, self.server.populations())
             elif url.path == "/api/population" and query.get("name"):
                 name = query["name"][0]
-                body = self.server.population(name, (query.get("since") or [None])[0])
+                since = query.get("since")
+                body = self.server.population(name, since[0] if since else None)
                 if body is None:
                     self._json(404, {"error": f"no population {name!r} in "
                                               f"{self.server.storage.safe_url}"})

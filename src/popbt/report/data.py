@@ -101,7 +101,7 @@ def best_member(members: Sequence[Member], mode: str) -> int | None:
     scored = [m for m in members if _finite(m.score) is not None]
     if not scored:
         return None
-    return min(scored, key=lambda m: (-sign * m.score, m.member_id)).member_id
+    return min(scored, key=lambda m: (-sign * (m.score or 0.0), m.member_id)).member_id
 
 
 class _Lineages:
@@ -230,7 +230,7 @@ def records_data(*, name: str, storage: str, config: Mapping[str, Any], target_s
         exploits["at"].append(at)
 
     best = best_member(members, config["mode"])
-    rows = []
+    rows: list[dict[str, Any]] = []
     for mem in members:
         m = mem.member_id
         now = max(mem.step, steps[m][-1] if len(steps[m]) > last_at[m] else lane_start[m])

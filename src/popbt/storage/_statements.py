@@ -88,4 +88,7 @@ SQL = {
 }
 SNAPSHOT_MEMBER = -1  # the member id of a checkpoint that holds the whole population
 DECISIONS_PER_TRANSACTION = 1  # a transaction holds SQLite's write lock: keep it short
-LOCKED = ("owned", "member")  # rows a report changes: locked on PostgreSQL
+# Rows a transaction changes, locked on PostgreSQL as they are read. Every transaction that
+# changes members locks its population's row first ("population"), so two never wait for
+# each other's member rows in opposite orders (no deadlock).
+LOCKED = ("population", "owned", "member")

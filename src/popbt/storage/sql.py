@@ -154,7 +154,7 @@ class SQLStorage:
                                f"sqlite:///path/to/file.db")
         self.sqlite_path = parsed.database if self.is_sqlite else None
         if self.is_sqlite:  # the same file for workers that start in another folder
-            parsed = parsed.set(database=os.path.abspath(parsed.database))
+            parsed = parsed.set(database=os.path.abspath(str(parsed.database)))
             url = parsed.render_as_string(hide_password=False)
             if not create and not os.path.isfile(str(parsed.database)):
                 raise StorageError(f"no storage at {self.safe_url} (the file does not exist); "
@@ -207,7 +207,7 @@ class SQLStorage:
         as `MemberRow`s, other rows as tuples."""
         cur = conn.connection.cursor()
         cur.execute(self._sql[name], params)
-        rows = cur.fetchall() if cur.description is not None else []
+        rows: list[Any] = list(cur.fetchall()) if cur.description is not None else []
         if cur.description is not None and len(cur.description) == len(MEMBER_FIELDS):
             rows = [MemberRow(*r) for r in rows]
         cur.close()
@@ -276,9 +276,11 @@ class SQLStorage:
         """
         try:
             with self._write() as conn:
-                pop_id = conn.execute(populations.insert().values(
+                key = conn.execute(populations.insert().values(
                     name=name, config=_dumps(config), target_steps=0,
-                    checkpoint_root=checkpoint_root, created=now)).inserted_primary_key[0]
+                    checkpoint_root=checkpoint_root, created=now)).inserted_primary_key
+                assert key is not None
+                pop_id = key[0]
                 conn.execute(members.insert(), [
                     {"population_id": pop_id, "member_id": i, "hparams": _dumps(h), "step": 0,
                      "metrics": "{}", "state": MemberState.DONE.value, "last_ready_step": 0,
@@ -517,12 +519,12 @@ class SQLStorage:
     def report(self, pop: PopulationRow, report: Report, *, now: float) -> Outcome:
         """Publish one interval's result and release the member; see the module contract."""
         with self._write() as conn:
+            target = self._rows(conn, "population", {"p": pop.id})[0][0]  # locked first
             owned = self._rows(conn, "owned", self._owner(pop, report.member_id, report.worker,
                                                           report.token))
             if not owned:
                 return self._lost_report(conn, pop, report)
             row = owned[0]
-            target = self._rows(conn, "population", {"p": pop.id})[0][0]
             key = {"p": pop.id, "m": report.member_id, "now": now}
             ckpt_id = self._rows(conn, "add_checkpoint", {
                 **key, "step": report.step, "path": report.checkpoint_path,
@@ -612,6 +614,7 @@ class SQLStorage:
         m = members.c
         mid = claim.member.member_id
         with self._write() as conn:
+            target = self._rows(conn, "population", {"p": pop.id})[0][0]  # locked first
             owned = self._rows(conn, "owned", self._owner(pop, mid, claim.worker, claim.token))
             if not owned:
                 return None
@@ -635,7 +638,6 @@ class SQLStorage:
                     event(EventKind.RESEED, donor.step, {"donor": donor.member_id,
                                                          "error": error})
                     self._apply_decision(conn, pop, row, donor.member_id, explore, values, event)
-                    target = self._rows(conn, "population", {"p": pop.id})[0][0]
                     if values["step"] >= target:  # the donor is at the step target
                         values["state"] = MemberState.DONE.value
             self._run(conn, "add_event", new_events)

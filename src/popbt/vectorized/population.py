@@ -44,7 +44,7 @@ from popbt.settings import Settings
 from popbt.space import Choice, IntUniform, Space
 from popbt.storage.base import fitness_of
 from popbt.storage.sql import SQLStorage
-from popbt.strategies import Every, Exploit, Explore
+from popbt.strategies import Every, Exploit, Explore, as_explore
 from popbt.vectorized import _optim
 from popbt.vectorized._stack import (
     LossFn,
@@ -84,7 +84,7 @@ def _max_batch(space: Space) -> int:
     if isinstance(domain, Choice):
         return int(max(domain.values))
     if isinstance(domain, IntUniform):
-        return int(domain.high)
+        return int(domain.hi)
     raise ConfigError(f"batch_size must be a Choice of integers or an IntUniform, not {domain!r}")
 
 
@@ -137,7 +137,7 @@ class VectorizedPopulation:
         if optimizer not in _optim.OPTIMIZERS:
             raise ConfigError(f"optimizer={optimizer!r}: choose one of {_optim.OPTIMIZERS}")
         settings = Settings(space=space, size=size, metric=metric, mode=mode, seed=seed,
-                            ready=ready, exploit=exploit, explore=explore,
+                            ready=ready, exploit=exploit, explore=as_explore(explore),
                             keep_checkpoints=keep_checkpoints)
         _numeric_space(space)
         self.loss_fn = loss_fn or per_example_cross_entropy
