@@ -356,6 +356,22 @@ def test_a_member_failing_after_its_reseeds_is_given_up(storage):
     assert c is None  # members 0 and 1 are held, 2 is given up
 
 
+def test_a_reseed_takes_the_best_member_not_behind_it(storage):
+    pop = make(storage, size=3, target=20)
+    c0, c1, c2 = (claim(storage, pop, f"w{i}") for i in range(3))
+    report(storage, pop, c0, steps=5, score=9.0, ready=False)  # the best, but behind
+    report(storage, pop, c1, steps=10, score=1.0, ready=False)
+    report(storage, pop, c2, steps=10, score=0.0, ready=False)
+    held = [claim(storage, pop, "h") for _ in range(2)]
+    assert [c.member.member_id for c in held] == [0, 1]
+    failing = claim(storage, pop, "w")
+    assert failing.member.member_id == 2
+    after = storage.fail(pop, failing, error="boom", max_failures=1, explore=None, now=NOW)
+    assert after.step == 10 and after.checkpoint_id == storage.members(pop)[1].checkpoint_id
+    assert [e.data["donor"] for e in storage.events(pop, member_id=2,
+                                                    kinds=[EventKind.RESEED])] == [1]
+
+
 def test_failures_without_any_donor_mark_failed_and_set_target_revives(storage):
     pop = make(storage, size=2)
     for _ in range(2):

@@ -605,8 +605,10 @@ class SQLStorage:
 
         `failures` counts the member's failures since its last accepted report; a re-seed does
         not reset it. At every `max_failures`-th failure, up to `RESEEDS` times, the member is
-        re-seeded from the best other member with a finite score and a checkpoint
-        (checkpoint, step and hyperparameters, then explored); with no such member, or at
+        re-seeded from the best other member with a finite score and a checkpoint, among
+        those at its step or beyond if there are any (checkpoint, step and hyperparameters,
+        then explored; only a re-seed from a member behind sets its step back, with the
+        RESEED event saying from where); with no such member, or at
         the failure after the last re-seed's `max_failures` (`RESEEDS + 1` times
         `max_failures` in a row: the error survived fresh weights and hyperparameters), it
         is marked FAILED. Returns the member after, or None if the claim was lost.
@@ -627,10 +629,11 @@ class SQLStorage:
             if failures >= (RESEEDS + 1) * max_failures:
                 values["state"] = MemberState.FAILED.value
             elif failures % max_failures == 0:
+                caught_up = sa.case((m.step >= row.step, 1), else_=0)  # never back, if it can
                 donor = conn.execute(sa.select(m.member_id, m.step).where(
                     m.population_id == pop.id, m.member_id != mid, m.checkpoint_id.is_not(None),
-                    m.fitness > -math.inf).order_by(m.fitness.desc(), m.member_id).limit(1)
-                ).first()
+                    m.fitness > -math.inf).order_by(caught_up.desc(), m.fitness.desc(),
+                                                     m.member_id).limit(1)).first()
                 if donor is None:
                     values["state"] = MemberState.FAILED.value
                     event(EventKind.RESEED, row.step, {"donor": None, "error": error})
