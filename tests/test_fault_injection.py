@@ -3,6 +3,7 @@ then every promise is checked against the record."""
 
 from __future__ import annotations
 
+import json
 import random
 import signal
 import subprocess
@@ -97,9 +98,14 @@ def test_random_kill_9_of_workers_for_a_minute(tmp_path: Path, monkeypatch):
     for path, checksum in rows:
         store.load(path, checksum)  # raises if missing or corrupt
     done = subprocess.run([sys.executable, "-m", "popbt", "gc", "--storage", url, "--name",
-                           "chaos", "--min-age", "0"], capture_output=True, text=True,
-                          timeout=120)
+                           "chaos", "--min-age", "0", "--json"], capture_output=True,
+                          text=True, timeout=120)
     assert done.returncode == 0, done.stderr
+    swept = json.loads(done.stdout)
+    print(f"\n{kills} kills in {CHAOS_S:.0f} s; {len(pop.scores())} intervals recorded, "
+          f"{pop.storage.count_events(pop.row, EventKind.EXPLOIT)} exploits; gc removed "
+          f"{len(swept['temporary'])} temporary and {len(swept['unreferenced'])} unreferenced "
+          f"files")
     root = Path(pop.row.checkpoint_root)
     assert not [p for p in root.rglob("*") if p.name.startswith(".tmp-")]
     files = {str(p.relative_to(root)) for p in root.rglob("*") if p.is_file()}

@@ -309,8 +309,8 @@ def cmd_gc(args: argparse.Namespace) -> int:
         return 0
     verb = "would remove" if done.dry_run else "removed"
     for rel in done.removed:
-        print(f"{verb}: {rel}")
-    print(f"gc of {pop.name} in {done.root}: {verb} {len(done.temporary)} temporary and "
+        say(f"{verb}: {rel}")
+    say(f"gc of {pop.name} in {done.root}: {verb} {len(done.temporary)} temporary and "
           f"{len(done.unreferenced)} unreferenced checkpoint files "
           f"({_bytes(done.removed_bytes)}); kept {done.referenced} that rows point at, "
           f"{done.young} younger than {args.min_age:g} s"
