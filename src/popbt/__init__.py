@@ -2,7 +2,8 @@
 
 The light parts (search spaces, strategies, the Trainable interface, records) import
 eagerly; the storage-backed parts (`create_population`, `load_population`, `Population`)
-import SQLAlchemy on first use.
+import SQLAlchemy on first use, and the executors (`InProcess`, `Processes`, `Ray`) are
+imported from `popbt.executors` on first use.
 """
 
 from __future__ import annotations
@@ -32,19 +33,22 @@ from popbt.strategies import (
 from popbt.trainable import Trainable
 
 if TYPE_CHECKING:
+    from popbt.executors import InProcess, Processes, Ray
     from popbt.population import Population, create_population, load_population
 
 __version__ = "0.1.0"
 
 __all__ = [
     "CheckpointError", "Choice", "ConfigError", "Event", "EventKind", "Every", "GaussianNoise",
-    "IntUniform", "LogUniform", "Member", "MemberState", "NoExploit", "Peer", "Perturb",
-    "PopbtError", "Population", "PopulationExists", "Resample", "Score", "Space",
+    "InProcess", "IntUniform", "LogUniform", "Member", "MemberState", "NoExploit", "Peer",
+    "Perturb", "PopbtError", "Population", "PopulationExists", "Processes", "Ray", "Resample",
+    "Score", "Space",
     "StorageError", "TTest", "Tournament", "Trainable", "TrainingError", "Truncation", "Uniform",
     "create_population", "load_population",
 ]
 
 _LAZY = {"Population", "create_population", "load_population"}
+_EXECUTORS = {"InProcess", "Processes", "Ray"}  # popbt.executors: multiprocessing, Ray on use
 
 
 def __getattr__(name: str) -> Any:
@@ -52,4 +56,8 @@ def __getattr__(name: str) -> Any:
         from popbt import population
 
         return getattr(population, name)
+    if name in _EXECUTORS:
+        from popbt import executors
+
+        return getattr(executors, name)
     raise AttributeError(f"module 'popbt' has no attribute {name!r}")

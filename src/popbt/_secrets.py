@@ -13,6 +13,10 @@ Contract:
 - The userinfo is what precedes the last "@" before the first "/", "?" or "#" after the
   scheme (RFC 3986, as fsspec reads it); the part before the first "@" counts as well (as
   SQLAlchemy reads an unencoded "@" in a password), so either reading is hidden.
+- `redact_run(text, storage=..., checkpoints=...)` hides the secrets of a run's two URLs at
+  once (a checkpoint URL's userinfo counts as a secret even without a password). This
+  module is the only place that finds or hides secrets: the storage, the checkpoint store
+  and the command line call it.
 - Pure string work, no parser: it also serves a URL that no library can parse.
 
 Example:
@@ -88,6 +92,22 @@ def hide(text: str, secrets: Iterable[str]) -> str:
 def redact(text: str, url: str | None, *, hide_user: bool = False) -> str:
     """`text` without any of the secrets of `url` (None: `text` unchanged)."""
     return text if not url else hide(text, secrets_of(url, hide_user=hide_user))
+
+
+def redact_run(text: str, *, storage: str | None = None, checkpoints: str | None = None,
+               also: Iterable[str] = ()) -> str:
+    """`text` without the secrets of a `storage` URL, nor the credentials of a `checkpoints`
+    URL (its userinfo too, as with `hide_user=True`), nor any string in `also` (a password
+    as the database driver reads the URL, say); None for either URL: nothing of it to hide.
+
+    Example:
+        >>> redact_run("s3://tok@b/x and pw", storage="postgresql://u:pw@h/d",
+        ...            checkpoints="s3://tok@b/x")
+        's3://***@b/x and ***'
+    """
+    secrets = set(secrets_of(checkpoints or "", hide_user=True))
+    secrets |= secrets_of(storage or "") | set(also)
+    return hide(text, secrets)
 
 
 def redact_url(url: str, *, hide_user: bool = False) -> str:

@@ -8,6 +8,8 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from popbt._execution import Executor, executor_for
+from popbt._training import describe, run_training
 from popbt.errors import ConfigError, PopulationExists
 from popbt.lineage import Segment, lineage, schedule
 from popbt.records import Event, EventKind, Member, Score
@@ -253,14 +255,18 @@ class Population:
         self._row = self.storage.refresh(self._row)
         return self._row
 
-    def train(self, trainable: type[Trainable], *, steps: int, workers: int = 1,
-              executor: str | None = None, lease_s: float = 30.0, progress: bool | None = None,
+    def train(self, trainable: type[Trainable], *, steps: int, workers: int | None = None,
+              executor: Executor | str | None = None, lease_s: float = 30.0,
+              progress: bool | None = None,
               ray_address: str | None = None,
               resources_per_worker: Mapping[str, float] | None = None) -> Member | None:
         """Train every member to `steps` steps, then return the best member.
 
-        `executor` places the workers:
-        - "inprocess" (the default for `workers=1`) trains in this process, deterministic for a
+        `executor` places the workers: an executor object (`popbt.InProcess()`,
+        `popbt.Processes(workers=4)`, `popbt.Ray(workers=8, address="auto")`, or one of your
+        own, see `popbt.executors.Executor`), or one of these names, with `workers` workers
+        (default 1; with an executor object, leave `workers` out or give the object's own):
+        - "inprocess" (the default for one worker) trains in this process, deterministic for a
           given seed;
         - "processes" (the default for `workers>1`) starts that many local worker processes
           (the trainable must be importable: defined at module level in a file);
@@ -286,7 +292,6 @@ class Population:
                 never returns, a state that cannot be stored, an explore that raises), or
                 every member failed.
         """
-        from popbt.executors import check_executor, run_executor
         from popbt.worker import release_dead_local_holders
 
         if not (isinstance(trainable, type) and issubclass(trainable, Trainable)):
@@ -294,19 +299,14 @@ class Population:
                               f"popbt.Trainable")
         if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
             raise ConfigError(f"steps={steps!r}: must be an integer >= 1")
-        if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int)
+                                    or workers < 1):
             raise ConfigError(f"workers={workers!r}: must be an integer >= 1")
-        executor = check_executor(executor, workers, ray_address=ray_address,
-                                  resources_per_worker=resources_per_worker)
-        if executor != "inprocess" and self._row.checkpoint_root.startswith("memory://"):
-            raise ConfigError(f"checkpoints in {self._row.checkpoint_root!r} live in this "
-                              f"process's memory, which other workers cannot read; use "
-                              f"executor='inprocess', or a folder or URL every worker reaches")
-        if executor == "ray":
-            from popbt.executors.ray import ray_options
-
-            ray_options(resources_per_worker)  # refuse bad resources before anything starts
+        runner = executor_for(executor, workers=workers, ray_address=ray_address,
+                              resources_per_worker=resources_per_worker)
+        work = describe(self, trainable, lease_s=lease_s)
         _check_trainer(self._row, "workers")
+        runner.check(work)  # refuse what cannot work before anything is stored or started
         self._trainable = trainable
         self._check_checkpoint_root()
         release_dead_local_holders(self.storage, self._row)
@@ -315,9 +315,7 @@ class Population:
             warnings.warn(f"population {self.name!r}: the step target goes down from "
                           f"{previous} to {steps} steps (members already past {steps} keep "
                           f"their steps)", RuntimeWarning, stacklevel=2)
-        run_executor(self, trainable, executor=executor, workers=workers, lease_s=lease_s,
-                     progress=progress, ray_address=ray_address,
-                     resources_per_worker=resources_per_worker)
+        run_training(self, runner, work, progress=progress)
         return self.best
 
     def _check_checkpoint_root(self) -> None:

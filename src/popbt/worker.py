@@ -12,7 +12,7 @@ Contract:
   `max_failures` failures in a row (see `SQLStorage.fail`). A member that keeps failing after
   its re-seeds, a result without the metric, a state that cannot be stored or read back, or
   a checkpoint folder that is full or read-only, is a fatal error of the whole population:
-  it is recorded in the storage, every worker stops, and `TrainingError` is raised. Nothing
+  it is recorded in the storage, every worker stops, and `FatalRunError` is raised. Nothing
   already reported is changed by it.
 """
 
@@ -24,19 +24,17 @@ import os
 import socket
 import threading
 import time
-import traceback
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
-
 from popbt.checkpoints import CheckpointStore
-from popbt.errors import CheckpointError, ConfigError, TrainingError
-from popbt.records import Member, MemberState, Peers
+from popbt.decider import Decider, describe_error
+from popbt.errors import CheckpointError, ConfigError, FatalRunError
+from popbt.records import Member, MemberState
 from popbt.settings import Settings
-from popbt.storage.base import Claim, ExploreFn, Outcome, PopulationRow, Report
+from popbt.storage.base import Claim, Outcome, PopulationRow, Report
 from popbt.storage.sql import RESEEDS, SQLStorage
 from popbt.trainable import Trainable
 
@@ -164,12 +162,6 @@ def release_dead_local_holders(storage: SQLStorage, pop: PopulationRow) -> bool:
     return released
 
 
-def _describe(exc: BaseException) -> str:
-    frames = traceback.extract_tb(exc.__traceback__)
-    where = f" (at {frames[-1].filename}:{frames[-1].lineno})" if frames else ""
-    return f"{type(exc).__name__}: {exc}{where}"
-
-
 class Worker:
     """Trains members of one population until none is left.
 
@@ -196,7 +188,7 @@ class Worker:
         """Loop until every member is done or failed.
 
         Raises:
-            TrainingError: the population has a fatal error (recorded by any worker).
+            FatalRunError: the population has a fatal error (recorded by any worker).
         """
         heartbeat = _Heartbeat(self.storage, self.pop, self.options.lease_s)
         wait = 0.01
@@ -267,12 +259,11 @@ class Worker:
     def _failed(self, pop: PopulationRow, claim: Claim, exc: BaseException) -> None:
         self.stats.failures += 1
         self._cache.pop(claim.member.member_id, None)
-        rng = self.settings.decision_rng(claim.member.member_id, claim.member.ready_count)
-        error = _describe(exc)
+        error = describe_error(exc)
         try:
             after = self.storage.fail(pop, claim, error=error,
                                       max_failures=self.settings.max_failures,
-                                      explore=self.decider.explorer(rng), now=time.time())
+                                      decide=self.decider, now=time.time())
         except ConfigError as exc:  # the explore of a re-seed raised
             raise self._fatal(pop, str(exc)) from exc
         if after is not None and after.state is MemberState.FAILED \
@@ -283,11 +274,11 @@ class Worker:
                                    f"everything trained is kept: fix the cause and run "
                                    f"again to resume")
 
-    def _fatal(self, pop: PopulationRow, message: str) -> TrainingError:
+    def _fatal(self, pop: PopulationRow, message: str) -> FatalRunError:
         """Record a fatal error, which stops every worker of the population; the error to
         raise here."""
         self.storage.set_error(pop, message)
-        return TrainingError(message)
+        return FatalRunError(message)
 
     def _restore(self, pop: PopulationRow, member: Member) -> Trainable:
         cached = self._cache.pop(member.member_id, None)
@@ -344,54 +335,3 @@ class Worker:
             score=score, metrics=metrics, checkpoint_path=path, checksum=checksum, size=size,
             ready=ready, decide=ready and settings.ready.may_exploit(step),
             keep_checkpoints=settings.keep_checkpoints)
-
-
-class Decider:
-    """The ready decision of a population's settings: exploit strategy, then explore.
-
-    The member is compared only with peers that have reached its step (their latest scores,
-    from its step or later), and only such a peer can be its donor: a peer still behind,
-    trained by another worker, is left out. So no member ever copies weights less trained
-    than its own, and its step never goes back. Pure: the outcome depends only on the peers
-    given and the generator seeded by (population seed, member id, ready count).
-    """
-
-    def __init__(self, settings: Settings) -> None:
-        self.settings = settings
-        self.history_window = settings.exploit.history_window
-        resolve = getattr(settings.explore, "resolve", None)
-        if resolve is not None:  # a stored custom explore (`StoredExplore`): imported now,
-            resolve()  # by a trainer, never while a decision holds the database's write lock
-
-    def __call__(self, member_id: int, ready_count: int,
-                 peers: Peers) -> tuple[int | None, ExploreFn | None]:
-        settings = self.settings
-        view = Peers.of(peers)
-        me = view.find(member_id)
-        if me is None:
-            return None, None
-        rng = settings.decision_rng(member_id, ready_count)
-        keep = view.steps >= me.step
-        if not keep.all():
-            view = Peers(view.member_ids[keep], view.steps[keep], view.fitness[keep],
-                         view.history)
-        donor = settings.exploit.select(me, view, rng)
-        return donor, None if donor is None else self.explorer(rng)
-
-    def explorer(self, rng: np.random.Generator) -> ExploreFn | None:
-        """The population's explore drawing from `rng` (None when it never explores); an
-        exception from a user's explore function becomes a `ConfigError`."""
-        settings = self.settings
-        explore = settings.explore
-        if explore is None:
-            return None
-
-        def apply(hparams: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
-            try:
-                return explore.explore(hparams, settings.space, rng)
-            except ConfigError:
-                raise
-            except Exception as exc:  # noqa: BLE001 - a user's explore function
-                raise ConfigError(f"explore {explore!r} raised {_describe(exc)}") from exc
-
-        return apply

@@ -11,6 +11,8 @@ from typing import Any
 import pytest
 
 import popbt
+from popbt.decider import Decider
+from popbt.decisions import Continue, CopyDonor, Decision, DecisionContext, Reseed
 from popbt.records import EventKind, MemberState, Peer
 from popbt.settings import Settings
 from popbt.storage.base import Claim, PopulationRow, Report
@@ -47,28 +49,41 @@ def make(storage: SQLStorage, *, size: int = 3, target: int = 10, name: str = "p
 
 
 class Decide:
-    """A scripted decision: member → donor (`donors`, or `donor` for all), and an explore that
-    sets lr to `new_lr`."""
+    """A scripted decision maker: member → donor (`donors`, or `donor` for all), explored to
+    lr = `new_lr`; re-seeds are the population's own (`popbt.decider.Decider`, exploring to
+    lr = `reseed_lr`)."""
 
     history_window = 3
 
     def __init__(self, donor: int | None = None, new_lr: float | None = None,
-                 fail: bool = False, donors: dict[int, int] | None = None) -> None:
+                 fail: bool = False, donors: dict[int, int] | None = None,
+                 reseed_lr: float | None = None) -> None:
         self.donor, self.new_lr, self.fail, self.donors = donor, new_lr, fail, donors
         self.calls: list[tuple[int, list[Peer]]] = []
+        explore = None if reseed_lr is None else (lambda hp, space, rng: {"lr": reseed_lr})
+        self.real = Decider(Settings(space=SPACE, size=3, metric="score",
+                                     ready=popbt.Every(steps=5),
+                                     exploit=popbt.Truncation(0.5), explore=explore))
 
-    def __call__(self, member_id: int, ready_count: int, peers: list[Peer]) -> Any:
-        self.calls.append((member_id, peers))
-        donor = self.donor if self.donors is None else self.donors.get(member_id)
-        if donor is None:
-            return None, None
+    def context(self, **parts: Any) -> DecisionContext:
+        return self.real.context(**parts)
 
-        def explore(hp: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
-            if self.fail:
-                raise RuntimeError("explore failed")
-            return {"lr": self.new_lr}, {"lr": "×1.2"}
+    def decide(self, context: DecisionContext) -> Decision:
+        mid = context.member.member_id
+        self.calls.append((mid, list(context.peers)))
+        chosen = self.donor if self.donors is None else self.donors.get(mid)
+        view = None if chosen is None else context.donor(chosen)
+        if view is None:
+            return Continue()
+        if self.fail:
+            raise RuntimeError("explore failed")
+        if self.new_lr is None:
+            return CopyDonor(donor=view, old=context.hparams, hparams=view.hparams, ops=None)
+        return CopyDonor(donor=view, old=context.hparams, hparams={"lr": self.new_lr},
+                         ops={"lr": "×1.2"})
 
-        return donor, None if self.new_lr is None else explore
+    def reseed(self, context: DecisionContext, error: str) -> Reseed:
+        return self.real.reseed(context, error)
 
 
 NEVER = Decide()
@@ -323,7 +338,7 @@ def test_failures_then_reseed_from_the_best(storage):
         c = claim(storage, pop, "w")
         assert c.member.member_id == 2 and c.member.failures == attempt - 1
         after = storage.fail(pop, c, error="boom", max_failures=3,
-                             explore=lambda hp: ({"lr": 0.33}, {"lr": "×0.8"}), now=NOW)
+                             decide=Decide(reseed_lr=0.33), now=NOW)
     assert after.failures == 3 and after.state is MemberState.IDLE  # a re-seed keeps count
     assert after.step == 5 and after.hparams == {"lr": 0.33}
     assert after.checkpoint_id == storage.members(pop)[1].checkpoint_id  # the best's weights
@@ -347,7 +362,7 @@ def test_a_member_failing_after_its_reseeds_is_given_up(storage):
     for _ in range((RESEEDS + 1) * 2):
         while c.member.member_id != 2:  # members 0 and 1 come first at equal steps: hold them
             c = claim(storage, pop, "holder")
-        after = storage.fail(pop, c, error="boom", max_failures=2, explore=None, now=NOW)
+        after = storage.fail(pop, c, error="boom", max_failures=2, decide=NEVER, now=NOW)
         states.append((after.failures, after.state))
         c = claim(storage, pop, "w")
     assert states[-1] == ((RESEEDS + 1) * 2, MemberState.FAILED)
@@ -366,7 +381,7 @@ def test_a_reseed_takes_the_best_member_not_behind_it(storage):
     assert [c.member.member_id for c in held] == [0, 1]
     failing = claim(storage, pop, "w")
     assert failing.member.member_id == 2
-    after = storage.fail(pop, failing, error="boom", max_failures=1, explore=None, now=NOW)
+    after = storage.fail(pop, failing, error="boom", max_failures=1, decide=NEVER, now=NOW)
     assert after.step == 10 and after.checkpoint_id == storage.members(pop)[1].checkpoint_id
     assert [e.data["donor"] for e in storage.events(pop, member_id=2,
                                                     kinds=[EventKind.RESEED])] == [1]
@@ -376,7 +391,7 @@ def test_failures_without_any_donor_mark_failed_and_set_target_revives(storage):
     pop = make(storage, size=2)
     for _ in range(2):
         c = claim(storage, pop)
-        storage.fail(pop, c, error="boom", max_failures=1, explore=None, now=NOW)
+        storage.fail(pop, c, error="boom", max_failures=1, decide=NEVER, now=NOW)
     assert {m.state for m in storage.members(pop)} == {MemberState.FAILED}
     assert storage.unfinished(pop) == 0 and claim(storage, pop) is None
     storage.set_target(pop, 20)

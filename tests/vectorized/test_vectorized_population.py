@@ -249,14 +249,17 @@ def test_a_sigkilled_run_resumes_without_losing_or_repeating_a_round(tmp_path: P
     finally:
         child.wait(timeout=30)
     assert child.returncode == -signal.SIGKILL
-    done = subprocess.run([*run, "600"], cwd=tmp_path, capture_output=True, text=True,
+    # on a loaded machine the kill may land later than step 600: train three snapshots on
+    reached = max(m.step for m in popbt.load_population(name="vec", storage=url).members)
+    target = max(600, (reached // 60 + 3) * 60)
+    done = subprocess.run([*run, str(target)], cwd=tmp_path, capture_output=True, text=True,
                           timeout=300)
     assert done.returncode == 0, done.stderr
     pop = popbt.load_population(name="vec", storage=url)
-    assert [m.step for m in pop.members] == [600] * 6
+    assert [m.step for m in pop.members] == [target] * 6
     ready = [(e.member_id, e.step) for e in pop.events(kinds=[popbt.EventKind.READY])]
-    assert sorted(ready) == sorted({(m, s) for m in range(6) for s in range(20, 601, 20)})
+    assert sorted(ready) == sorted({(m, s) for m in range(6) for s in range(20, target + 1, 20)})
     scores = [(s.member_id, s.step) for s in pop.scores()]
-    assert len(scores) == len(set(scores)) == 6 * 30
+    assert len(scores) == len(set(scores)) == 6 * (target // 20)
     exploits = pop.events(kinds=[popbt.EventKind.EXPLOIT])
     assert len({(e.member_id, e.step) for e in exploits}) == len(exploits) > 0

@@ -2,21 +2,39 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from dataclasses import dataclass, field
 
-from popbt.executors import worker_name
-from popbt.trainable import Trainable
-from popbt.worker import Worker, WorkerOptions
+from popbt._execution import Executor, Running, Work
+from popbt.executors._entry import worker_name
 
-if TYPE_CHECKING:
-    from popbt._progress import Progress
-    from popbt.population import Population
+__all__ = ["InProcess"]
 
 
-def run_inprocess(pop: Population, trainable: type[Trainable], *, lease_s: float,
-                  progress: Progress) -> None:
-    """Run the worker loop here until no member is left."""
-    worker = Worker(pop.storage, pop.row, pop.settings, trainable, name=worker_name(),
-                    options=WorkerOptions(lease_s=lease_s),
-                    on_report=lambda _outcome: progress.update())
-    worker.run()
+@dataclass(frozen=True)
+class InProcess(Executor):
+    """One worker in this process: the default for one worker (`executor="inprocess"`).
+
+    Contract: the worker loop runs in the calling thread, on the storage the population has
+    open, so members take turns in a fixed order and a run is reproducible for a given seed;
+    the trainable, and an explore function, need not be importable elsewhere, and
+    checkpoints may live in memory (`checkpoints="memory://..."`).
+
+    Example:
+        >>> import popbt
+        >>> popbt.InProcess()
+        InProcess()
+        >>> # pop.train(MyTrainable, steps=1000, executor=popbt.InProcess())
+    """
+
+    workers: int = field(default=1, init=False, repr=False)
+
+    @classmethod
+    def from_shorthand(cls, **_: object) -> InProcess:
+        return cls()
+
+    def check(self, work: Work) -> None:
+        """Nothing to refuse: this process reads whatever the population's storage holds."""
+
+    def run(self, work: Work, running: Running) -> None:
+        """Run the worker loop here until no member is left."""
+        running.work_here(work, name=worker_name())

@@ -5,24 +5,20 @@ from __future__ import annotations
 import multiprocessing as mp
 import os
 import pickle
-import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from multiprocessing.connection import wait
-from typing import TYPE_CHECKING, Any
+from multiprocessing.process import BaseProcess
+from typing import Any
 
-from popbt._refs import object_ref, resolve_ref
-from popbt._signals import sigterm_interrupts
-from popbt._text import printable
-from popbt.errors import ConfigError, StorageError, TrainingError
-from popbt.strategies.explore import CallableExplore
-from popbt.trainable import Trainable
+from popbt._execution import Executor, Running, Work
+from popbt.errors import ConfigError
+from popbt.executors._entry import worker_main
+from popbt.executors._restart import Ended, check_count, keep_running, restart_limit
 
-if TYPE_CHECKING:
-    from popbt._progress import Progress
-    from popbt.population import Population
+__all__ = ["Processes"]
 
-FATAL_EXIT = 3
 STOP_WAIT_S = 10.0  # how long a worker told to stop may take to give its member back
 # One compute thread per worker process unless the user says otherwise: several processes of
 # a multi-threaded kernel on the same cores slow each other down, by 10-100× for small
@@ -45,93 +41,95 @@ def _one_thread_each() -> Iterator[None]:
             os.environ.pop(var, None)
 
 
-def _start(ctx: Any, args: tuple[Any, ...]) -> Any:
-    process = ctx.Process(target=worker_main, args=args, daemon=True)
-    with _one_thread_each():
-        process.start()
-    return process
+@dataclass(frozen=True, kw_only=True)
+class Processes(Executor):
+    """Worker processes on this machine: the default for several workers
+    (`workers=n` or `executor="processes"`).
 
+    Contract: `workers` processes are started with `spawn` (never forked), each with one
+    compute thread unless `OMP_NUM_THREADS` (or MKL's, OpenBLAS's) says otherwise; each opens
+    the storage by URL and runs the worker loop. One that dies while members remain is
+    replaced, at most `max_restarts` times (default 2 × workers), after which
+    `TrainingError` is raised. Ctrl-C or SIGTERM stops every process, and their members are
+    given back. The trainable (and an explore function) must be importable by the new
+    processes: defined at module level in a file.
 
-def run_worker(url: str, name: str, trainable: type[Trainable] | str, explore: Any,
-               lease_s: float) -> int:
-    """Open the storage and run the worker loop (in a worker process or a Ray task); the exit
-    status: 0, or `FATAL_EXIT` after an error that every worker would meet (it is recorded in
-    the storage, so the others stop too). `trainable` may be a reference to resolve."""
-    from popbt.executors import worker_name
-    from popbt.population import load_population
-    from popbt.worker import Worker, WorkerOptions
-
-    pop = None
-    try:
-        pop = load_population(name=name, storage=url, explore=explore)
-        cls: type[Trainable] = resolve_ref(trainable) if isinstance(trainable, str) \
-            else trainable
-        Worker(pop.storage, pop.row, pop.settings, cls, name=worker_name(),
-               options=WorkerOptions(lease_s=lease_s)).run()
-    except (TrainingError, ConfigError) as exc:
-        if pop is None:  # not recorded: the run cannot say it, so this process does
-            print(f"popbt worker: {printable(str(exc))}", file=sys.stderr)
-        elif isinstance(exc, ConfigError):
-            pop.storage.set_error(pop.row, str(exc))  # every worker would fail the same way
-        return FATAL_EXIT  # a recorded error is raised once, by the run that started us
-    except StorageError as exc:  # the database stayed away: a later worker may succeed
-        print(f"popbt worker: {printable(str(exc))}", file=sys.stderr)
-        return 1
-    return 0
-
-
-def worker_main(url: str, name: str, trainable_ref: str, explore: Any, lease_s: float) -> None:
-    """The body of one worker process. SIGTERM (sent when the run stops) gives back the member
-    it holds and ends the process."""
-    with sigterm_interrupts():
-        try:
-            code = run_worker(url, name, trainable_ref, explore, lease_s)
-        except KeyboardInterrupt:
-            code = 130
-    sys.exit(code)
-
-
-def run_processes(pop: Population, trainable: type[Trainable], *, workers: int, lease_s: float,
-                  progress: Progress, max_restarts: int | None = None) -> None:
-    """Start `workers` processes and wait for them; replace any that dies while members remain.
+    Example:
+        >>> import popbt
+        >>> popbt.Processes(workers=4)
+        Processes(workers=4, max_restarts=None)
+        >>> popbt.Processes(workers=0)
+        Traceback (most recent call last):
+        popbt.errors.ConfigError: workers=0: must be an integer >= 1
+        >>> # pop.train(MyTrainable, steps=1000, executor=popbt.Processes(workers=4))
 
     Raises:
-        ConfigError: the trainable cannot be imported by worker processes.
-        TrainingError: workers kept dying (more than `max_restarts`, default 2 × workers).
+        ConfigError: `workers` not an integer >= 1, or `max_restarts` not None or an
+            integer >= 0.
     """
-    ref = object_ref(trainable)
-    explore = pop.settings.explore if isinstance(pop.settings.explore, CallableExplore) else None
-    try:
-        pickle.dumps(explore)
-    except Exception as exc:  # noqa: BLE001 - whatever pickle refuses
-        raise ConfigError(f"explore {explore!r} cannot be sent to worker processes ({exc}); "
-                          f"define it at module level in a file") from None
-    args = (pop.storage.shared_url, pop.name, ref, explore, lease_s)
-    ctx = mp.get_context("spawn")
-    limit = 2 * workers if max_restarts is None else max_restarts
-    procs = [_start(ctx, args) for _ in range(workers)]
-    restarts = 0
-    try:
-        while procs:
-            for p in list(procs):
-                if p.is_alive():
-                    continue
-                p.join()
-                procs.remove(p)
-                if p.exitcode in (0, FATAL_EXIT) or pop.row.error \
-                        or pop.storage.unfinished(pop.row) == 0:
-                    continue
-                restarts += 1
-                if restarts > limit:
-                    raise TrainingError(f"worker processes died {restarts} times (last exit "
-                                        f"code {p.exitcode}); see their output above")
-                procs.append(_start(ctx, args))
-            progress.update(workers=len(procs))
-            wait([p.sentinel for p in procs], timeout=0.25)
-    finally:  # also on Ctrl-C or SIGTERM of this process: stop every worker, then wait
-        for p in procs:
+
+    workers: int
+    max_restarts: int | None = None
+
+    def __post_init__(self) -> None:
+        check_count(self.workers, "workers", low=1)
+        if self.max_restarts is not None:
+            check_count(self.max_restarts, "max_restarts", low=0)
+
+    def check(self, work: Work) -> None:
+        """Refuse checkpoints in memory, a trainable the processes cannot import, and an
+        explore function that cannot be sent to them.
+
+        Raises:
+            ConfigError: naming the object and how to make it importable.
+        """
+        super().check(work)
+        work.by_reference()
+        try:
+            pickle.dumps(work.explore)
+        except Exception as exc:  # noqa: BLE001 - whatever pickle refuses
+            raise ConfigError(f"explore {work.explore!r} cannot be sent to worker processes "
+                              f"({exc}); define it at module level in a file") from None
+
+    def run(self, work: Work, running: Running) -> None:
+        """Start the processes and wait for them; replace any that dies while members
+        remain.
+
+        Raises:
+            ConfigError: as `check`.
+            TrainingError: processes kept dying (more than `max_restarts`).
+        """
+        self.check(work)
+        pool = _ProcessPool(mp.get_context("spawn"), work.by_reference())
+        keep_running(pool, running, workers=self.workers,
+                     limit=restart_limit(self.max_restarts, self.workers))
+
+
+class _ProcessPool:
+    what = "worker processes"
+
+    def __init__(self, ctx: Any, work: Work) -> None:
+        self._ctx = ctx
+        self._work = work
+
+    def start(self) -> BaseProcess:
+        process: BaseProcess = self._ctx.Process(target=worker_main, args=(self._work,),
+                                                 daemon=True)
+        with _one_thread_each():
+            process.start()
+        return process
+
+    def wait(self, running: Sequence[BaseProcess], timeout_s: float) -> list[Ended[BaseProcess]]:
+        wait([p.sentinel for p in running], timeout=timeout_s)
+        ended = [p for p in running if not p.is_alive()]
+        for p in ended:
+            p.join()
+        return [Ended(p, p.exitcode) for p in ended]
+
+    def stop(self, running: Sequence[BaseProcess]) -> None:
+        for p in running:
             p.terminate()
-        for p in procs:
+        for p in running:
             p.join(STOP_WAIT_S)
             if p.is_alive():
                 p.kill()

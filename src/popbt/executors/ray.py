@@ -11,19 +11,19 @@ from __future__ import annotations
 import math
 import os
 import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from types import ModuleType
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from popbt._execution import Executor, Running, Work
 from popbt._refs import _FILE_PREFIX
-from popbt.errors import ConfigError, TrainingError
-from popbt.executors.processes import FATAL_EXIT, run_worker
-from popbt.strategies.explore import CallableExplore
+from popbt.errors import ConfigError
+from popbt.executors._entry import run_worker
+from popbt.executors._restart import Ended, check_count, keep_running, restart_limit
 from popbt.trainable import Trainable
 
-if TYPE_CHECKING:
-    from popbt._progress import Progress
-    from popbt.population import Population
+__all__ = ["DEFAULT_RESOURCES", "Ray", "ray_options"]
 
 DEFAULT_RESOURCES: dict[str, float] = {"CPU": 1.0}
 
@@ -36,8 +36,10 @@ def _import_ray() -> ModuleType:
     return ray
 
 
-def ray_options(resources: Mapping[str, float] | None) -> dict[str, Any]:
-    """Ray's task options for `resources_per_worker` ({"CPU": 1, "GPU": 0.5, "custom": 1}).
+def ray_options(resources: Mapping[str, float] | None, *,
+                name: str = "resources_per_worker") -> dict[str, Any]:
+    """Ray's task options for the resources each worker asks for ({"CPU": 1, "GPU": 0.5,
+    "custom": 1}); `name` is the argument's name, for messages.
 
     Raises:
         ConfigError: not a mapping of resource names to finite numbers >= 0.
@@ -45,23 +47,23 @@ def ray_options(resources: Mapping[str, float] | None) -> dict[str, Any]:
     if resources is None:
         resources = DEFAULT_RESOURCES
     if not isinstance(resources, Mapping):
-        raise ConfigError(f"resources_per_worker={resources!r}: expected a dict such as "
+        raise ConfigError(f"{name}={resources!r}: expected a dict such as "
                           f"{{'CPU': 1, 'GPU': 0.5}}")
     options: dict[str, Any] = {"num_cpus": 0.0, "num_gpus": 0.0, "resources": {}}
-    for name, amount in resources.items():
-        if not isinstance(name, str) or not name:
-            raise ConfigError(f"resources_per_worker key {name!r}: expected a resource name "
-                              f"such as 'CPU', 'GPU' or a custom resource")
+    for key, amount in resources.items():
+        if not isinstance(key, str) or not key:
+            raise ConfigError(f"{name} key {key!r}: expected a resource name such as 'CPU', "
+                              f"'GPU' or a custom resource")
         if isinstance(amount, bool) or not isinstance(amount, int | float) \
                 or not math.isfinite(amount) or amount < 0:
-            raise ConfigError(f"resources_per_worker[{name!r}]={amount!r}: expected a number "
-                              f">= 0 (fractions of a GPU allowed)")
-        if name.upper() == "CPU":
+            raise ConfigError(f"{name}[{key!r}]={amount!r}: expected a number >= 0 "
+                              f"(fractions of a GPU allowed)")
+        if key.upper() == "CPU":
             options["num_cpus"] = float(amount)
-        elif name.upper() == "GPU":
+        elif key.upper() == "GPU":
             options["num_gpus"] = float(amount)
         else:
-            options["resources"][name] = float(amount)
+            options["resources"][key] = float(amount)
     return options
 
 
@@ -88,60 +90,104 @@ def _check_feasible(ray: ModuleType, options: dict[str, Any]) -> None:
                           f"them before training")
 
 
-def _ship_by_value(ray: ModuleType, trainable: type[Trainable]) -> None:
+def _ship_by_value(ray: ModuleType, trainable: type[Trainable] | str) -> None:
     """Let Ray send a trainable defined in a file the workers cannot import (a script, or a
     file given to the CLI) by value instead of by module name."""
+    if isinstance(trainable, str):
+        return
     name = trainable.__module__
     module = sys.modules.get(name)
     if module is not None and name.startswith(_FILE_PREFIX):
         ray.cloudpickle.register_pickle_by_value(module)
 
 
-def run_ray(pop: Population, trainable: type[Trainable], *, workers: int, lease_s: float,
-            progress: Progress, address: str | None, resources: Mapping[str, float] | None,
-            max_restarts: int | None = None) -> None:
-    """Run `workers` Ray tasks until no member is left; replace any task that dies.
+@dataclass(frozen=True, kw_only=True)
+class Ray(Executor):
+    """Workers as Ray tasks (`pip install 'popbt[ray]'`), on a cluster or on this machine.
 
-    Connects to the Ray cluster at `address` ("auto": the one running on this machine), or
-    starts a local one when `address` is None and `RAY_ADDRESS` is unset; an already
-    initialised Ray is used as it is and left running. A trainable defined in a script or in
-    a file given to the CLI travels by value; one imported from a module must be importable
-    on the cluster's nodes (installed there, or shipped with Ray's `runtime_env`).
+    Contract: connects to the Ray cluster at `address` ("auto": the one running on this
+    machine), or starts a local one when `address` is None and `RAY_ADDRESS` is unset; an
+    already initialised Ray is used as it is and left running. Each of the `workers` tasks
+    asks Ray for `resources` (default {"CPU": 1}; {"CPU": 2, "GPU": 0.5} shares a GPU between
+    two workers); resources the cluster does not have are refused with `ConfigError` rather
+    than waited for. A task that dies while members remain is replaced, at most
+    `max_restarts` times (default 2 × workers). A trainable defined in a script or in a file
+    given to the CLI travels by value; one imported from a module must be importable on the
+    cluster's nodes (installed there, or shipped with Ray's `runtime_env`).
+
+    Example:
+        >>> import popbt
+        >>> popbt.Ray(workers=8, address="auto", resources={"CPU": 2, "GPU": 0.5})
+        Ray(workers=8, address='auto', resources={'CPU': 2, 'GPU': 0.5}, max_restarts=None)
+        >>> # pop.train(MyTrainable, steps=1000, executor=popbt.Ray(workers=8))
 
     Raises:
-        ConfigError: Ray is not installed, or bad `resources`.
-        TrainingError: tasks kept dying (more than `max_restarts`, default 2 × workers).
+        ConfigError: `workers` not an integer >= 1, `address` not a string, `resources` not
+            a dict of resource names to numbers >= 0, or a bad `max_restarts`.
     """
-    options = ray_options(resources)
-    ray = _import_ray()
-    if not ray.is_initialized():
-        _init(ray, address)
-    _check_feasible(ray, options)
-    _ship_by_value(ray, trainable)
-    explore = pop.settings.explore if isinstance(pop.settings.explore, CallableExplore) else None
-    task = ray.remote(run_worker).options(max_retries=0, **options)
-    args = (pop.storage.shared_url, pop.name, trainable, explore, lease_s)
-    limit = 2 * workers if max_restarts is None else max_restarts
-    running = [task.remote(*args) for _ in range(workers)]
-    restarts = 0
-    try:
-        while running:
-            finished, running = ray.wait(running, num_returns=len(running), timeout=0.25)
-            for ref in finished:
-                try:
-                    code, error = ray.get(ref), None
-                except ray.exceptions.RayError as exc:
-                    code, error = None, exc
-                if code in (0, FATAL_EXIT) or pop.row.error \
-                        or pop.storage.unfinished(pop.row) == 0:
-                    continue
-                restarts += 1
-                if restarts > limit:
-                    last = error if error is not None else f"exit status {code}"
-                    raise TrainingError(f"Ray worker tasks died {restarts} times (the last: "
-                                        f"{last}); see their output above")
-                running.append(task.remote(*args))
-            progress.update(workers=len(running))
-    finally:
+
+    workers: int
+    address: str | None = None
+    resources: Mapping[str, float] | None = None
+    max_restarts: int | None = None
+    _options: dict[str, Any] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        check_count(self.workers, "workers", low=1)
+        if self.address is not None and (not isinstance(self.address, str)
+                                         or not self.address):
+            raise ConfigError(f"address={self.address!r}: expected a Ray address such as "
+                              f"'auto' or 'ray://head:10001', or None")
+        object.__setattr__(self, "_options", ray_options(self.resources, name="resources"))
+        if self.max_restarts is not None:
+            check_count(self.max_restarts, "max_restarts", low=0)
+
+    @classmethod
+    def from_shorthand(cls, *, workers: int, ray_address: str | None,
+                       resources_per_worker: Mapping[str, float] | None) -> Ray:
+        ray_options(resources_per_worker)  # refused under the name the caller used
+        return cls(workers=workers, address=ray_address, resources=resources_per_worker)
+
+    def run(self, work: Work, running: Running) -> None:
+        """Run the tasks until no member is left; replace any task that dies.
+
+        Raises:
+            ConfigError: Ray is not installed, or the cluster lacks the resources.
+            TrainingError: tasks kept dying (more than `max_restarts`).
+        """
+        self.check(work)
+        ray = _import_ray()
+        if not ray.is_initialized():
+            _init(ray, self.address)
+        _check_feasible(ray, self._options)
+        _ship_by_value(ray, work.trainable)
+        task = ray.remote(run_worker).options(max_retries=0, **self._options)
+        keep_running(_TaskPool(ray, task, work), running, workers=self.workers,
+                     limit=restart_limit(self.max_restarts, self.workers))
+
+
+class _TaskPool:
+    what = "Ray worker tasks"
+
+    def __init__(self, ray: ModuleType, task: Any, work: Work) -> None:
+        self._ray = ray
+        self._task = task
+        self._work = work
+
+    def start(self) -> Any:
+        return self._task.remote(self._work)
+
+    def wait(self, running: Sequence[Any], timeout_s: float) -> list[Ended[Any]]:
+        ray = self._ray
+        finished, _ = ray.wait(list(running), num_returns=len(running), timeout=timeout_s)
+        ended = []
+        for ref in finished:
+            try:
+                ended.append(Ended(ref, ray.get(ref)))
+            except ray.exceptions.RayError as exc:
+                ended.append(Ended(ref, None, exc))
+        return ended
+
+    def stop(self, running: Sequence[Any]) -> None:
         for ref in running:
-            ray.cancel(ref, force=True)
+            self._ray.cancel(ref, force=True)

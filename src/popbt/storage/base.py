@@ -10,19 +10,24 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from popbt.records import Member, Peers
-
-ExploreFn = Callable[[Mapping[str, Any]], tuple[dict[str, Any], dict[str, str]]]
+from popbt.decisions import Decision, DecisionContext, DonorView, History, Reseed
+from popbt.records import Member, Peer, Peers
 
 
 class Decide(Protocol):
-    """A ready decision: given the member and its peers as committed, the donor (None: carry
-    on; the member's own id: explore without copying) and the explore to apply after it."""
+    """What makes a population's decisions (`popbt.decider.Decider`): the storage builds a
+    context in its transaction, asks for a `Decision` value and applies it; it never runs
+    strategy code in any other way."""
 
     history_window: int
 
-    def __call__(self, member_id: int, ready_count: int,
-                 peers: Peers) -> tuple[int | None, ExploreFn | None]: ...
+    def context(self, *, member: Peer, hparams: Mapping[str, Any], ready_count: int,
+                peers: Peers, donor: Callable[[int], DonorView | None],
+                history: Callable[[], History] | None = None) -> DecisionContext: ...
+
+    def decide(self, context: DecisionContext) -> Decision: ...
+
+    def reseed(self, context: DecisionContext, error: str) -> Reseed: ...
 
 
 def fitness_of(score: float, mode: str) -> float:

@@ -29,7 +29,7 @@ import json
 import math
 import os
 import re
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -39,8 +39,25 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import ArgumentError, DBAPIError, IntegrityError, NoSuchModuleError
 
 from popbt import _secrets
-from popbt.errors import ConfigError, PopulationExists, StorageError, TrainingError
-from popbt.records import Event, EventKind, Member, MemberState, Peers, Score
+from popbt.decisions import (
+    CopyDonor,
+    Decision,
+    DecisionContext,
+    DonorView,
+    ExploreInPlace,
+    MemberHistory,
+    Reseed,
+    decision_events,
+    history_from_events,
+)
+from popbt.errors import (
+    ConfigError,
+    FatalRunError,
+    PopulationExists,
+    PopulationNotFound,
+    StorageError,
+)
+from popbt.records import Event, EventKind, Member, MemberState, Peer, Peers, Score
 from popbt.storage._retry import retried
 from popbt.storage._schema import checkpoints, events, members, metadata, populations, scores
 from popbt.storage._statements import (
@@ -55,7 +72,6 @@ from popbt.storage.base import (
     CheckpointRow,
     Claim,
     Decide,
-    ExploreFn,
     Outcome,
     PopulationRow,
     Report,
@@ -95,18 +111,6 @@ def _copyable(row: Any) -> dict[str, Any]:
     return {"step": row.step, "fitness": row.fitness, "metrics": row.metrics,
             "checkpoint_id": row.checkpoint_id, "hparams": row.hparams,
             "last_ready_step": row.last_ready_step, "history_since": row.history_since}
-
-
-def _recorder(pop: PopulationRow, member_id: int, now: float) -> tuple[
-        list[dict[str, Any]], Callable[[EventKind, int, dict[str, Any]], None]]:
-    """A list of event rows for `add_event`, and the function that appends to it."""
-    rows: list[dict[str, Any]] = []
-
-    def event(kind: EventKind, step: int, data: dict[str, Any]) -> None:
-        rows.append({"p": pop.id, "m": member_id, "now": now, "step": step,
-                     "kind": kind.value, "data": _dumps(data)})
-
-    return rows, event
 
 
 class SQLStorage:
@@ -315,19 +319,21 @@ class SQLStorage:
         """The population named `name`, or with `name=None` the only one in the storage.
 
         Raises:
-            ConfigError: no population has that name, or `name` is None and the storage
-                holds none or several (the message lists those there are).
+            PopulationNotFound: no population has that name, or `name` is None and the
+                storage holds none (a ConfigError; the message lists those there are).
+            ConfigError: `name` is None and the storage holds several.
         """
         row = None if name is None else self.get_population(name)
         if row is not None:
             return row
         names = [p.name for p in self.list_populations()]
         if name is not None:
-            raise ConfigError(f"no population {name!r} in {self.safe_url}; it holds "
-                              f"{names if names else 'none'}")
+            raise PopulationNotFound(f"no population {name!r} in {self.safe_url}; it holds "
+                                     f"{names if names else 'none'}")
         if len(names) != 1:
-            raise ConfigError(f"{self.safe_url} holds {len(names)} populations "
-                              f"({', '.join(names) or 'none'}); choose one with --name")
+            error = ConfigError if names else PopulationNotFound
+            raise error(f"{self.safe_url} holds {len(names)} populations "
+                        f"({', '.join(names) or 'none'}); choose one with --name")
         return self.find_population(names[0])
 
     def _population(self, row: Any) -> PopulationRow:
@@ -401,13 +407,13 @@ class SQLStorage:
         failed come after healthy ones at the same step.
 
         Raises:
-            TrainingError: the population has a fatal error recorded.
+            FatalRunError: the population has a fatal error recorded.
         """
         while True:
             with self._write() as conn:
                 target, error = self._rows(conn, "population", {"p": pop.id})[0]
                 if error:
-                    raise TrainingError(error)
+                    raise FatalRunError(error)
                 for _ in range(DECISIONS_PER_TRANSACTION + 1):
                     picked = self._rows(conn, "pick", {"p": pop.id, "now": now})
                     if not picked:
@@ -427,21 +433,48 @@ class SQLStorage:
 
     def _decide(self, conn: Connection, pop: PopulationRow, member_id: int, decide: Decide,
                 now: float, target: int) -> None:
-        """Make a member's due ready decision and apply it (exploit, explore, events); a member
-        that copied a donor already at the step target is done."""
+        """Make a member's due ready decision and apply it with its events; a member that
+        copied a donor already at the step target is done."""
         row = self._rows(conn, "member", {"p": pop.id, "m": member_id})[0]
-        donor, explore = decide(member_id, row.ready_count,
-                                self._peers(conn, pop, decide.history_window))
+        peers = self._peers(conn, pop, decide.history_window)
+        decision = decide.decide(self._context(conn, pop, row, decide, peers))
         values = _copyable(row)
-        new_events, event = _recorder(pop, member_id, now)
-        if donor is not None:
-            self._apply_decision(conn, pop, row, donor, explore, values, event,
-                                 min_step=row.step)
+        event_rows = self._apply(conn, pop, row, decision, values, now)
         state = MemberState.DONE.value if values["step"] >= target else row.state
         self._run(conn, "decided", {**values, "p": pop.id, "m": member_id, "state": state,
                                     "version": self._bump(conn, pop)})
-        if new_events:
-            self._run(conn, "add_event", new_events)
+        if event_rows:
+            self._run(conn, "add_event", event_rows)
+
+    def _context(self, conn: Connection, pop: PopulationRow, row: Any, decide: Decide,
+                 peers: Peers) -> DecisionContext:
+        """The decision context of the member in `row`; its donor lookup reads the peer's row
+        in this transaction (None without a checkpoint to copy)."""
+        metric = pop.config["metric"]
+
+        def donor(member_id: int) -> DonorView | None:
+            found = self._rows(conn, "member", {"p": pop.id, "m": member_id})
+            if not found or found[0].checkpoint_id is None:
+                return None
+            d = found[0]
+            return DonorView(member_id=d.member_id, step=d.step,
+                             score=json.loads(d.metrics).get(metric),
+                             fitness=-math.inf if d.fitness is None else d.fitness,
+                             hparams=json.loads(d.hparams), checkpoint_id=d.checkpoint_id)
+
+        def history() -> dict[int, MemberHistory]:
+            e = events.c
+            rows = conn.execute(sa.select(e.member_id, e.kind, e.step, e.data).where(
+                e.population_id == pop.id).order_by(e.id)).all()
+            return history_from_events(
+                ((r.member_id, EventKind(r.kind), r.step, json.loads(r.data)) for r in rows),
+                metric=metric)
+
+        me = Peers.of(peers).find(row.member_id) or Peer(
+            row.member_id, row.step, math.nan if row.fitness is None else row.fitness)
+        return decide.context(member=me, hparams=json.loads(row.hparams),
+                              ready_count=row.ready_count, peers=peers, donor=donor,
+                              history=history)
 
     @retried
     def heartbeat(self, pop: PopulationRow, claim: Claim, *, lease_s: float, now: float) -> bool:
@@ -542,7 +575,8 @@ class SQLStorage:
                 values.update(last_ready_step=report.step, ready_count=row.ready_count + 1)
                 self._run(conn, "add_event", {**key, "step": report.step,
                                               "kind": EventKind.READY.value,
-                                              "data": _dumps({"score": report.score})})
+                                              "data": _dumps({"score": report.score,
+                                                              "metrics": report.metrics})})
             done = report.step >= target
             values.update(state=(MemberState.DONE if done else MemberState.IDLE).value,
                           owner=None, pending=int(report.decide))
@@ -563,55 +597,42 @@ class SQLStorage:
             return Outcome(accepted=True, member=self._member(pop, row), obsolete_paths=())
         return Outcome(accepted=False, member=None, obsolete_paths=())
 
-    def _apply_decision(self, conn: Connection, pop: PopulationRow, row: Any, donor_id: int,
-                        explore: ExploreFn | None, values: dict[str, Any],
-                        event: Callable[[EventKind, int, dict[str, Any]], None], *,
-                        min_step: int = 0) -> None:
-        """Copy the donor (unless the member explores itself), then explore; fills `values`.
-        A donor without a finite score or a checkpoint, or behind `min_step`, is not copied
-        (and nothing is explored)."""
-        hparams = json.loads(row.hparams)
-        step = row.step
-        if donor_id != row.member_id:
-            found = self._rows(conn, "member", {"p": pop.id, "m": donor_id})
-            donor = found[0] if found else None
-            if (donor is None or donor.checkpoint_id is None or donor.fitness is None
-                    or not math.isfinite(donor.fitness) or donor.step < min_step):
-                return
-            donor_hparams = json.loads(donor.hparams)
-            step = donor.step
-            event(EventKind.EXPLOIT, step, {
-                "donor": donor.member_id, "donor_step": donor.step,
-                "checkpoint_id": donor.checkpoint_id,
-                "score": json.loads(donor.metrics).get(pop.config["metric"]),
-                "old": hparams, "new": donor_hparams})
+    def _apply(self, conn: Connection, pop: PopulationRow, row: Any, decision: Decision,
+               values: dict[str, Any], now: float) -> list[dict[str, Any]]:
+        """Fill `values` (the member's columns, from `_copyable(row)`) with `decision`; the
+        rows of its events. A `CopyDonor` is applied only from a donor with a checkpoint and
+        a finite score that is not behind the member (its step would go back); any other is
+        applied as `Continue`."""
+        if isinstance(decision, CopyDonor) and (
+                decision.donor.checkpoint_id is None or decision.donor.step < row.step
+                or not math.isfinite(decision.donor.fitness)):
+            return []
+        if isinstance(decision, CopyDonor | Reseed) and decision.donor is not None:
+            d = decision.donor
             # The member keeps its own score until it reports again: ranking it by the
             # donor's would push the next member of the round into the bottom fraction,
             # and exploits would cascade through the population.
-            values.update(step=step, checkpoint_id=donor.checkpoint_id, last_ready_step=step,
+            values.update(step=d.step, checkpoint_id=d.checkpoint_id, last_ready_step=d.step,
                           history_since=self._rows(conn, "last_score",
                                                    {"p": pop.id, "m": row.member_id})[0][0])
-            hparams = donor_hparams
-        if explore is not None:
-            new, ops = explore(hparams)
-            event(EventKind.EXPLORE, step, {"old": hparams, "new": new, "ops": ops})
-            hparams = new
-        values["hparams"] = _dumps(hparams)
+        if isinstance(decision, CopyDonor | ExploreInPlace | Reseed):
+            values["hparams"] = _dumps(dict(decision.hparams))
+        return [{"p": pop.id, "m": row.member_id, "now": now, "step": step, "kind": kind.value,
+                 "data": _dumps(data)}
+                for kind, step, data in decision_events(decision, step=row.step)]
 
     @retried
     def fail(self, pop: PopulationRow, claim: Claim, *, error: str, max_failures: int,
-             explore: ExploreFn | None, now: float) -> Member | None:
+             decide: Decide, now: float) -> Member | None:
         """Record that the claimed member's trainable raised, and release it.
 
         `failures` counts the member's failures since its last accepted report; a re-seed does
         not reset it. At every `max_failures`-th failure, up to `RESEEDS` times, the member is
-        re-seeded from the best other member with a finite score and a checkpoint, among
-        those at its step or beyond if there are any (checkpoint, step and hyperparameters,
-        then explored; only a re-seed from a member behind sets its step back, with the
-        RESEED event saying from where); with no such member, or at
-        the failure after the last re-seed's `max_failures` (`RESEEDS + 1` times
-        `max_failures` in a row: the error survived fresh weights and hyperparameters), it
-        is marked FAILED. Returns the member after, or None if the claim was lost.
+        re-seeded as `decide.reseed` decides (from the best other member, then explored; see
+        `popbt.decider`); with no donor, or at the failure after the last re-seed's
+        `max_failures` (`RESEEDS + 1` times `max_failures` in a row: the error survived
+        fresh weights and hyperparameters), it is marked FAILED. Returns the member after, or
+        None if the claim was lost.
         """
         m = members.c
         mid = claim.member.member_id
@@ -622,28 +643,22 @@ class SQLStorage:
                 return None
             row = owned[0]
             failures = row.failures + 1
-            new_events, event = _recorder(pop, mid, now)
-            event(EventKind.FAILURE, row.step, {"error": error, "failures": failures})
+            event_rows = [{"p": pop.id, "m": mid, "now": now, "step": row.step,
+                           "kind": EventKind.FAILURE.value,
+                           "data": _dumps({"error": error, "failures": failures})}]
             values = {**_copyable(row), "failures": failures, "error": error, "owner": None,
                       "state": MemberState.IDLE.value}
             if failures >= (RESEEDS + 1) * max_failures:
                 values["state"] = MemberState.FAILED.value
             elif failures % max_failures == 0:
-                caught_up = sa.case((m.step >= row.step, 1), else_=0)  # never back, if it can
-                donor = conn.execute(sa.select(m.member_id, m.step).where(
-                    m.population_id == pop.id, m.member_id != mid, m.checkpoint_id.is_not(None),
-                    m.fitness > -math.inf).order_by(caught_up.desc(), m.fitness.desc(),
-                                                     m.member_id).limit(1)).first()
-                if donor is None:
+                context = self._context(conn, pop, row, decide, self._peers(conn, pop, 0))
+                decision = decide.reseed(context, error)
+                event_rows += self._apply(conn, pop, row, decision, values, now)
+                if decision.donor is None:
                     values["state"] = MemberState.FAILED.value
-                    event(EventKind.RESEED, row.step, {"donor": None, "error": error})
-                else:
-                    event(EventKind.RESEED, donor.step, {"donor": donor.member_id,
-                                                         "error": error})
-                    self._apply_decision(conn, pop, row, donor.member_id, explore, values, event)
-                    if values["step"] >= target:  # the donor is at the step target
-                        values["state"] = MemberState.DONE.value
-            self._run(conn, "add_event", new_events)
+                elif values["step"] >= target:  # the donor is at the step target
+                    values["state"] = MemberState.DONE.value
+            self._run(conn, "add_event", event_rows)
             values["version"] = self._bump(conn, pop)
             after = conn.execute(members.update().where(
                 m.population_id == pop.id, m.member_id == mid).values(**values)

@@ -3,10 +3,18 @@
 `explore(hparams, space, rng)` returns the new hyperparameters and, for each one that was
 touched, how ("×1.2", "resample", "+0.031"); the result always lies inside the space.
 Any callable `(hparams, space, rng) -> hparams` is accepted where an explore is expected.
+
+An explore that reads the population's history (a model-based explore, such as PB2)
+declares it: a subclass sets `uses_history = True` and is called as
+`explore(hparams, space, rng, history=...)`, and a function that takes a parameter named
+`history` receives it. The history is a mapping of member id to `popbt.decisions.
+MemberHistory` (each ready point's step, hyperparameters and metrics, since the member
+started and since its last exploit), read only for explores that ask for it.
 """
 
 from __future__ import annotations
 
+import inspect
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -22,7 +30,10 @@ Ops = dict[str, str]
 
 
 class Explore:
-    """Base class; subclasses implement `explore`."""
+    """Base class; subclasses implement `explore`, and set `uses_history = True` to receive
+    the population's history as `explore(..., history=...)` (see the module docstring)."""
+
+    uses_history: bool = False
 
     def explore(self, hparams: Mapping[str, Value], space: Space,
                 rng: np.random.Generator) -> tuple[dict[str, Value], Ops]:
@@ -32,6 +43,14 @@ class Explore:
     def __call__(self, hparams: Mapping[str, Value], space: Space,
                  rng: np.random.Generator) -> dict[str, Value]:
         return self.explore(hparams, space, rng)[0]
+
+    def apply(self, hparams: Mapping[str, Value], space: Space, rng: np.random.Generator,
+              history: Callable[[], Any]) -> tuple[dict[str, Value], Ops]:
+        """`explore`, given the population's history (read from `history()`) when
+        `uses_history`; what a decision calls."""
+        if self.uses_history:
+            return self.explore(hparams, space, rng, history=history())  # type: ignore[call-arg]
+        return self.explore(hparams, space, rng)
 
     def to_config(self) -> dict[str, Any]:
         raise NotImplementedError
@@ -172,9 +191,20 @@ class CallableExplore(Explore):
 
     fn: Callable[..., Mapping[str, Value]]
 
-    def explore(self, hparams: Mapping[str, Value], space: Space,
-                rng: np.random.Generator) -> tuple[dict[str, Value], Ops]:
-        result = self.fn(dict(hparams), space, rng)
+    @property
+    def uses_history(self) -> bool:  # type: ignore[override]
+        """Whether the function takes a parameter named `history`."""
+        try:
+            return "history" in inspect.signature(self.fn).parameters
+        except (TypeError, ValueError):  # a builtin without a signature
+            return False
+
+    def explore(self, hparams: Mapping[str, Value], space: Space, rng: np.random.Generator,
+                history: Any = None) -> tuple[dict[str, Value], Ops]:
+        if self.uses_history:
+            result = self.fn(dict(hparams), space, rng, history=history)
+        else:
+            result = self.fn(dict(hparams), space, rng)
         if not isinstance(result, Mapping):
             raise ConfigError(f"explore function {self.fn!r} returned {result!r}, not a dict")
         new = space.validate({**hparams, **result})
@@ -245,9 +275,14 @@ class StoredExplore(Explore):
         """The user's function (imported on first use)."""
         return self.resolve().fn
 
-    def explore(self, hparams: Mapping[str, Value], space: Space,
-                rng: np.random.Generator) -> tuple[dict[str, Value], Ops]:
-        return self.resolve().explore(hparams, space, rng)
+    @property
+    def uses_history(self) -> bool:  # type: ignore[override]
+        """Whether the function (imported to tell) takes `history`."""
+        return self.resolve().uses_history
+
+    def explore(self, hparams: Mapping[str, Value], space: Space, rng: np.random.Generator,
+                history: Any = None) -> tuple[dict[str, Value], Ops]:
+        return self.resolve().explore(hparams, space, rng, history)
 
     def to_config(self) -> dict[str, Any]:
         return {"type": "callable", "ref": self.ref, "name": self.name}

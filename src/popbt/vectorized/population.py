@@ -19,8 +19,8 @@ Contract:
 
 from __future__ import annotations
 
+import itertools
 import json
-import math
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -31,6 +31,15 @@ import torch
 from torch import nn
 
 from popbt.checkpoints import CheckpointStore
+from popbt.decider import Decider
+from popbt.decisions import (
+    CopyDonor,
+    DonorView,
+    ExploreInPlace,
+    MemberHistory,
+    decision_events,
+    history_from_events,
+)
 from popbt.errors import ConfigError
 from popbt.population import (
     DEFAULT_EXPLOIT,
@@ -54,7 +63,6 @@ from popbt.vectorized._stack import (
     per_example_cross_entropy,
     takes_hparams,
 )
-from popbt.worker import Decider
 
 Data = Mapping[str, Sequence[torch.Tensor]]
 BATCH_SIZE = "batch_size"
@@ -314,7 +322,8 @@ class VectorizedPopulation:
             scores.append((rec["member_id"], step, score, metrics))
             if ready:
                 rec.update(last_ready_step=step, ready_count=rec["ready_count"] + 1)
-                events.append((rec["member_id"], step, EventKind.READY, {"score": score}))
+                events.append((rec["member_id"], step, EventKind.READY,
+                               {"score": score, "metrics": dict(metrics)}))
                 history = self._history.setdefault(rec["member_id"], [])
                 history.append(fitness_of(score, settings.mode))
                 del history[:-max(1, self._decider.history_window)]
@@ -344,38 +353,47 @@ class VectorizedPopulation:
         self._checkpoints.delete(obsolete)
 
     def _decide(self, step: int, events: list[tuple[int, int, EventKind, dict]]) -> None:
-        """Every member's ready decision, in member order; then one row gather applies the
-        exploits (a chain of copies within the round resolves to its origin's rows)."""
+        """Every member's ready decision, in member order, as the worker loop makes it; then
+        one row gather applies the exploits (a chain of copies within the round resolves to
+        its origin's rows)."""
         mode = self.settings.mode
         size = len(self._records)
         fitness = np.array([fitness_of(r["score"], mode) for r in self._records])
         source = np.arange(size)
         window = self._decider.history_window
+
+        def donor(member_id: int) -> DonorView:
+            giver = self._records[member_id]
+            return DonorView(member_id=member_id, step=step, score=giver["score"],
+                             fitness=float(fitness[member_id]), hparams=dict(giver["hparams"]),
+                             checkpoint_id=None)
+
+        stored: list[tuple[int, EventKind, int, dict]] = []
+
+        def population_history() -> dict[int, MemberHistory]:
+            """What the storage holds (read once a round), then this round's events, which
+            are written after the decisions."""
+            if not stored:
+                stored.extend((e.member_id, e.kind, e.step, e.data)
+                              for e in self.population.events())
+            pending = ((m, kind, at, data) for m, at, kind, data in events)
+            return history_from_events(itertools.chain(stored, pending),
+                                       metric=self.settings.metric)
+
         for rec in self._records:
             mid = rec["member_id"]
             history = {m: tuple(h) for m, h in self._history.items()} if window else None
             peers = Peers(np.arange(size), np.full(size, step), fitness, history)
-            donor, explore = self._decider(mid, rec["ready_count"], peers)
-            if donor is None:
-                continue
-            hparams = rec["hparams"]
-            if donor != mid:
-                giver = self._records[donor]
-                if not math.isfinite(fitness[donor]):
-                    continue
-                new = dict(giver["hparams"])
-                events.append((mid, step, EventKind.EXPLOIT, {
-                    "donor": donor, "donor_step": step, "checkpoint_id": None,
-                    "score": giver["score"], "old": hparams, "new": new}))
-                source[mid] = source[donor]
+            decision = self._decider.decide(self._decider.context(
+                member=peers[mid], hparams=rec["hparams"], ready_count=rec["ready_count"],
+                peers=peers, donor=donor, history=population_history))
+            if isinstance(decision, CopyDonor):
+                source[mid] = source[decision.donor.member_id]
                 self._history[mid] = []
-                hparams = new
-            if explore is not None:
-                explored, ops = explore(hparams)
-                events.append((mid, step, EventKind.EXPLORE,
-                               {"old": hparams, "new": explored, "ops": ops}))
-                hparams = explored
-            rec["hparams"] = hparams
+            if isinstance(decision, CopyDonor | ExploreInPlace):
+                rec["hparams"] = dict(decision.hparams)
+            events.extend((mid, at, kind, data)
+                          for kind, at, data in decision_events(decision, step=step))
         if (source != np.arange(size)).any():
             index = torch.as_tensor(source, device=self.device)
             self.flat = self.flat.index_select(0, index)

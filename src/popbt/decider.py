@@ -1,0 +1,135 @@
+"""A population's ready decisions: its exploit strategy, then its explore, as `Decision` values.
+
+Contract:
+- `Decider.decide` compares the member only with peers that have reached its step (their
+  latest scores, from that step or later), and copies only such a peer, with a finite score
+  and something to copy: a member never goes back to weights less trained than its own.
+- `Decider.reseed` picks, for a member that keeps failing, the best other member with a
+  finite score, among those at its step or beyond when there are any (lowest id on ties).
+- Pure: a decision depends only on its context; every random draw comes from the context's
+  generator, seeded by (population seed, member id, ready count). An exception from a user's
+  explore function becomes a `ConfigError` (a fatal error of the run).
+
+Example:
+    >>> decider = Decider(settings)  # doctest: +SKIP
+    >>> decider.decide(decider.context(member=..., hparams=..., ...))  # doctest: +SKIP
+    CopyDonor(donor=DonorView(member_id=3, ...), ...)
+"""
+
+from __future__ import annotations
+
+import math
+import traceback
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import numpy as np
+
+from popbt.decisions import (
+    Continue,
+    CopyDonor,
+    Decision,
+    DecisionContext,
+    DonorView,
+    ExploreInPlace,
+    History,
+    Reseed,
+)
+from popbt.errors import ConfigError
+from popbt.records import Peer, Peers
+from popbt.settings import Settings
+
+
+def describe_error(exc: BaseException) -> str:
+    """"Type: message (at file:line)" of an exception, for records and messages."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    where = f" (at {frames[-1].filename}:{frames[-1].lineno})" if frames else ""
+    return f"{type(exc).__name__}: {exc}{where}"
+
+
+class Decider:
+    """The ready decisions of one population's settings; see the module contract.
+
+    `history_window`: how many recent fitness values per peer the exploit strategy reads
+    (`Peer.history`); callers fill them in the peers they pass.
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.history_window = settings.exploit.history_window
+        resolve = getattr(settings.explore, "resolve", None)
+        if resolve is not None:  # a stored custom explore (`StoredExplore`): imported now,
+            resolve()  # by a trainer, never while a decision holds the database's write lock
+
+    def context(self, *, member: Peer, hparams: Mapping[str, Any], ready_count: int,
+                peers: Peers, donor: Callable[[int], DonorView | None],
+                history: Callable[[], History] | None = None) -> DecisionContext:
+        """The context of the member's decision at its `ready_count`-th ready point;
+        `history` reads the population's history (called only for an explore that uses it)."""
+        return DecisionContext(
+            member=member, hparams=hparams, ready_count=ready_count, peers=peers,
+            space=self.settings.space, donor=donor,
+            rng=self.settings.decision_rng(member.member_id, ready_count),
+            **({} if history is None else {"history": history}))
+
+    def decide(self, context: DecisionContext) -> Decision:
+        """The member's ready decision: exploit (and explore), explore in place, or carry on."""
+        me, peers = context.member, Peers.of(context.peers)
+        keep = peers.steps >= me.step
+        if not keep.all():
+            peers = Peers(peers.member_ids[keep], peers.steps[keep], peers.fitness[keep],
+                          peers.history)
+        chosen = self.settings.exploit.select(me, peers, context.rng)
+        if chosen is None:
+            return Continue()
+        if chosen == me.member_id:
+            explored = self._explore(context.hparams, context)
+            if explored is None:
+                return Continue()
+            return ExploreInPlace(old=dict(context.hparams), hparams=explored[0],
+                                  ops=explored[1])
+        donor = context.donor(chosen)
+        if donor is None or not math.isfinite(donor.fitness) or donor.step < me.step:
+            return Continue()
+        explored = self._explore(donor.hparams, context)
+        return CopyDonor(donor=donor, old=dict(context.hparams),
+                         hparams=dict(donor.hparams) if explored is None else explored[0],
+                         ops=None if explored is None else explored[1])
+
+    def reseed(self, context: DecisionContext, error: str) -> Reseed:
+        """Where a member that keeps failing starts again (see the module contract); a
+        `Reseed` without a donor when no other member has a finite score and a checkpoint."""
+        me, peers = context.member, Peers.of(context.peers)
+        order = sorted(
+            (i for i in range(len(peers)) if peers.member_ids[i] != me.member_id
+             and np.isfinite(peers.fitness[i])),
+            key=lambda i: (peers.steps[i] < me.step, -peers.fitness[i], peers.member_ids[i]))
+        for i in order:
+            donor = context.donor(int(peers.member_ids[i]))
+            if donor is not None:
+                explored = self._explore(donor.hparams, context)
+                return Reseed(error=error, donor=donor, old=dict(context.hparams),
+                              hparams=dict(donor.hparams) if explored is None else explored[0],
+                              ops=None if explored is None else explored[1])
+        return Reseed(error=error, donor=None, old=dict(context.hparams),
+                      hparams=dict(context.hparams), ops=None)
+
+    def _explore(self, hparams: Mapping[str, Any],
+                 context: DecisionContext) -> tuple[dict[str, Any], dict[str, str]] | None:
+        """The population's explore of `hparams` drawing from the context's generator (and
+        given the population's history if it uses it); None when it never explores.
+
+        Raises:
+            ConfigError: the explore raised (a user's function: fatal for the run).
+        """
+        explore = self.settings.explore
+        if explore is None:
+            return None
+        try:
+            new, ops = explore.apply(hparams, self.settings.space, context.rng,
+                                     context.history)
+        except ConfigError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - a user's explore function
+            raise ConfigError(f"explore {explore!r} raised {describe_error(exc)}") from exc
+        return dict(new), dict(ops)
