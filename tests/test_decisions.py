@@ -19,6 +19,7 @@ from popbt.decisions import (
     decision_events,
     history_from_events,
 )
+from popbt.fitness import MetricFitness
 from popbt.records import EventKind, Peers
 from popbt.settings import Settings
 from trainables import SPACE, Quadratic
@@ -195,3 +196,35 @@ def test_the_vectorized_trainer_gives_history_too(db_url):
     # decisions at the step target wait for more steps: the last round decided was at 20,
     # and its own observations (written after the decisions) are in the history
     assert {hist.observations[-1].step for hist in last.values()} == {20}
+
+
+class Reversed(MetricFitness):
+    """Ranks peers by the negation of their stored fitness (a stand-in for a ranking that
+    is not the stored scalar: Pareto fronts, ratings)."""
+
+    def rank(self, context: Any) -> Peers:
+        peers = Peers.of(context.peers)
+        return Peers(peers.member_ids, peers.steps, -peers.fitness, peers.history)
+
+
+class ReversedSettings(Settings):
+    @property
+    def fitness(self) -> MetricFitness:
+        return Reversed(metric=self.metric, mode=self.mode)
+
+
+def test_what_exploit_ranks_comes_from_the_fitness_seam():
+    fitness = [0.0, 1.0, 2.0, 3.0]
+    usual = Decider(settings())
+    assert isinstance(usual.settings.fitness, MetricFitness)
+    assert usual.decide(context(usual, 3, [10] * 4, fitness)) == Continue()  # the best
+    flipped = Decider(ReversedSettings(space=SPACE, size=4, metric="score",
+                                       ready=popbt.Every(steps=5),
+                                       exploit=popbt.Truncation(0.25), explore=None))
+    decision = flipped.decide(context(flipped, 3, [10] * 4, fitness))
+    assert isinstance(decision, CopyDonor) and decision.donor.member_id == 0
+
+
+def test_metric_fitness_orients_and_guards():
+    assert MetricFitness(metric="loss", mode="min").of({"loss": 2.0}) == -2.0
+    assert MetricFitness(metric="acc").of({"acc": float("nan")}) == -np.inf

@@ -1,9 +1,9 @@
 """popbt: Population Based Training with lineage you can see and checkpoints you can trust.
 
 The light parts (search spaces, strategies, the Trainable interface, records) import
-eagerly; the storage-backed parts (`create_population`, `load_population`, `Population`)
-import SQLAlchemy on first use, and the executors (`InProcess`, `Processes`, `Ray`) are
-imported from `popbt.executors` on first use.
+eagerly; the storage-backed parts (`create_population`, `load_population`, `Population`,
+`get_storage`) import SQLAlchemy on first use, and the executors (`InProcess`, `Processes`,
+`Ray`) are imported from `popbt.executors` on first use.
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ from popbt.trainable import Trainable
 if TYPE_CHECKING:
     from popbt.executors import InProcess, Processes, Ray
     from popbt.population import Population, create_population, load_population
+    from popbt.storage import get_storage
 
 __version__ = "0.1.0"
 
@@ -44,7 +45,7 @@ __all__ = [
     "Perturb", "PopbtError", "Population", "PopulationExists", "Processes", "Ray", "Resample",
     "Score", "Space",
     "StorageError", "TTest", "Tournament", "Trainable", "TrainingError", "Truncation", "Uniform",
-    "create_population", "load_population",
+    "create_population", "get_storage", "load_population",
 ]
 
 _LAZY = {"Population", "create_population", "load_population"}
@@ -60,4 +61,8 @@ def __getattr__(name: str) -> Any:
         from popbt import executors
 
         return getattr(executors, name)
+    if name == "get_storage":  # popbt.storage: SQLAlchemy only once a URL is opened
+        from popbt.storage import get_storage
+
+        return get_storage
     raise AttributeError(f"module 'popbt' has no attribute {name!r}")

@@ -54,7 +54,7 @@ class Work:
     task as it is. It holds no open connection and no live object of the run.
 
     Attributes:
-        storage_url: the URL a worker opens (`SQLStorage.shared_url`; it may hold a password,
+        storage_url: the URL a worker opens (`Storage.shared_url`; it may hold a password,
             so it is left out of `repr`).
         population: the population's name in that storage.
         trainable: the `Trainable` subclass, or an import reference to it

@@ -1,7 +1,8 @@
 """A population's ready decisions: its exploit strategy, then its explore, as `Decision` values.
 
 Contract:
-- `Decider.decide` compares the member only with peers that have reached its step (their
+- `Decider.decide` ranks the peers by the population's fitness (`Fitness.rank`), then
+  compares the member only with peers that have reached its step (their
   latest scores, from that step or later), and copies only such a peer, with a finite score
   and something to copy: a member never goes back to weights less trained than its own.
 - `Decider.reseed` picks, for a member that keeps failing, the best other member with a
@@ -74,7 +75,8 @@ class Decider:
 
     def decide(self, context: DecisionContext) -> Decision:
         """The member's ready decision: exploit (and explore), explore in place, or carry on."""
-        me, peers = context.member, Peers.of(context.peers)
+        peers = self.settings.fitness.rank(context)
+        me = peers.find(context.member.member_id) or context.member  # as ranked too
         keep = peers.steps >= me.step
         if not keep.all():
             peers = Peers(peers.member_ids[keep], peers.steps[keep], peers.fitness[keep],

@@ -30,8 +30,8 @@ from typing import TYPE_CHECKING
 from popbt.checkpoints import CHECKPOINT_NAME, CheckpointStore, StoredFile
 
 if TYPE_CHECKING:
+    from popbt.storage import Storage
     from popbt.storage.base import PopulationRow
-    from popbt.storage.sql import SQLStorage
 
 DEFAULT_MIN_AGE_S = 3600.0
 
@@ -63,7 +63,7 @@ class Collected:
         return self.temporary + self.unreferenced
 
 
-def collect(storage: SQLStorage, pop: PopulationRow, *, now: float,
+def collect(storage: Storage, pop: PopulationRow, *, now: float,
             min_age_s: float = DEFAULT_MIN_AGE_S, dry_run: bool = False) -> Collected:
     """Remove the population's temporary and unreferenced checkpoint files older than
     `min_age_s` at `now` (see the module contract); with `dry_run`, only say which.

@@ -15,8 +15,8 @@ from popbt.lineage import Segment, lineage, schedule
 from popbt.records import Event, EventKind, Member, Score
 from popbt.settings import Settings
 from popbt.space import Space
+from popbt.storage import Storage, get_storage
 from popbt.storage.base import PopulationRow
-from popbt.storage.sql import SQLStorage
 from popbt.strategies import Every, Exploit, Explore, Perturb, Truncation, as_explore
 from popbt.trainable import Trainable
 
@@ -28,15 +28,7 @@ DEFAULT_EXPLOIT = Truncation(fraction=0.2)
 DEFAULT_EXPLORE = Perturb()
 
 
-def _open(storage: str | SQLStorage) -> SQLStorage:
-    if isinstance(storage, SQLStorage):
-        return storage
-    if not isinstance(storage, str):
-        raise ConfigError(f"storage={storage!r}: expected a URL such as {DEFAULT_STORAGE!r}")
-    return SQLStorage(storage)
-
-
-def _checkpoint_root(store: SQLStorage, checkpoints: str | Path | None) -> str:
+def _checkpoint_root(store: Storage, checkpoints: str | Path | None) -> str:
     """The checkpoint root to record: an fsspec URL (a string with "://") as given, less a
     trailing "/", after checking that it can be opened; a directory made absolute; by default
     a folder beside the SQLite file.
@@ -110,7 +102,7 @@ def _check_name(name: Any) -> str:
     return name
 
 
-def create_population(*, name: str, storage: str | SQLStorage = DEFAULT_STORAGE, space: Space,
+def create_population(*, name: str, storage: str | Storage = DEFAULT_STORAGE, space: Space,
                       size: int, metric: str, mode: str = "max", seed: int = 0, ready: Every,
                       exploit: Exploit = DEFAULT_EXPLOIT,
                       explore: Explore | Callable[..., Any] | None = DEFAULT_EXPLORE,
@@ -144,7 +136,7 @@ def create_population(*, name: str, storage: str | SQLStorage = DEFAULT_STORAGE,
                            trainer="workers")
 
 
-def open_population(settings: Settings, *, name: str, storage: str | SQLStorage,
+def open_population(settings: Settings, *, name: str, storage: str | Storage,
                     initial: Sequence[Mapping[str, Any]], checkpoints: str | Path | None,
                     load_if_exists: bool, trainer: str) -> Population:
     """Create a population trained by `trainer` ("workers" or "vectorized"), or resume it;
@@ -154,7 +146,7 @@ def open_population(settings: Settings, *, name: str, storage: str | SQLStorage,
         raise ConfigError(f"initial={initial!r}: expected a list of hyperparameter dicts")
     if len(initial) > settings.size:
         raise ConfigError(f"initial has {len(initial)} entries but size={settings.size}")
-    store = _open(storage)
+    store = get_storage(storage)
     existing = store.get_population(name)
     if existing is None:
         rng = settings.initial_rng()
@@ -174,7 +166,7 @@ def open_population(settings: Settings, *, name: str, storage: str | SQLStorage,
     return _resume(store, existing, settings, load_if_exists=load_if_exists, trainer=trainer)
 
 
-def _resume(store: SQLStorage, existing: PopulationRow, settings: Settings, *,
+def _resume(store: Storage, existing: PopulationRow, settings: Settings, *,
             load_if_exists: bool, trainer: str) -> Population:
     """The existing population, if resuming it was asked for and `settings` match its own.
 
@@ -206,7 +198,7 @@ def _check_trainer(row: PopulationRow, trainer: str) -> None:
                           f"continue it with {how}")
 
 
-def load_population(*, name: str, storage: str | SQLStorage = DEFAULT_STORAGE,
+def load_population(*, name: str, storage: str | Storage = DEFAULT_STORAGE,
                     explore: Explore | Callable[..., Any] | None = None) -> Population:
     """Open an existing population; nothing is created (no file, no table) and no user code
     runs: a stored custom explore function is imported only when an explore is applied (see
@@ -220,9 +212,7 @@ def load_population(*, name: str, storage: str | SQLStorage = DEFAULT_STORAGE,
         StorageError: the storage does not exist (a SQLite file that is missing, a database
             without popbt's tables) or cannot be opened.
     """
-    if isinstance(storage, str):
-        storage = SQLStorage(storage, create=False)
-    store = _open(storage)
+    store = get_storage(storage, create=False)
     row = store.find_population(name)
     return Population(store, row, Settings.from_config(row.config, explore=explore,
                                                        lazy_explore=True))
@@ -239,7 +229,7 @@ class Population:
         >>> pop.best.hparams  # doctest: +SKIP
     """
 
-    def __init__(self, storage: SQLStorage, row: PopulationRow, settings: Settings) -> None:
+    def __init__(self, storage: Storage, row: PopulationRow, settings: Settings) -> None:
         self.storage = storage
         self._row = row
         self.settings = settings

@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from popbt.errors import ConfigError
+from popbt.fitness import Fitness, MetricFitness
 from popbt.space import Space
 from popbt.strategies import Every, Exploit, Explore, as_explore, from_config
 
@@ -59,6 +60,11 @@ class Settings:
                            _positive_int("keep_checkpoints", self.keep_checkpoints, 1))
         object.__setattr__(self, "max_failures",
                            _positive_int("max_failures", self.max_failures, 1))
+
+    @property
+    def fitness(self) -> Fitness:
+        """What exploit ranks, from what members report: the metric, in its mode."""
+        return MetricFitness(metric=self.metric, mode=self.mode)
 
     def to_config(self) -> dict[str, Any]:
         """JSON-ready settings; `Settings.from_config` reads them back."""

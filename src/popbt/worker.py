@@ -9,7 +9,7 @@ Contract:
   and its file is removed, so no interval is counted twice.
 - An exception from the trainable (or from restoring its checkpoint) is recorded as a
   FAILURE event and the member goes back to the pool, re-seeded from the best member after
-  `max_failures` failures in a row (see `SQLStorage.fail`). A member that keeps failing after
+  `max_failures` failures in a row (see `Storage.fail`). A member that keeps failing after
   its re-seeds, a result without the metric, a state that cannot be stored or read back, or
   a checkpoint folder that is full or read-only, is a fatal error of the whole population:
   it is recorded in the storage, every worker stops, and `FatalRunError` is raised. Nothing
@@ -35,7 +35,7 @@ from popbt.errors import CheckpointError, ConfigError, FatalRunError
 from popbt.records import Member, MemberState
 from popbt.settings import Settings
 from popbt.storage.base import Claim, Outcome, PopulationRow, Report
-from popbt.storage.sql import RESEEDS, SQLStorage
+from popbt.storage.contract import RESEEDS, Storage
 from popbt.trainable import Trainable
 
 REAP_EVERY_S = 1.0
@@ -111,7 +111,7 @@ def score_of(result: Any, metric: str) -> tuple[float, dict[str, float]]:
 class _Heartbeat:
     """One background thread that renews whichever claim the worker holds."""
 
-    def __init__(self, storage: SQLStorage, pop: PopulationRow, lease_s: float) -> None:
+    def __init__(self, storage: Storage, pop: PopulationRow, lease_s: float) -> None:
         self._storage, self._pop, self._lease_s = storage, pop, lease_s
         self._claim: Claim | None = None
         self._lock = threading.Lock()
@@ -148,7 +148,7 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def release_dead_local_holders(storage: SQLStorage, pop: PopulationRow) -> bool:
+def release_dead_local_holders(storage: Storage, pop: PopulationRow) -> bool:
     """Release members held by dead worker processes of this host (no need to wait for their
     leases): they resume from their last checkpoint. True if any was released."""
     host = socket.gethostname()
@@ -169,7 +169,7 @@ class Worker:
         >>> Worker(storage, pop, settings, MyTrainable, name="w0").run()  # doctest: +SKIP
     """
 
-    def __init__(self, storage: SQLStorage, pop: PopulationRow, settings: Settings,
+    def __init__(self, storage: Storage, pop: PopulationRow, settings: Settings,
                  trainable: type[Trainable], *, name: str,
                  options: WorkerOptions | None = None,
                  on_report: Callable[[Outcome], None] | None = None) -> None:
@@ -332,6 +332,7 @@ class Worker:
         ready = settings.ready.is_ready(step=step, last_ready_step=member.last_ready_step)
         return trainable, path, Report(
             member_id=member.member_id, worker=claim.worker, token=claim.token, step=step,
-            score=score, metrics=metrics, checkpoint_path=path, checksum=checksum, size=size,
+            score=score, fitness=settings.fitness.of(metrics), metrics=metrics,
+            checkpoint_path=path, checksum=checksum, size=size,
             ready=ready, decide=ready and settings.ready.may_exploit(step),
             keep_checkpoints=settings.keep_checkpoints)

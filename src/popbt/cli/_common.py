@@ -68,9 +68,9 @@ def open_population(args: argparse.Namespace) -> Population:
         StorageError: the storage does not exist or cannot be opened.
     """
     from popbt.population import load_population
-    from popbt.storage.sql import SQLStorage
+    from popbt.storage import get_storage
 
-    storage = SQLStorage(args.storage, create=False)  # a reader creates nothing
+    storage = get_storage(args.storage, create=False)  # a reader creates nothing
     return load_population(name=storage.find_population(args.name).name, storage=storage)
 
 

@@ -21,7 +21,7 @@ from popbt.demos.toy_trainable import INITIAL, SPACE, ToyTrainable, q
 from popbt.strategies import Every, GaussianNoise, NoExploit, Truncation
 
 if TYPE_CHECKING:
-    from popbt.storage.sql import SQLStorage
+    from popbt.storage import Storage
 
 TARGET_Q = 1.19
 VARIANTS: dict[str, tuple[Any, Any]] = {
@@ -44,7 +44,7 @@ class ToyRun:
     trace: dict[int, list[tuple[int, float, float, float]]]
 
 
-def run_variant(variant: str, seed: int, *, steps: int, storage: SQLStorage) -> ToyRun:
+def run_variant(variant: str, seed: int, *, steps: int, storage: Storage) -> ToyRun:
     """Train the toy population of `variant` with `seed` in `storage`."""
     from popbt.population import create_population
 
@@ -100,14 +100,14 @@ def run_toy(*, seeds: int = 20, steps: int = 400,
         ConfigError: `seeds` or `steps` is not an integer >= 1.
     """
     from popbt.errors import ConfigError
-    from popbt.storage.sql import SQLStorage
+    from popbt.storage import get_storage
 
     for name, value in (("seeds", seeds), ("steps", steps)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ConfigError(f"{name}={value!r}: must be an integer >= 1")
     runs = []
     with tempfile.TemporaryDirectory(prefix="popbt-toy-") as tmp:
-        storage = SQLStorage(f"sqlite:///{Path(tmp) / 'toy.db'}")
+        storage = get_storage(f"sqlite:///{Path(tmp) / 'toy.db'}")
         try:
             for variant in VARIANTS:
                 for seed in range(seeds):

@@ -33,12 +33,12 @@ def run_worker(work: Work) -> int:
     """Open the storage and run the worker loop on `work`; the exit status (see the module's
     contract). The trainable may be a reference, imported here."""
     from popbt.settings import Settings
-    from popbt.storage.sql import SQLStorage
+    from popbt.storage import get_storage
     from popbt.worker import Worker, WorkerOptions
 
     store, row = None, None
     try:
-        opened = SQLStorage(work.storage_url, create=False)
+        opened = get_storage(work.storage_url, create=False)
         found = opened.find_population(work.population)
         settings = Settings.from_config(found.config, explore=work.explore, lazy_explore=True)
         store, row = opened, found

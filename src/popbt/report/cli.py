@@ -23,9 +23,9 @@ def cmd_report(args: argparse.Namespace) -> int:
     from popbt.errors import ConfigError
     from popbt.report.data import stored_data
     from popbt.report.html import write_report
-    from popbt.storage.sql import SQLStorage
+    from popbt.storage import get_storage
 
-    storage = SQLStorage(args.storage, create=False)  # a reader creates nothing
+    storage = get_storage(args.storage, create=False)  # a reader creates nothing
     try:
         row = storage.find_population(args.name)
         data = stored_data(storage, row)

@@ -33,8 +33,8 @@ from urllib.parse import parse_qs, urlsplit
 from popbt.errors import ConfigError, PopbtError
 from popbt.report.data import stored_data
 from popbt.report.html import CSP, render_html
+from popbt.storage import Storage, get_storage
 from popbt.storage.base import PopulationRow
-from popbt.storage.sql import SQLStorage
 
 log = logging.getLogger("popbt.report")
 
@@ -83,7 +83,7 @@ class Dashboard(ThreadingHTTPServer):
 
     daemon_threads = True
 
-    def __init__(self, storage: str | SQLStorage, *, host: str = "127.0.0.1", port: int = 8765,
+    def __init__(self, storage: str | Storage, *, host: str = "127.0.0.1", port: int = 8765,
                  allow_remote: bool = False, poll_s: float = 2.0) -> None:
         if not allow_remote and not _is_loopback(host):
             raise ConfigError(
@@ -94,8 +94,7 @@ class Dashboard(ThreadingHTTPServer):
             raise ConfigError(f"port={port!r}: must be an integer in 0..65535")
         if isinstance(poll_s, bool) or not isinstance(poll_s, int | float) or poll_s <= 0:
             raise ConfigError(f"poll_s={poll_s!r}: must be a number of seconds > 0")
-        self.storage = (storage if isinstance(storage, SQLStorage)
-                        else SQLStorage(storage, create=False))  # a reader creates nothing
+        self.storage = get_storage(storage, create=False)  # a reader creates nothing
         self.allow_remote = allow_remote
         self.page = render_html(None, live={"poll_ms": int(poll_s * 1000)}).encode()
         self._cache: dict[str, _Cached] = {}

@@ -44,8 +44,8 @@ from popbt.records import Event, EventKind, Member, Score
 
 if TYPE_CHECKING:
     from popbt.population import Population
+    from popbt.storage import Storage
     from popbt.storage.base import PopulationRow
-    from popbt.storage.sql import SQLStorage
 
 # The events the report reads: READY events repeat the scores, FAILURE and RESEED change
 # nothing it draws (a re-seed's copy is an EXPLOIT event).
@@ -59,7 +59,7 @@ def population_data(pop: Population, *, members: Sequence[Member] | None = None
     return stored_data(pop.storage, pop.row, members=members)
 
 
-def stored_data(storage: SQLStorage, row: PopulationRow, *,
+def stored_data(storage: Storage, row: PopulationRow, *,
                 members: Sequence[Member] | None = None) -> dict[str, Any]:
     """Everything the report shows of the population `row` in `storage`, read with one
     query each for members, events and scores; the settings are the stored ones, so a

@@ -5,12 +5,12 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from popbt.decisions import Decision, DecisionContext, DonorView, History, Reseed
+from popbt.fitness import fitness_of  # noqa: F401 - re-exported for callers that used it here
 from popbt.records import Member, Peer, Peers
 
 
@@ -28,13 +28,6 @@ class Decide(Protocol):
     def decide(self, context: DecisionContext) -> Decision: ...
 
     def reseed(self, context: DecisionContext, error: str) -> Reseed: ...
-
-
-def fitness_of(score: float, mode: str) -> float:
-    """The oriented fitness of a score: higher is better; -inf when not finite."""
-    if not math.isfinite(score):
-        return -math.inf
-    return score if mode == "max" else -score
 
 
 @dataclass(frozen=True)
@@ -76,8 +69,10 @@ class CheckpointRow:
 class Report:
     """What a worker publishes after training a claimed member for one interval.
 
-    `ready`: the member reached a ready point (a READY event is recorded). `decide`: a ready
-    decision is due (past the burn-in); it is made before the member trains again.
+    `score`: the population's metric; `fitness`: what ranks it (the population's
+    `popbt.fitness.Fitness` of `metrics`, computed by the worker). `ready`: the member reached
+    a ready point (a READY event is recorded). `decide`: a ready decision is due (past the
+    burn-in); it is made before the member trains again.
     """
 
     member_id: int
@@ -85,6 +80,7 @@ class Report:
     token: int
     step: int
     score: float
+    fitness: float
     metrics: dict[str, float]
     checkpoint_path: str
     checksum: str

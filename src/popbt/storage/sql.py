@@ -54,7 +54,6 @@ from popbt.errors import (
     ConfigError,
     FatalRunError,
     PopulationExists,
-    PopulationNotFound,
     StorageError,
 )
 from popbt.records import Event, EventKind, Member, MemberState, Peer, Peers, Score
@@ -75,11 +74,10 @@ from popbt.storage.base import (
     Outcome,
     PopulationRow,
     Report,
-    fitness_of,
 )
+from popbt.storage.contract import RESEEDS, Storage
 
 SCHEMA_LOCK = 0x706F7062  # the PostgreSQL advisory lock held while tables are created
-RESEEDS = 2  # re-seeds of a failing member before it is given up (see `SQLStorage.fail`)
 
 
 def _dumps(obj: Any) -> str:
@@ -113,7 +111,7 @@ def _copyable(row: Any) -> dict[str, Any]:
             "last_ready_step": row.last_ready_step, "history_since": row.history_since}
 
 
-class SQLStorage:
+class SQLStorage(Storage):
     """Populations, members, checkpoints' pointers, scores and events in one SQL database.
 
     Example:
@@ -315,38 +313,10 @@ class SQLStorage:
             rows = conn.execute(sa.select(populations).order_by(populations.c.id)).all()
         return [self._population(r) for r in rows]
 
-    def find_population(self, name: str | None) -> PopulationRow:
-        """The population named `name`, or with `name=None` the only one in the storage.
-
-        Raises:
-            PopulationNotFound: no population has that name, or `name` is None and the
-                storage holds none (a ConfigError; the message lists those there are).
-            ConfigError: `name` is None and the storage holds several.
-        """
-        row = None if name is None else self.get_population(name)
-        if row is not None:
-            return row
-        names = [p.name for p in self.list_populations()]
-        if name is not None:
-            raise PopulationNotFound(f"no population {name!r} in {self.safe_url}; it holds "
-                                     f"{names if names else 'none'}")
-        if len(names) != 1:
-            error = ConfigError if names else PopulationNotFound
-            raise error(f"{self.safe_url} holds {len(names)} populations "
-                        f"({', '.join(names) or 'none'}); choose one with --name")
-        return self.find_population(names[0])
-
     def _population(self, row: Any) -> PopulationRow:
         return PopulationRow(id=row.id, name=row.name, config=json.loads(row.config),
                              target_steps=row.target_steps, checkpoint_root=row.checkpoint_root,
                              error=row.error, created=row.created)
-
-    def refresh(self, pop: PopulationRow) -> PopulationRow:
-        """The population's row as stored now."""
-        found = self.get_population(pop.name)
-        if found is None:
-            raise StorageError(f"population {pop.name!r} no longer exists in {self.safe_url}")
-        return found
 
     @retried
     def set_target(self, pop: PopulationRow, steps: int, *, now: float | None = None) -> int:
@@ -562,7 +532,7 @@ class SQLStorage:
             ckpt_id = self._rows(conn, "add_checkpoint", {
                 **key, "step": report.step, "path": report.checkpoint_path,
                 "checksum": report.checksum, "size": report.size})[0][0]
-            fitness = fitness_of(report.score, pop.config["mode"])
+            fitness = report.fitness
             metrics = _dumps(report.metrics)
             self._run(conn, "add_score", {
                 **key, "step": report.step, "fitness": fitness, "metrics": metrics})
@@ -675,14 +645,14 @@ class SQLStorage:
                     now: float) -> tuple[str, ...]:
         """Record one round of a population trained as a whole, in one transaction.
 
-        `scores`: (member id, step, score, metrics); `events`: (member id, step, kind, data),
+        `scores`: (member id, step, fitness, metrics); `events`: (member id, step, kind, data),
         written in this order; `members`: each member's new values (`member_id`, `step`,
-        `score`, `metrics`, `hparams`, `last_ready_step`, `ready_count`, `state`).
+        `fitness` (None before its first score), `metrics`, `hparams`, `last_ready_step`,
+        `ready_count`, `state`).
         `snapshot` (step, path, checksum, size): a file holding the whole population, which
         every member then points at; snapshots beyond the last `keep` that no member points
         at are deleted. Returns the paths of the deleted snapshots' files.
         """
-        mode = pop.config["mode"]
         with self._write() as conn:
             key = {"p": pop.id, "now": now}
             ckpt_id = self._rows(conn, "last_snapshot", {"p": pop.id})[0][0]
@@ -693,8 +663,8 @@ class SQLStorage:
                     "checksum": checksum, "size": size})[0][0]
             if scores:
                 self._run(conn, "add_scores", [
-                    {**key, "m": mid, "step": step, "fitness": fitness_of(score, mode),
-                     "metrics": _dumps(metrics)} for mid, step, score, metrics in scores])
+                    {**key, "m": mid, "step": step, "fitness": fitness,
+                     "metrics": _dumps(metrics)} for mid, step, fitness, metrics in scores])
             if events:
                 self._run(conn, "add_event", [
                     {**key, "m": mid, "step": step, "kind": kind.value, "data": _dumps(data)}
@@ -733,11 +703,9 @@ class SQLStorage:
 
     def _write_members(self, conn: Connection, pop: PopulationRow,
                        members: Sequence[dict[str, Any]], checkpoint_id: int | None) -> None:
-        mode = pop.config["mode"]
         version = self._bump(conn, pop)
         self._run(conn, "write_member", [{
-            "p": pop.id, "m": v["member_id"], "step": v["step"],
-            "fitness": None if v["score"] is None else fitness_of(v["score"], mode),
+            "p": pop.id, "m": v["member_id"], "step": v["step"], "fitness": v["fitness"],
             "metrics": _dumps(v["metrics"]), "hparams": _dumps(v["hparams"]),
             "last_ready_step": v["last_ready_step"], "ready_count": v["ready_count"],
             "state": v["state"], "checkpoint_id": checkpoint_id, "version": version}

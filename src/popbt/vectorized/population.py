@@ -51,8 +51,7 @@ from popbt.population import (
 from popbt.records import EventKind, Member, MemberState, Peers
 from popbt.settings import Settings
 from popbt.space import Choice, IntUniform, Space
-from popbt.storage.base import fitness_of
-from popbt.storage.sql import SQLStorage
+from popbt.storage import Storage
 from popbt.strategies import Every, Exploit, Explore, as_explore
 from popbt.vectorized import _optim
 from popbt.vectorized._stack import (
@@ -139,7 +138,7 @@ class VectorizedPopulation:
                  initial: Sequence[Mapping[str, Any]] = (), seed: int = 0,
                  batch_size: int = 64, shared_batch: bool = False, snapshot_every: int = 1,
                  device: str | torch.device = "cpu",
-                 storage: str | SQLStorage = DEFAULT_STORAGE,
+                 storage: str | Storage = DEFAULT_STORAGE,
                  checkpoints: str | Path | None = None, keep_checkpoints: int = 3,
                  load_if_exists: bool = False) -> None:
         if optimizer not in _optim.OPTIMIZERS:
@@ -186,7 +185,8 @@ class VectorizedPopulation:
 
     @staticmethod
     def _fresh_record(member: Member) -> dict[str, Any]:
-        return {"member_id": member.member_id, "step": 0, "score": None, "metrics": {},
+        return {"member_id": member.member_id, "step": 0, "score": None, "fitness": None,
+                "metrics": {},
                 "hparams": dict(member.hparams), "last_ready_step": 0, "ready_count": 0,
                 "state": MemberState.IDLE.value}
 
@@ -226,6 +226,10 @@ class VectorizedPopulation:
         self.opt_state = {k: v.to(self.device) for k, v in state["optimizer"].items()}
         self._batch_rng.set_state(state["batch_rng"])
         self._records = json.loads(state["records"])
+        for rec in self._records:  # snapshots written before fitness was recorded with them
+            if "fitness" not in rec:
+                rec["fitness"] = (None if rec["score"] is None
+                                  else self.settings.fitness.of(rec["metrics"]))
         self._history = {int(k): v for k, v in json.loads(state["history"]).items()}
         self._pending = None if state["pending"] < 0 else int(state["pending"])
         if any(m.step != snap.step for m in self.population.members):
@@ -318,14 +322,15 @@ class VectorizedPopulation:
         scores, events = [], []
         for rec, metrics in zip(self._records, results, strict=True):
             score = metrics[settings.metric]
-            rec.update(step=step, score=score, metrics=metrics)
-            scores.append((rec["member_id"], step, score, metrics))
+            fitness = settings.fitness.of(metrics)
+            rec.update(step=step, score=score, fitness=fitness, metrics=metrics)
+            scores.append((rec["member_id"], step, fitness, metrics))
             if ready:
                 rec.update(last_ready_step=step, ready_count=rec["ready_count"] + 1)
                 events.append((rec["member_id"], step, EventKind.READY,
                                {"score": score, "metrics": dict(metrics)}))
                 history = self._history.setdefault(rec["member_id"], [])
-                history.append(fitness_of(score, settings.mode))
+                history.append(fitness)
                 del history[:-max(1, self._decider.history_window)]
         done = step >= target
         if ready and settings.ready.may_exploit(step):
@@ -356,9 +361,9 @@ class VectorizedPopulation:
         """Every member's ready decision, in member order, as the worker loop makes it; then
         one row gather applies the exploits (a chain of copies within the round resolves to
         its origin's rows)."""
-        mode = self.settings.mode
         size = len(self._records)
-        fitness = np.array([fitness_of(r["score"], mode) for r in self._records])
+        fitness = np.array([-np.inf if r["fitness"] is None else r["fitness"]
+                            for r in self._records])
         source = np.arange(size)
         window = self._decider.history_window
 
