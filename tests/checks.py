@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import subprocess
 from collections import defaultdict
+from collections.abc import Iterator
 from pathlib import Path
+
+import pytest
 
 import popbt
 from popbt.checkpoints import CheckpointStore
@@ -45,3 +51,23 @@ def check_no_member_trained_twice_at_once(log: Path) -> int:
         for (_, end, pid), (start, _, other) in zip(spans, spans[1:], strict=False):
             assert start >= end, f"member seed {seed} trained by {pid} and {other} at once"
     return len(pids)
+
+
+@contextlib.contextmanager
+def small_tmpfs(where: Path, size: str, *, mode: str | None = None) -> Iterator[Path]:
+    """A tmpfs of `size` ("256k", "1m") mounted at `where` (created), unmounted afterwards.
+
+    Mounting needs root, which CI has: without it the test fails (a skip would pass unseen).
+    """
+    if os.geteuid() != 0:
+        pytest.fail("mounting a small filesystem needs root (CI runs as root)")
+    where.mkdir(parents=True, exist_ok=True)
+    options = f"size={size}" + (f",mode={mode}" if mode else "")
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(where)],
+                             capture_output=True, text=True)
+    if mounted.returncode != 0:
+        pytest.fail(f"cannot mount a tmpfs here: {mounted.stderr.strip()}")
+    try:
+        yield where
+    finally:
+        subprocess.run(["umount", "-l", str(where)], check=False)

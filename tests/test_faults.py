@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 import popbt
-from checks import check_consistent, holder_pids
+from checks import check_consistent, holder_pids, small_tmpfs
 from fault_trainables import BadLoad, MixedState, Uneven
 from popbt.records import EventKind, MemberState
 from popbt.storage.sql import RESEEDS
@@ -327,14 +327,7 @@ def test_sigterm_to_popbt_run_stops_its_workers_and_gives_members_back(tmp_path:
 def test_a_full_checkpoint_disk_stops_the_run_at_once(make_pop, tmp_path: Path, monkeypatch):
     """A checkpoint folder on a 256 kB tmpfs fills up: the run stops with one error naming
     it, without failure loops; what was reported stays."""
-    if os.geteuid() != 0:
-        pytest.skip("mounting a small filesystem needs root")
-    small = tmp_path / "small"
-    small.mkdir()
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(small)],
-                             capture_output=True, text=True)
-    assert mounted.returncode == 0, f"cannot mount a tmpfs here: {mounted.stderr}"
-    try:
+    with small_tmpfs(tmp_path / "small", "256k") as small:
         from fault_trainables import Chaos  # 1 MB of ballast per checkpoint
 
         monkeypatch.setenv("POPBT_TEST_INTERVALS", str(tmp_path / "intervals.log"))
@@ -345,5 +338,3 @@ def test_a_full_checkpoint_disk_stops_the_run_at_once(make_pop, tmp_path: Path, 
         assert time.monotonic() - started < 30
         assert pop.events(kinds=[EventKind.FAILURE]) == []
         assert not [p for p in small.rglob("*") if p.is_file()]  # no partial file either
-    finally:
-        subprocess.run(["umount", "-l", str(small)], check=False)

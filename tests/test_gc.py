@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 import popbt
+from checks import small_tmpfs
 from popbt.checkpoints import CheckpointStore
 from trainables import SPACE, Quadratic
 
@@ -230,18 +231,8 @@ def test_gc_on_s3(make_pop, s3_bucket: str):
 
 
 def test_a_write_that_fails_on_a_full_disk_leaves_no_temporary_file(tmp_path: Path):
-    if os.geteuid() != 0:
-        pytest.skip("mounting a small filesystem needs root")
-    small = tmp_path / "small"
-    small.mkdir()
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(small)],
-                             capture_output=True, text=True)
-    if mounted.returncode != 0:
-        pytest.fail(f"cannot mount a tmpfs here: {mounted.stderr.strip()}")
-    try:
+    with small_tmpfs(tmp_path / "small", "256k") as small:
         store = CheckpointStore(small)
         with pytest.raises(OSError, match="No space left"):
             store.save("t/m00000", 5, {"w": os.urandom(1 << 20)})
         assert [p for p in small.rglob("*") if p.is_file()] == []
-    finally:
-        subprocess.run(["umount", "-l", str(small)], check=False)

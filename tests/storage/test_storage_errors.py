@@ -17,6 +17,7 @@ import psycopg
 import pytest
 
 import popbt
+from checks import small_tmpfs
 from pgserver import PASSWORD, USER, PostgresServer
 from popbt.storage.sql import SQLStorage
 from trainables import SPACE
@@ -32,16 +33,8 @@ def _mount(*args: str) -> None:
 @pytest.fixture
 def tmpfs(tmp_path: Path) -> Iterator[Path]:
     """A 1 MB tmpfs mounted in the test's folder (root only), unmounted afterwards."""
-    if os.geteuid() != 0 or shutil.which("mount") is None:
-        pytest.skip("mounting a small filesystem needs root")
-    where = tmp_path / "small"
-    where.mkdir()
-    try:
-        _mount("-t", "tmpfs", "-o", "size=1m", "tmpfs", str(where))
-    except subprocess.CalledProcessError as exc:
-        pytest.fail(f"cannot mount a tmpfs here: {exc.stderr.decode().strip()}")
-    yield where
-    subprocess.run(["umount", "-l", str(where)], check=False)
+    with small_tmpfs(tmp_path / "small", "1m") as where:
+        yield where
 
 
 def _population(url: str, tmp_path: Path) -> popbt.Population:
@@ -72,7 +65,7 @@ def test_a_full_disk_under_sqlite_fails_at_once(tmpfs: Path, tmp_path: Path):
 
 def test_a_read_only_sqlite_file_fails_at_once_and_still_reads(tmp_path: Path):
     if os.geteuid() != 0:
-        pytest.skip("a read-only bind mount needs root")
+        pytest.fail("a read-only bind mount needs root (CI runs as root)")
     rw, ro = tmp_path / "rw", tmp_path / "ro"
     rw.mkdir()
     ro.mkdir()
@@ -110,7 +103,7 @@ def test_a_read_only_postgres_database_fails_at_once(pg_url: str, tmp_path: Path
 def pg_small_tablespace(postgres_server: PostgresServer, tmp_path: Path) -> Iterator[str]:
     """The URL of a database in a tablespace on a 20 MB tmpfs (root only)."""
     if os.geteuid() != 0:
-        pytest.skip("mounting a small filesystem needs root")
+        pytest.fail("mounting a small filesystem needs root (CI runs as root)")
     postgres_server.start_if_stopped()
     where = Path(f"/tmp/popbt-small-{uuid.uuid4().hex[:8]}")  # the server must reach it
     where.mkdir()
