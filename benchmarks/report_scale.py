@@ -62,8 +62,8 @@ def write_rounds(pop: popbt.Population, rounds: int, *, start: int, state: dict[
     for r in range(start, start + rounds):
         step = (r + 1) * 10
         score += np.array([_quality(h) for h in hp]) + rng.normal(0, 0.01, size)
-        scores = [(m, step, float(score[m]), {"accuracy": float(score[m])})
-                  for m in range(size)]
+        scores = [(m, step, pop.settings.fitness.of({"accuracy": float(score[m])}),
+                   {"accuracy": float(score[m])}) for m in range(size)]
         events = [(m, step, EventKind.READY, {"score": float(score[m])}) for m in range(size)]
         order = np.argsort(score)
         cut = max(1, size // 5)
@@ -77,7 +77,7 @@ def write_rounds(pop: popbt.Population, rounds: int, *, start: int, state: dict[
             events.append((int(m), step, EventKind.EXPLORE,
                            {"old": hp[donor], "new": new, "ops": ops}))
             hp[m], score[m] = new, score[donor]
-        members = [{"member_id": m, "step": step, "score": scores[m][2],
+        members = [{"member_id": m, "step": step, "fitness": scores[m][2],
                     "metrics": scores[m][3], "hparams": hp[m], "last_ready_step": step,
                     "ready_count": r + 1, "state": "done"} for m in range(size)]
         pop.storage.write_round(pop.row, scores=scores, events=events, members=members,
