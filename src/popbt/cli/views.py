@@ -112,12 +112,15 @@ def _schedule_args(p: argparse.ArgumentParser) -> None:
 
 
 def _bytes(n: int) -> str:
-    size = float(n)
-    for unit in ("B", "kB", "MB", "GB"):
-        if size < 1000 or unit == "GB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+    """`n` bytes for people: "512 B", "1.5 kB", ..., "3.2 GB"."""
+    if n < 1000:
+        return f"{n} B"
+    size = n / 1000
+    for unit in ("kB", "MB"):
+        if size < 1000:
+            return f"{size:.1f} {unit}"
         size /= 1000
-    raise AssertionError  # unreachable
+    return f"{size:.1f} GB"
 
 
 def cmd_gc(args: argparse.Namespace) -> int:

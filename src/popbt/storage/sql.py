@@ -29,6 +29,7 @@ import json
 import math
 import os
 import re
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -36,7 +37,13 @@ from typing import Any
 import numpy as np
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.exc import ArgumentError, DBAPIError, IntegrityError, NoSuchModuleError
+from sqlalchemy.exc import (
+    ArgumentError,
+    DBAPIError,
+    IntegrityError,
+    NoSuchModuleError,
+    OperationalError,
+)
 
 from popbt import _secrets
 from popbt.decisions import (
@@ -167,10 +174,7 @@ class SQLStorage(Storage):
             self._engine = self._create_engine(url, busy_timeout_s, wal=create)
             self._write_engine = self._engine.execution_options(popbt_write=True)
             if create:
-                with self._write_engine.begin() as conn:
-                    if not self.is_sqlite:  # concurrent creators wait here, then see tables
-                        conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({SCHEMA_LOCK})")
-                    metadata.create_all(conn)
+                self._create_tables(busy_timeout_s)
             else:
                 self._check_tables()
         except (NoSuchModuleError, ArgumentError, ImportError) as exc:
@@ -185,6 +189,26 @@ class SQLStorage(Storage):
         named = self.is_sqlite  # sqlite3 takes :name; psycopg takes %(name)s
         self._sql = {k: (v if named else re.sub(r":(\w+)", r"%(\1)s", v))
                      + (lock if k in LOCKED else "") for k, v in SQL.items()}
+
+    def _create_tables(self, busy_timeout_s: float) -> None:
+        """Create the tables that are missing. Processes that open a new SQLite file at the
+        same moment all succeed: switching it to WAL can be refused at once as "locked"
+        (the busy timeout does not cover it), which is retried for up to `busy_timeout_s`;
+        on PostgreSQL an advisory lock orders the creators."""
+        deadline, pause = time.monotonic() + busy_timeout_s, 0.01
+        while True:
+            try:
+                with self._write_engine.begin() as conn:
+                    if not self.is_sqlite:
+                        conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({SCHEMA_LOCK})")
+                    metadata.create_all(conn)
+                return
+            except OperationalError as exc:
+                if not (self.is_sqlite and "locked" in str(exc.orig)) \
+                        or time.monotonic() > deadline:
+                    raise
+                time.sleep(pause)
+                pause = min(pause * 2, 0.5)
 
     def _check_tables(self) -> None:
         """Refuse a database without popbt's tables (opened with `create=False`)."""
