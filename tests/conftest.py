@@ -3,7 +3,8 @@ database per test), and a helper to build small populations."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -50,3 +51,27 @@ def make_pop(db_url: str) -> Callable[..., popbt.Population]:
         return popbt.create_population(**kwargs)
 
     return make
+
+
+@pytest.fixture
+def s3_bucket(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """A bucket on a moto S3 server on 127.0.0.1, reached by s3fs through AWS_* variables."""
+    import s3fs
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    for name, value in {"AWS_ENDPOINT_URL": f"http://{host}:{port}",
+                        "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+                        "AWS_DEFAULT_REGION": "us-east-1"}.items():
+        monkeypatch.setenv(name, value)
+    s3fs.S3FileSystem.clear_instance_cache()
+    fs = s3fs.S3FileSystem()
+    bucket = f"popbt-{uuid.uuid4().hex[:8]}"
+    fs.mkdir(bucket)
+    try:
+        yield bucket
+    finally:
+        s3fs.S3FileSystem.clear_instance_cache()
+        server.stop()

@@ -318,30 +318,6 @@ def test_vectorized_population_snapshots_to_memory_and_resumes(tmp_path: Path,
 # a real S3 endpoint: moto's server on loopback, through s3fs
 
 
-@pytest.fixture
-def s3_bucket(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    """A bucket on a moto S3 server on 127.0.0.1, reached by s3fs through AWS_* variables."""
-    import s3fs
-    from moto.server import ThreadedMotoServer
-
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    for name, value in {"AWS_ENDPOINT_URL": f"http://{host}:{port}",
-                        "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                        "AWS_DEFAULT_REGION": "us-east-1"}.items():
-        monkeypatch.setenv(name, value)
-    s3fs.S3FileSystem.clear_instance_cache()
-    fs = s3fs.S3FileSystem()
-    bucket = f"popbt-{uuid.uuid4().hex[:8]}"
-    fs.mkdir(bucket)
-    try:
-        yield bucket
-    finally:
-        s3fs.S3FileSystem.clear_instance_cache()
-        server.stop()
-
-
 def test_population_on_a_local_s3_server(make_pop, s3_bucket: str) -> None:
     url = f"s3://{s3_bucket}/runs/pbt"
     pop = make_pop(checkpoints=url)

@@ -13,6 +13,7 @@ import sys
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -213,6 +214,26 @@ def test_uneven_workers_never_copy_a_donor_behind(make_pop):
 
 # -- 4. races between runs ---------------------------------------------------------------------
 
+def at_once(n: int, call: Callable[[], object]) -> list[object]:
+    """`call` in `n` threads released together; what each returned or raised."""
+    barrier = threading.Barrier(n)
+    results: list[object] = []
+
+    def run() -> None:
+        barrier.wait()
+        try:
+            results.append(call())
+        except BaseException as exc:  # noqa: BLE001 - collected for the caller's assertion
+            results.append(exc)
+
+    threads = [threading.Thread(target=run) for _ in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    return results
+
+
 @pytest.mark.parametrize("backend", ["sqlite", pytest.param("postgres",
                                                             marks=pytest.mark.postgres)])
 def test_simultaneous_create_with_load_if_exists_resolves_to_one(backend, tmp_path, request):
@@ -221,25 +242,9 @@ def test_simultaneous_create_with_load_if_exists_resolves_to_one(backend, tmp_pa
     pg_url = request.getfixturevalue("pg_url") if backend == "postgres" else None
     for attempt in range(10):  # on PostgreSQL the first attempt also creates the tables
         url = pg_url or f"sqlite:///{tmp_path / f'r{attempt}.db'}"
-        barrier = threading.Barrier(3)
-        results: list[object] = []
-
-        def create(url: str = url, name: str = f"race{attempt}",
-                   barrier: threading.Barrier = barrier, results: list[object] = results) -> None:
-            barrier.wait()
-            try:
-                results.append(popbt.create_population(
-                    name=name, storage=url, space=SPACE, size=4, metric="score",
-                    ready=popbt.Every(steps=5), load_if_exists=True,
-                    checkpoints=tmp_path / "ckpt"))
-            except BaseException as exc:  # noqa: BLE001 - collected for the assertion
-                results.append(exc)
-
-        threads = [threading.Thread(target=create) for _ in range(3)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join(60)
+        results = at_once(3, lambda url=url, name=f"race{attempt}": popbt.create_population(
+            name=name, storage=url, space=SPACE, size=4, metric="score",
+            ready=popbt.Every(steps=5), load_if_exists=True, checkpoints=tmp_path / "ckpt"))
         assert len(results) == 3
         assert all(isinstance(r, popbt.Population) for r in results), results
         rows = {r.row.id for r in results}  # type: ignore[union-attr]
@@ -253,23 +258,14 @@ def test_processes_opening_a_new_sqlite_file_at_once_all_succeed(tmp_path: Path)
     not cover it): opening is retried, so no opener fails (3 in 40 rounds did before)."""
     from popbt.storage.sql import SQLStorage
 
-    errors: list[BaseException] = []
+    errors: list[object] = []
     for attempt in range(40):
         url = f"sqlite:///{tmp_path / f'o{attempt}.db'}"
-        barrier = threading.Barrier(4)
-
-        def open_it(url: str = url, barrier: threading.Barrier = barrier) -> None:
-            barrier.wait()
-            try:
-                SQLStorage(url).close()
-            except BaseException as exc:  # noqa: BLE001 - collected for the assertion
-                errors.append(exc)
-
-        threads = [threading.Thread(target=open_it) for _ in range(4)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join(60)
+        opened = at_once(4, lambda url=url: SQLStorage(url))
+        errors += [r for r in opened if isinstance(r, BaseException)]
+        for store in opened:
+            if isinstance(store, SQLStorage):
+                store.close()
     assert errors == []
 
 

@@ -10,8 +10,6 @@ import os
 import subprocess
 import sys
 import time
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -188,29 +186,6 @@ def test_gc_sweeps_unreported_snapshots_of_the_vectorized_trainer(tmp_path: Path
     resumed = trainer(load_if_exists=True)  # it resumes from its last recorded snapshot
     resumed.train(data, steps=20)
     assert resumed.step == 20
-
-
-@pytest.fixture
-def s3_bucket(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    """A bucket on a moto S3 server on 127.0.0.1, reached by s3fs through AWS_* variables
-    (as in test_checkpoints_remote)."""
-    import moto.server as server_module
-    import s3fs
-    server = server_module.ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    for name, value in {"AWS_ENDPOINT_URL": f"http://{host}:{port}",
-                        "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                        "AWS_DEFAULT_REGION": "us-east-1"}.items():
-        monkeypatch.setenv(name, value)
-    s3fs.S3FileSystem.clear_instance_cache()
-    bucket = f"popbt-gc-{uuid.uuid4().hex[:8]}"
-    s3fs.S3FileSystem().mkdir(bucket)
-    try:
-        yield bucket
-    finally:
-        s3fs.S3FileSystem.clear_instance_cache()
-        server.stop()
 
 
 def test_gc_on_s3(make_pop, s3_bucket: str):

@@ -667,16 +667,7 @@ class SQLStorage(Storage):
                     members: Sequence[dict[str, Any]],
                     snapshot: tuple[int, str, str, int] | None, keep: int,
                     now: float) -> tuple[str, ...]:
-        """Record one round of a population trained as a whole, in one transaction.
-
-        `scores`: (member id, step, fitness, metrics); `events`: (member id, step, kind, data),
-        written in this order; `members`: each member's new values (`member_id`, `step`,
-        `fitness` (None before its first score), `metrics`, `hparams`, `last_ready_step`,
-        `ready_count`, `state`).
-        `snapshot` (step, path, checksum, size): a file holding the whole population, which
-        every member then points at; snapshots beyond the last `keep` that no member points
-        at are deleted. Returns the paths of the deleted snapshots' files.
-        """
+        """See `Storage.write_round` (the contract)."""
         with self._write() as conn:
             key = {"p": pop.id, "now": now}
             ckpt_id = self._rows(conn, "last_snapshot", {"p": pop.id})[0][0]
@@ -812,11 +803,7 @@ class SQLStorage(Storage):
 
     @retried
     def checkpoint(self, pop: PopulationRow, checkpoint_id: int) -> CheckpointRow:
-        """The checkpoint row `checkpoint_id`.
-
-        Raises:
-            StorageError: no such checkpoint in this population.
-        """
+        """See `Storage.checkpoint` (the contract)."""
         c = checkpoints.c
         with self._read() as conn:
             row = conn.execute(sa.select(checkpoints).where(
