@@ -49,7 +49,9 @@ class Member:
         step: training steps its current weights have had (copied from a donor on exploit).
         score: the population's metric at the member's last evaluation; None before the first.
             An exploit leaves it alone (the member is ranked by what it scored itself until
-            it reports again), so after an exploit it may describe the weights it had before.
+            it reports again), so after an exploit it may describe the weights it had before;
+            a member that copied a donor at the step target (it reports no more) takes the
+            donor's score.
         metrics: every value `evaluate` returned at that evaluation.
         state: see `MemberState`.
         checkpoint_id: the checkpoint its weights are in; None before the first report.

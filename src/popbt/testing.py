@@ -291,9 +291,12 @@ class StorageContract:
         report(storage, pop, a, score=0.1)
         report(storage, pop, b, steps=10, score=0.9)  # member 1 is done at the target
         assert claim(storage, pop, "a", decide=ScriptedDecide(donor=1)) is None
-        m0 = storage.members(pop)[0]
+        m0, m1 = storage.members(pop)
         assert m0.state is MemberState.DONE and m0.step == 10
         assert storage.unfinished(pop) == 0
+        # it reports no more, so its score is the one of the checkpoint it holds now
+        assert m0.checkpoint_id == m1.checkpoint_id
+        assert (m0.score, m0.metrics) == (m1.score, m1.metrics)
 
 
     def test_a_failing_decision_changes_nothing(self, storage: Storage) -> None:

@@ -433,7 +433,7 @@ class SQLStorage(Storage):
         peers = self._peers(conn, pop, decide.history_window)
         decision = decide.decide(self._context(conn, pop, row, decide, peers))
         values = _copyable(row)
-        event_rows = self._apply(conn, pop, row, decision, values, now)
+        event_rows = self._apply(conn, pop, row, decision, values, now, target)
         state = MemberState.DONE.value if values["step"] >= target else row.state
         self._run(conn, "decided", {**values, "p": pop.id, "m": member_id, "state": state,
                                     "version": self._bump(conn, pop)})
@@ -592,11 +592,12 @@ class SQLStorage(Storage):
         return Outcome(accepted=False, member=None, obsolete_paths=())
 
     def _apply(self, conn: Connection, pop: PopulationRow, row: Any, decision: Decision,
-               values: dict[str, Any], now: float) -> list[dict[str, Any]]:
+               values: dict[str, Any], now: float, target: int) -> list[dict[str, Any]]:
         """Fill `values` (the member's columns, from `_copyable(row)`) with `decision`; the
         rows of its events. A `CopyDonor` is applied only from a donor with a checkpoint and
         a finite score that is not behind the member (its step would go back); any other is
-        applied as `Continue`."""
+        applied as `Continue`. A copy that lands at the step `target` takes the donor's score
+        and metrics too: the member reports no more, and its score must be its checkpoint's."""
         if isinstance(decision, CopyDonor) and (
                 decision.donor.checkpoint_id is None or decision.donor.step < row.step
                 or not math.isfinite(decision.donor.fitness)):
@@ -609,6 +610,9 @@ class SQLStorage(Storage):
             values.update(step=d.step, checkpoint_id=d.checkpoint_id, last_ready_step=d.step,
                           history_since=self._rows(conn, "last_score",
                                                    {"p": pop.id, "m": row.member_id})[0][0])
+            if d.step >= target:
+                donor = self._rows(conn, "member", {"p": pop.id, "m": d.member_id})[0]
+                values.update(fitness=donor.fitness, metrics=donor.metrics)
         if isinstance(decision, CopyDonor | ExploreInPlace | Reseed):
             values["hparams"] = _dumps(dict(decision.hparams))
         return [{"p": pop.id, "m": row.member_id, "now": now, "step": step, "kind": kind.value,
@@ -647,7 +651,7 @@ class SQLStorage(Storage):
             elif failures % max_failures == 0:
                 context = self._context(conn, pop, row, decide, self._peers(conn, pop, 0))
                 decision = decide.reseed(context, error)
-                event_rows += self._apply(conn, pop, row, decision, values, now)
+                event_rows += self._apply(conn, pop, row, decision, values, now, target)
                 if decision.donor is None:
                     values["state"] = MemberState.FAILED.value
                 elif values["step"] >= target:  # the donor is at the step target
