@@ -40,7 +40,9 @@ def test_run_then_status_best_schedule(tmp_path: Path):
     best = json.loads(cli("best", "--json", cwd=tmp_path).stdout)
     assert best["score"] == max(m["score"] for m in status["members"])
     assert best == {k: status["best"][k] for k in ("member_id", "score", "step", "hparams")} | {
-        "metrics": best["metrics"]}
+        "metrics": best["metrics"], "checkpoint": best["checkpoint"]}
+    assert Path(best["checkpoint"]).is_absolute() and Path(best["checkpoint"]).is_file()
+    assert Path(best["checkpoint"]).is_relative_to(tmp_path / "popbt_checkpoints" / "quad")
     schedule = json.loads(cli("schedule", str(best["member_id"]), "--json",
                                 cwd=tmp_path).stdout)
     assert schedule[0]["step"] == 0 and schedule[-1]["hparams"] == best["hparams"]
@@ -132,7 +134,7 @@ def test_a_run_stopped_halfway_resumes(tmp_path: Path, sig: signal.Signals):
     proc.send_signal(sig)
     _, err = proc.communicate(timeout=60)
     if sig == signal.SIGINT:
-        assert proc.returncode == 130 and "run the same command again to resume" in err
+        assert proc.returncode == 130 and "popbt: interrupted; train again to resume (" in err
     else:
         assert proc.returncode == -signal.SIGKILL
     again = cli(*args, "--json", cwd=tmp_path)

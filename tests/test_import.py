@@ -1,4 +1,5 @@
-"""`import popbt` stays light: no SQLAlchemy, torch or matplotlib until they are needed."""
+"""`import popbt` stays light: no SQLAlchemy, torch or matplotlib until they are needed, and
+no TensorBoard or MLflow package until a logger is made (`popbt.loggers` itself is light)."""
 
 from __future__ import annotations
 
@@ -7,8 +8,9 @@ import sys
 
 
 def test_import_popbt_is_light():
-    code = ("import sys, popbt; heavy = [m for m in ('sqlalchemy', 'torch', 'matplotlib') "
-            "if m in sys.modules]; print(','.join(heavy))")
+    code = ("import sys, popbt, popbt.loggers; heavy = [m for m in ('sqlalchemy', 'torch', "
+            "'matplotlib', 'tensorboardX', 'tensorboard', 'mlflow') if m in sys.modules]; "
+            "print(','.join(heavy))")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           check=True)
     assert done.stdout.strip() == ""

@@ -40,10 +40,13 @@ RULES: dict[tuple[str, str], str] = {
     **{(lower, upper): "the population is typed to the executor contract (popbt._execution) "
                        "and never knows an executor, a report or the CLI"
        for lower in ("popbt.population", "popbt._execution", "popbt._training",
-                     "popbt._progress")
+                     "popbt._watch", "popbt._progress")
        for upper in ("popbt.executors", "popbt.report", "popbt.cli")},
     ("popbt.executors", "popbt.population"): "an executor is given a plain Work, not a "
                                              "Population; its workers open the storage by URL",
+    **{("popbt.loggers", upper): "a logger is a callback: the run hands it the records"
+       for upper in ("popbt.storage", "popbt.worker", "popbt.executors", "popbt.report",
+                     "popbt.cli")},
 }
 
 # Modules through which a lazy (function-level) import may close a cycle, with the reason.

@@ -19,6 +19,8 @@ import ray
 import popbt
 from checks import check_consistent, check_no_member_trained_twice_at_once, holder_pids
 from popbt.records import EventKind
+from run_trainables import SPACE as STOP_SPACE
+from run_trainables import SlowSaturating
 from trainables import IntervalLog, Quadratic
 
 pytestmark = pytest.mark.ray
@@ -52,6 +54,24 @@ def test_ray_tasks_train_a_population_to_the_end(ray_cluster, make_pop):
     check_consistent(pop, 30)
     assert pop.events(kinds=[EventKind.EXPLOIT])
     assert best is not None and best.step == 30
+
+
+def test_a_stop_rule_and_callbacks_serve_ray_tasks(ray_cluster, make_pop):
+    class Reports(popbt.Callback):
+        def __init__(self) -> None:
+            self.scores: list[popbt.Score] = []
+
+        def on_report(self, pop: popbt.Population, score: popbt.Score) -> None:
+            self.scores.append(score)
+
+    pop = make_pop(space=STOP_SPACE, size=4)
+    reports = Reports()
+    pop.train(SlowSaturating, steps=200, workers=2, executor="ray", progress=False,
+              stop=popbt.TargetScore(0.5), callbacks=[reports])
+    assert pop.row.stopped is not None and pop.row.stopped.startswith("target: score ")
+    assert pop.storage.holders(pop.row) == []
+    assert max(m.step for m in pop.members) < 200
+    assert reports.scores == pop.scores()
 
 
 def test_ray_tasks_and_a_popbt_worker_serve_one_population(interval_log, make_pop, db_url):

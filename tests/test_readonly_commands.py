@@ -1,7 +1,8 @@
-"""The commands that only read (status, best, schedule, report, dashboard, gc) never import
-or run the user's code (a stored custom explore function stays a reference until a trainer
-applies it), and never create a storage: a mistyped SQLite path is an error, and no file
-appears. Real `popbt` processes, real files."""
+"""The commands that only read (status, best, schedule, export, report, dashboard, gc) never
+import or run the user's code (a stored custom explore function stays a reference until a
+trainer applies it), and never create a storage: a mistyped SQLite path is an error, and no
+file appears; nor does `resize` (which explores only clones). Real `popbt` processes, real
+files."""
 
 from __future__ import annotations
 
@@ -96,7 +97,8 @@ def test_reading_commands_never_import_the_users_file(stored: tuple[Path, str]):
     assert status["settings"]["explore"]["ref"].endswith("run_file.py:halve")
     for args in (["status"], ["best"], ["best", "--json"], ["schedule", "0"],
                  ["schedule", "1", "--format", "csv"], ["report", "-o", "r.html"],
-                 ["gc", "--dry-run"], ["gc"]):
+                 ["gc", "--dry-run"], ["gc"], ["export", "-o", "best.npz"],
+                 ["resize", "--population", "4"]):  # resize: no explore without clones
         done = cli(*args, cwd=folder)
         assert done.returncode == 0, (args, done.stderr)
         assert not marker.exists(), f"`popbt {' '.join(args)}` imported the user's file"
@@ -133,7 +135,8 @@ def test_a_trainer_still_applies_the_stored_explore(stored: tuple[Path, str]):
 
 @pytest.mark.parametrize("args", [
     ["status"], ["status", "--json"], ["best"], ["schedule", "0"], ["report", "-o", "r.html"],
-    ["gc"], ["dashboard", "--port", "0"],
+    ["gc"], ["dashboard", "--port", "0"], ["export", "-o", "r.html"],
+    ["resize", "--population", "4"],
 ])
 def test_a_mistyped_sqlite_path_creates_nothing(tmp_path: Path, args: list[str]):
     typo = tmp_path / "sub" / "popbt.bd"

@@ -1,27 +1,37 @@
 """popbt: Population Based Training with lineage you can see and checkpoints you can trust.
 
-The light parts (search spaces, strategies, the Trainable interface, records) import
-eagerly; the storage-backed parts (`create_population`, `load_population`, `Population`,
-`get_storage`) import SQLAlchemy on first use, and the executors (`InProcess`, `Processes`,
-`Ray`) are imported from `popbt.executors` on first use.
+The light parts (search spaces, strategies, the Trainable interface, records, stop rules,
+callbacks) import eagerly; the storage-backed parts (`create_population`, `load_population`,
+`Population`, `get_storage`) import SQLAlchemy on first use, the executors (`InProcess`,
+`Processes`, `Ray`) are imported from `popbt.executors` on first use, and `popbt.loggers`
+when it is first named (each logger imports its package when it is made).
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from popbt.callbacks import Callback, RunEnd
+from popbt.check import CheckResult, Finding, check_trainable
 from popbt.errors import (
+    CallbackError,
     CheckpointError,
     ConfigError,
+    FatalRunError,
     PopbtError,
     PopulationExists,
+    PopulationNotFound,
     StorageError,
     TrainingError,
 )
+from popbt.hparams import UnusedHyperparameterWarning
 from popbt.records import Event, EventKind, Member, MemberState, Peer, Score
 from popbt.space import Choice, IntUniform, LogUniform, Space, Uniform
+from popbt.stopping import Plateau, StopRule, TargetScore, TimeBudget
 from popbt.strategies import (
     Every,
+    Exploit,
+    Explore,
     GaussianNoise,
     NoExploit,
     Perturb,
@@ -40,12 +50,17 @@ if TYPE_CHECKING:
 __version__ = "0.1.0"
 
 __all__ = [
-    "CheckpointError", "Choice", "ConfigError", "Event", "EventKind", "Every", "GaussianNoise",
+    "Callback", "CallbackError", "CheckResult", "CheckpointError", "Choice", "ConfigError",
+    "Event", "EventKind", "Every",
+    "Exploit", "Explore", "FatalRunError", "Finding", "GaussianNoise",
     "InProcess", "IntUniform", "LogUniform", "Member", "MemberState", "NoExploit", "Peer",
-    "Perturb", "PopbtError", "Population", "PopulationExists", "Processes", "Ray", "Resample",
-    "Score", "Space",
-    "StorageError", "TTest", "Tournament", "Trainable", "TrainingError", "Truncation", "Uniform",
-    "create_population", "get_storage", "load_population",
+    "Perturb", "Plateau", "PopbtError", "Population", "PopulationExists", "PopulationNotFound",
+    "Processes", "Ray", "Resample", "RunEnd",
+    "Score", "Space", "StopRule",
+    "StorageError", "TTest", "TargetScore", "TimeBudget", "Tournament", "Trainable",
+    "TrainingError", "Truncation", "Uniform",
+    "UnusedHyperparameterWarning", "check_trainable", "create_population", "get_storage",
+    "load_population",
 ]
 
 _LAZY = {"Population", "create_population", "load_population"}
@@ -61,6 +76,10 @@ def __getattr__(name: str) -> Any:
         from popbt import executors
 
         return getattr(executors, name)
+    if name == "loggers":  # popbt.loggers: each logger imports its package when made
+        import popbt.loggers
+
+        return popbt.loggers
     if name == "get_storage":  # popbt.storage: SQLAlchemy only once a URL is opened
         from popbt.storage import get_storage
 

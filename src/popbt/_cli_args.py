@@ -60,18 +60,18 @@ def utf8_text(value: str) -> str:
 
 def population_name(*, new: bool = False) -> Callable[[str], str]:
     """A population's name: non-empty UTF-8 text; with `new`, one that a population can be
-    created under (see `popbt.population`'s rule: length, no '/', no control characters)."""
+    created under (see `popbt._places.check_name`: length, no '/', no control characters)."""
 
     def name(value: str) -> str:
         _utf8(value)
         if not value:
             raise argparse.ArgumentTypeError("the name is empty; give a population name")
         if new:
+            from popbt._places import check_name
             from popbt.errors import ConfigError
-            from popbt.population import _check_name
 
             try:
-                _check_name(value)
+                check_name(value)
             except ConfigError as exc:
                 raise argparse.ArgumentTypeError(str(exc)) from None
         return value
@@ -113,6 +113,19 @@ def number() -> Callable[[str], float]:
         return result
 
     return finite_number
+
+
+def positive_number() -> Callable[[str], float]:
+    """A finite float above 0."""
+    finite = number()
+
+    def positive(value: str) -> float:
+        result = finite(value)
+        if result <= 0:
+            raise argparse.ArgumentTypeError(f"expected a number above 0, got {_shown(value)}")
+        return result
+
+    return positive
 
 
 def lease_seconds() -> Callable[[str], float]:

@@ -18,12 +18,13 @@ from __future__ import annotations
 import importlib
 import math
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 from popbt._refs import object_ref, resolve_ref
 from popbt.errors import ConfigError
+from popbt.hparams import Unread
 from popbt.strategies.explore import Explore
 from popbt.trainable import Trainable
 
@@ -64,6 +65,10 @@ class Work:
         explore: an explore to ship to workers that cannot import it from the stored
             settings (a function defined in the user's script), or None.
         lease_s: how long a worker's claim lasts without a heartbeat, in seconds.
+        strict: whether a hyperparameter of the space that the trainable never reads stops
+            the run (a `ConfigError`) instead of a warning (see `popbt.hparams`). A worker
+            with no way to tell the run that started it (a Ray task) records it as the
+            run's fatal error.
 
     Example:
         >>> work = Work(storage_url="sqlite:///popbt.db", population="toy",
@@ -85,6 +90,7 @@ class Work:
     checkpoint_root: str
     explore: Explore | None = None
     lease_s: float = 30.0
+    strict: bool = False
 
     def __post_init__(self) -> None:
         _text(self.storage_url, "storage_url")
@@ -102,6 +108,8 @@ class Work:
         if isinstance(lease, bool) or not isinstance(lease, int | float) \
                 or not math.isfinite(lease) or lease <= 0:
             raise ConfigError(f"lease_s={lease!r}: must be a number of seconds above 0")
+        if not isinstance(self.strict, bool):
+            raise ConfigError(f"strict={self.strict!r}: expected True or False")
 
     @property
     def checkpoints_in_memory(self) -> bool:
@@ -139,19 +147,31 @@ class Running(Protocol):
     """What an executor may ask, in the process that started it, of the run it serves."""
 
     def members_remain(self) -> bool:
-        """True while no fatal error is recorded and some member is unfinished: a worker that
-        ended now should be replaced."""
+        """True while no fatal error or stop is recorded and some member is unfinished: a
+        worker that ended now should be replaced."""
 
     def show(self, *, workers: int) -> None:
-        """Tell the progress display how many workers run now (it redraws at its own pace)."""
+        """Tell the progress display how many workers run now (it redraws at its own pace),
+        and let the run read what they committed (for its callbacks and stop rules): call
+        it every fraction of a second while workers run."""
 
     def work_here(self, work: Work, *, name: str) -> None:
         """Run the worker loop in this process, on the storage this process has open (an
         in-memory SQLite database or `memory://` checkpoints included), until no member is
-        left; the progress display follows each report.
+        left; the progress display follows each report, and names the trainable never reads
+        go to `unread`.
 
         Raises:
-            ConfigError, TrainingError: as `popbt.worker.Worker.run`.
+            ConfigError, TrainingError: as `popbt.worker.Worker.run`, and as `unread`.
+        """
+
+    def unread(self, finding: Unread) -> None:
+        """A worker found hyperparameters of the space that the trainable never reads: the
+        first finding of a run is a `popbt.hparams.UnusedHyperparameterWarning`, later ones
+        are dropped. Under `work.strict`, the run's fatal error instead (every worker stops).
+
+        Raises:
+            ConfigError: under `work.strict`, with the finding's message.
         """
 
 
@@ -182,7 +202,8 @@ class Executor(ABC):
 
     @classmethod
     def from_shorthand(cls, *, workers: int, ray_address: str | None,
-                       resources_per_worker: Mapping[str, float] | None) -> Executor:
+                       resources_per_worker: Mapping[str, float] | None,
+                       gpus: Sequence[int | str] | float | None = None) -> Executor:
         """The executor a shorthand name stands for, built from `Population.train`'s
         arguments (`executor_for` has checked those that do not apply)."""
         return cls(workers=workers)  # type: ignore[call-arg]
@@ -222,15 +243,17 @@ def _load(ref: str) -> type[Executor]:
 
 def executor_for(executor: Executor | str | None, *, workers: int | None,
                  ray_address: str | None = None,
-                 resources_per_worker: Mapping[str, float] | None = None) -> Executor:
+                 resources_per_worker: Mapping[str, float] | None = None,
+                 gpus: Sequence[int | str] | float | None = None) -> Executor:
     """The executor `Population.train` runs: `executor` itself when it is an `Executor`; for
     a shorthand name, the executor it stands for, with `workers` workers (default 1);
-    without one, "inprocess" for one worker and "processes" for more.
+    without one, "inprocess" for one worker without `gpus`, else "processes".
 
     Raises:
         ConfigError: an unknown executor; `workers` other than the executor object's own;
-            several workers in process; or Ray options (`ray_address`,
-            `resources_per_worker`) with anything but executor="ray".
+            several workers in process; Ray options (`ray_address`, `resources_per_worker`)
+            with anything but executor="ray"; `gpus` with anything but executor="processes"
+            (the in-process executor leaves this process's environment alone).
     """
     if isinstance(executor, Executor):
         if workers is not None and workers != executor.workers:
@@ -242,9 +265,14 @@ def executor_for(executor: Executor | str | None, *, workers: int | None,
                               f"with executor={executor!r}, give them to the executor, such "
                               f"as popbt.Ray(workers=2, address='auto', "
                               f"resources={{'CPU': 1}})")
+        if gpus is not None:
+            raise ConfigError(f"gpus={gpus!r} goes with executor='processes'; with "
+                              f"executor={executor!r}, give it to the executor, such as "
+                              f"popbt.Processes(workers=2, gpus=[0, 1])")
         return executor
     count = 1 if workers is None else workers
-    name = executor if executor is not None else "inprocess" if count == 1 else "processes"
+    name = executor if executor is not None else \
+        "inprocess" if count == 1 and gpus is None else "processes"
     if not isinstance(name, str) or name not in SHORTHANDS:
         raise ConfigError(f"executor={executor!r}: expected one of {', '.join(SHORTHANDS)}, "
                           f"or an executor object such as popbt.Processes(workers=2)")
@@ -254,5 +282,12 @@ def executor_for(executor: Executor | str | None, *, workers: int | None,
     if name != "ray" and (ray_address is not None or resources_per_worker is not None):
         raise ConfigError(f"ray_address and resources_per_worker apply to executor='ray', not "
                           f"{name!r}")
+    if name != "processes" and gpus is not None:
+        hint = ("ask Ray for them with resources_per_worker={'GPU': 0.5}" if name == "ray"
+                else "leave executor out (gpus start worker processes), or train here on "
+                     "the device the trainable names")
+        raise ConfigError(f"gpus={gpus!r} applies to executor='processes', not {name!r}: "
+                          f"{hint}")
     return _load(SHORTHANDS[name]).from_shorthand(
-        workers=count, ray_address=ray_address, resources_per_worker=resources_per_worker)
+        workers=count, ray_address=ray_address, resources_per_worker=resources_per_worker,
+        gpus=gpus)

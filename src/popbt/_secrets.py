@@ -17,7 +17,9 @@ Contract:
   once (a checkpoint URL's userinfo counts as a secret even without a password). This
   module is the only place that finds or hides secrets: the storage, the checkpoint store
   and the command line call it.
-- Pure string work, no parser: it also serves a URL that no library can parse.
+- Pure string work, no parser: it also serves a URL that no library can parse. Only
+  `safe_url` and `password_of`, for storage URLs, also read the URL as SQLAlchemy (and so the
+  database driver) reads it, so that what the driver sees as the password is hidden too.
 
 Example:
     >>> redact_url("postgresql://app@db/run?sslmode=require&password=hunter2")
@@ -139,3 +141,41 @@ def redact_url(url: str, *, hide_user: bool = False) -> str:
 def has_secrets(url: str) -> bool:
     """Whether `url` carries a password in its userinfo or a secret query parameter."""
     return bool(secrets_of(url))
+
+
+def safe_url(url: str) -> str:
+    """A storage URL with its password and secret query parameters (`?password=`,
+    `?sslpassword=`, ...) replaced by ***, for messages and logs; "<unparseable storage URL>"
+    for one SQLAlchemy cannot parse.
+
+    Example:
+        >>> safe_url("postgresql+psycopg://app:hunter2@db/run?sslpassword=pw")
+        'postgresql+psycopg://app:***@db/run?sslpassword=***'
+    """
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        rendered = make_url(url).render_as_string(hide_password=True)
+    except (ArgumentError, ValueError):  # ValueError: a port that is not a number
+        return "<unparseable storage URL>"
+    return hide(redact_url(rendered), secrets_of(url))
+
+
+def password_of(url: str) -> str:
+    """The password in a storage URL as the database driver reads it: its userinfo's, else a
+    `?password=` parameter's ("" if none or unparseable). `secrets_of` finds every secret,
+    not only this one.
+
+    Example:
+        >>> password_of("postgresql+psycopg://app@db/run?password=hunter2")
+        'hunter2'
+    """
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        parsed = make_url(url)
+    except (ArgumentError, ValueError):
+        return ""
+    return str(parsed.password or parsed.query.get("password") or "")

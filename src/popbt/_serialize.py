@@ -2,6 +2,8 @@
 
 A state of torch tensors and plain Python values (dicts, lists, tuples, str, int, float,
 bool, None) is written with `torch.save` and read with `torch.load(weights_only=True)` ("pt").
+Tensors are always read onto the CPU (`map_location="cpu"`), wherever they were saved, so a
+checkpoint written on a GPU loads on a machine without one; the trainable moves them.
 Any other state is written in a safe format ("npz"): a NumPy `.npz` archive (read with
 `allow_pickle=False`) holding the arrays, plus the structure as JSON, plus (when the state
 holds tensors beside NumPy values) one `torch.save` blob of its tensors alone. That format
@@ -148,13 +150,14 @@ def _torch() -> Any:
 
 
 def deserialize(data: bytes, fmt: str) -> dict[str, Any]:
-    """The state `serialize` wrote, read without unpickling arbitrary objects."""
+    """The state `serialize` wrote, read without unpickling arbitrary objects; its tensors are
+    on the CPU, whatever device they were saved from."""
     if fmt == "pt":
-        return _torch().load(io.BytesIO(data), weights_only=True)
+        return _torch().load(io.BytesIO(data), weights_only=True, map_location="cpu")
     with np.load(io.BytesIO(data), allow_pickle=False) as archive:
         arrays = {k: archive[k] for k in archive.files}
     tree = json.loads(arrays.pop(_TREE).tobytes().decode())
     if _TENSORS in arrays:
         arrays.update(_torch().load(io.BytesIO(arrays.pop(_TENSORS).tobytes()),
-                                    weights_only=True))
+                                    weights_only=True, map_location="cpu"))
     return _decode(tree, arrays)

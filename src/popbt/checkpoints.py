@@ -1,7 +1,8 @@
 """Immutable checkpoint files: written once under a temporary name, renamed, checksummed.
 
 A state of torch tensors and plain Python values (dicts, lists, tuples, str, int, float,
-bool, None) is written with `torch.save` and read with `torch.load(weights_only=True)`. Any
+bool, None) is written with `torch.save` and read with `torch.load(weights_only=True)`, onto
+the CPU wherever it was written (a checkpoint saved on a GPU loads without one). Any
 other state is written in a safe format that never unpickles: a NumPy `.npz` archive (read
 with `allow_pickle=False`) holding the arrays, plus the structure as JSON, plus (when the
 state holds tensors beside NumPy values) one `torch.save` blob of its tensors alone. That
@@ -259,8 +260,13 @@ class CheckpointStore:
     directory. `root` is the directory as a `Path`, or the URL as given.
 
     Example:
-        >>> store = CheckpointStore("/tmp/ckpts")  # or "s3://bucket/prefix"  # doctest: +SKIP
-        >>> rel, sha, size = store.save("run/m00003", 400, {"w": np.zeros(3)})  # doctest: +SKIP
+        >>> import numpy as np
+        >>> store = CheckpointStore("ckpts")  # or "s3://bucket/prefix"
+        >>> rel, sha, size = store.save("run/m00003", 400, {"w": np.zeros(3)})
+        >>> rel
+        'run/m00003/s0000000400-....npz'
+        >>> store.load(rel, sha)["w"]
+        array([0., 0., 0.])
 
     Raises:
         ConfigError: the root is a URL that fsspec cannot open (fsspec or the protocol's

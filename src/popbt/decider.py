@@ -7,14 +7,29 @@ Contract:
   and something to copy: a member never goes back to weights less trained than its own.
 - `Decider.reseed` picks, for a member that keeps failing, the best other member with a
   finite score, among those at its step or beyond when there are any (lowest id on ties).
+- `Decider.clone` is how a member added to a growing population starts from the best one:
+  a copy explored as an exploit's.
 - Pure: a decision depends only on its context; every random draw comes from the context's
   generator, seeded by (population seed, member id, ready count). An exception from a user's
   explore function becomes a `ConfigError` (a fatal error of the run).
 
 Example:
-    >>> decider = Decider(settings)  # doctest: +SKIP
-    >>> decider.decide(decider.context(member=..., hparams=..., ...))  # doctest: +SKIP
-    CopyDonor(donor=DonorView(member_id=3, ...), ...)
+    >>> import popbt
+    >>> from popbt.records import Peer, Peers
+    >>> from popbt.settings import Settings
+    >>> settings = Settings(space=popbt.Space({"lr": popbt.LogUniform(1e-4, 1e-1)}),
+    ...     size=2, metric="accuracy", ready=popbt.Every(steps=10),
+    ...     exploit=popbt.Truncation(fraction=0.5), explore=popbt.Perturb())
+    >>> decider = Decider(settings)
+    >>> donor = DonorView(member_id=1, step=10, score=0.9, fitness=0.9, hparams={"lr": 0.01},
+    ...                   checkpoint_id=7)
+    >>> context = decider.context(
+    ...     member=Peer(0, 10, 0.2), hparams={"lr": 0.05}, ready_count=1,
+    ...     peers=Peers.of([Peer(0, 10, 0.2), Peer(1, 10, 0.9)]),
+    ...     donor=lambda member_id: donor)
+    >>> decision = decider.decide(context)
+    >>> type(decision).__name__, decision.donor.member_id, decision.hparams
+    ('CopyDonor', 1, {'lr': 0.012})
 """
 
 from __future__ import annotations
@@ -115,6 +130,22 @@ class Decider:
                               ops=None if explored is None else explored[1])
         return Reseed(error=error, donor=None, old=dict(context.hparams),
                       hparams=dict(context.hparams), ops=None)
+
+    def clone(self, member_id: int, donor: DonorView) -> CopyDonor:
+        """How member `member_id`, added to a growing population, starts from `donor` (see
+        `Storage.resize`): the donor's checkpoint and step, with its hyperparameters explored
+        as an exploit's are, drawing from the member's generator of ready count 0.
+
+        Raises:
+            ConfigError: the explore raised (a user's function).
+        """
+        context = self.context(member=Peer(member_id, donor.step, math.nan),
+                               hparams=donor.hparams, ready_count=0, peers=Peers.of([]),
+                               donor=lambda _: donor)
+        explored = self._explore(donor.hparams, context)
+        return CopyDonor(donor=donor, old=dict(donor.hparams),
+                         hparams=dict(donor.hparams) if explored is None else explored[0],
+                         ops=None if explored is None else explored[1])
 
     def _explore(self, hparams: Mapping[str, Any],
                  context: DecisionContext) -> tuple[dict[str, Any], dict[str, str]] | None:

@@ -78,3 +78,10 @@ class FatalRunError(TrainingError):
     `TrainingError`, so `except TrainingError` and the command's exit status 1 still apply;
     it is not a `ConfigError`, so a bad argument is never mistaken for it.
     """
+
+
+class CallbackError(TrainingError):
+    """A callback given to `Population.train` raised. The run was stopped (the population's
+    stop reason names the callback and the error, its workers reported what they were
+    training, so nothing trained is lost) and every callback's `on_end` was called; the
+    callback's exception is the `__cause__`. Training again resumes."""

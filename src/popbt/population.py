@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import os
 import time
 import warnings
 from collections.abc import Callable, Mapping, Sequence
@@ -9,14 +11,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from popbt._execution import Executor, executor_for
+from popbt._places import check_name, checkpoint_root
 from popbt._training import describe, run_training
+from popbt._warmstart import warm_starts
 from popbt.errors import ConfigError, PopulationExists
 from popbt.lineage import Segment, lineage, schedule
-from popbt.records import Event, EventKind, Member, Score
+from popbt.records import Event, EventKind, Member, MemberState, Score
 from popbt.settings import Settings
 from popbt.space import Space
 from popbt.storage import Storage, get_storage
-from popbt.storage.base import PopulationRow
+from popbt.storage.base import PopulationRow, Resized
 from popbt.strategies import Every, Exploit, Explore, Perturb, Truncation, as_explore
 from popbt.trainable import Trainable
 
@@ -28,87 +32,15 @@ DEFAULT_EXPLOIT = Truncation(fraction=0.2)
 DEFAULT_EXPLORE = Perturb()
 
 
-def _checkpoint_root(store: Storage, checkpoints: str | Path | None) -> str:
-    """The checkpoint root to record: an fsspec URL (a string with "://") as given, less a
-    trailing "/", after checking that it can be opened; a directory made absolute; by default
-    a folder beside the SQLite file.
-
-    A URL carrying credentials (a password in its userinfo, or a secret query parameter
-    such as `?secret=` or `?token=`) is refused before anything is opened or stored: the root
-    is written to the database in clear, and shown by every status and report.
-
-    Raises:
-        ConfigError: the URL carries credentials (shown hidden), or cannot be opened (see
-            `CheckpointStore`), or there is no default because the storage is not a SQLite
-            file.
-    """
-    from popbt import _secrets
-    from popbt.checkpoints import CheckpointStore
-
-    if isinstance(checkpoints, str) and "://" in checkpoints:
-        if _secrets.has_secrets(checkpoints):
-            raise ConfigError(
-                f"checkpoints={_secrets.redact_url(checkpoints, hide_user=True)!r} carries "
-                f"credentials, which would be stored in the database in clear; remove them "
-                f"from the URL and give them as the filesystem's package reads them: for "
-                f"s3:// the environment (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY) or "
-                f"~/.aws/credentials (s3fs), for gs:// GOOGLE_APPLICATION_CREDENTIALS (gcsfs), "
-                f"for az:// AZURE_STORAGE_ACCOUNT_KEY or AZURE_STORAGE_CONNECTION_STRING "
-                f"(adlfs), for others fsspec's configuration (~/.config/fsspec/*.json or "
-                f"FSSPEC_<PROTOCOL>_<OPTION> variables), on every machine that runs workers")
-        scheme, _, rest = checkpoints.partition("://")
-        url = f"{scheme}://{rest.rstrip('/') or rest[:1]}"  # "file:///" keeps its root
-        CheckpointStore(url)
-        return url
-    if checkpoints is not None:
-        return str(Path(checkpoints).resolve())
-    if store.sqlite_path is None:
-        raise ConfigError(f"storage {store.safe_url!r} is not a SQLite file; pass "
-                          f"checkpoints= a directory or fsspec URL that every worker can reach")
-    db = Path(store.sqlite_path).resolve()
-    return str(db.with_name(f"{db.stem}_checkpoints"))
-
-
-def _check_name(name: Any) -> str:
-    """`name`, if it can name a population: 1 to 200 characters (the storage's column), at
-    most 255 bytes in UTF-8 (it names the checkpoint folder), not blank, `.` or `..`, without
-    `/`, `\\`, NUL or other characters a terminal acts on (see `popbt._text`).
-
-    Raises:
-        ConfigError: naming the value (shortened) and the rule.
-    """
-    from popbt._text import shorten, unsafe
-
-    rule = ("a population name is 1 to 200 characters, at most 255 bytes in UTF-8 (it names "
-            "the checkpoint folder), not blank, '.' or '..', without '/', '\\' or control "
-            "characters")
-    if not isinstance(name, str):
-        raise ConfigError(f"name={name!r}: {rule}")
-    bad = unsafe(name)
-    size = len(name.encode("utf-8", "surrogatepass"))
-    problem = None
-    if any("\ud800" <= c <= "\udfff" for c in bad):
-        problem = "is not UTF-8 text (a command-line argument in another encoding?)"
-    elif bad:
-        problem = f"holds {''.join(bad)!r}"
-    elif "/" in name or "\\" in name:
-        problem = f"holds {'/' if '/' in name else chr(92)!r}"
-    elif not name.strip() or name in (".", ".."):
-        problem = "is blank" if not name.strip() else f"is {name!r}"
-    elif len(name) > 200 or size > 255:
-        problem = f"is too long ({len(name)} characters, {size} bytes in UTF-8)"
-    if problem is not None:
-        raise ConfigError(f"name={shorten(name)!r} {problem}: {rule}")
-    return name
-
-
 def create_population(*, name: str, storage: str | Storage = DEFAULT_STORAGE, space: Space,
                       size: int, metric: str, mode: str = "max", seed: int = 0, ready: Every,
                       exploit: Exploit = DEFAULT_EXPLOIT,
                       explore: Explore | Callable[..., Any] | None = DEFAULT_EXPLORE,
                       initial: Sequence[Mapping[str, Any]] = (),
                       checkpoints: str | Path | None = None, keep_checkpoints: int = 3,
-                      max_failures: int = 3, load_if_exists: bool = False) -> Population:
+                      max_failures: int = 3, load_if_exists: bool = False,
+                      warm_start: Population | tuple[str, str | Storage] | None = None,
+                      ) -> Population:
     """Create a population in `storage`, or resume it with `load_if_exists=True`.
 
     `explore=None` never changes hyperparameters. Members 0..len(initial)-1 start from the
@@ -116,32 +48,44 @@ def create_population(*, name: str, storage: str | Storage = DEFAULT_STORAGE, sp
     a generator seeded by `seed`. Checkpoints go to `checkpoints`, by default a folder beside
     the SQLite file.
 
+    `warm_start` (a `Population`, or its `(name, storage)`): member i starts from the
+    weights and hyperparameters of that population's i-th best member, its checkpoint copied
+    under this population's folder (see `popbt._warmstart`); it applies at creation only.
+
     Example:
-        >>> pop = create_population(  # doctest: +SKIP
-        ...     name="toy", storage="sqlite:///popbt.db",
+        >>> from popbt import Every, LogUniform, Space, create_population
+        >>> pop = create_population(
+        ...     name="mlp", storage="sqlite:///popbt.db",
         ...     space=Space({"lr": LogUniform(1e-4, 1e-1)}), size=8, metric="accuracy",
         ...     ready=Every(steps=100), load_if_exists=True)
+        >>> len(pop.members), pop.members[0].step
+        (8, 0)
 
     Raises:
         ConfigError: an invalid setting; the population exists and `load_if_exists` is False;
-            or it exists with different settings.
+            or it exists with different settings, or was not warm-started but `warm_start` is
+            given; the warm start's source has no scored member with a checkpoint, or its
+            hyperparameters do not fit `space`.
         StorageError: the storage cannot be opened.
     """
     settings = Settings(space=space, size=size, metric=metric, mode=mode, seed=seed, ready=ready,
                         exploit=exploit,
                         explore=as_explore(explore), keep_checkpoints=keep_checkpoints,
                         max_failures=max_failures)
+    source = (load_population(name=warm_start[0], storage=warm_start[1])
+              if isinstance(warm_start, tuple) else warm_start)
     return open_population(settings, name=name, storage=storage, initial=initial,
                            checkpoints=checkpoints, load_if_exists=load_if_exists,
-                           trainer="workers")
+                           trainer="workers", warm_start=source)
 
 
 def open_population(settings: Settings, *, name: str, storage: str | Storage,
                     initial: Sequence[Mapping[str, Any]], checkpoints: str | Path | None,
-                    load_if_exists: bool, trainer: str) -> Population:
+                    load_if_exists: bool, trainer: str,
+                    warm_start: Population | None = None) -> Population:
     """Create a population trained by `trainer` ("workers" or "vectorized"), or resume it;
     see `create_population`."""
-    _check_name(name)
+    check_name(name)
     if isinstance(initial, Mapping) or not isinstance(initial, Sequence):
         raise ConfigError(f"initial={initial!r}: expected a list of hyperparameter dicts")
     if len(initial) > settings.size:
@@ -152,17 +96,24 @@ def open_population(settings: Settings, *, name: str, storage: str | Storage,
         rng = settings.initial_rng()
         hparams = [settings.space.complete(initial[i] if i < len(initial) else {}, rng)
                    for i in range(settings.size)]
-        try:
-            row = store.create_population(
-                name=name, config={**settings.to_config(), "trainer": trainer},
-                checkpoint_root=_checkpoint_root(store, checkpoints), initial_hparams=hparams,
-                now=time.time())
-        except PopulationExists:  # another process created it a moment ago
-            existing = store.get_population(name)
-            if existing is None:
-                raise
-        else:
-            return Population(store, row, settings)
+        root = checkpoint_root(store, checkpoints)
+        with warm_starts(warm_start, settings, name=name, root=root, initial=initial,
+                         hparams=hparams) as plan:
+            try:
+                row = store.create_population(
+                    name=name, config={**settings.to_config(), "trainer": trainer},
+                    checkpoint_root=root, initial_hparams=plan.hparams, now=time.time(),
+                    starts=plan.starts)
+            except PopulationExists:  # another process created it a moment ago
+                existing = store.get_population(name)
+                if existing is None:
+                    raise
+            else:
+                plan.used = True
+                return Population(store, row, settings)
+    if warm_start is not None and not store.count_events(existing, EventKind.WARM_START):
+        raise ConfigError(f"population {name!r} exists and was not warm-started; give another "
+                          f"name to start a new population from {warm_start.name!r}")
     return _resume(store, existing, settings, load_if_exists=load_if_exists, trainer=trainer)
 
 
@@ -181,8 +132,10 @@ def _resume(store: Storage, existing: PopulationRow, settings: Settings, *,
     stored = Settings.from_config(existing.config, explore=settings.explore)
     diff = stored.differences(settings)
     if diff:
+        resize = (f", or Population.resize({settings.size}) to change its size"
+                  if any(d.startswith("size:") for d in diff) else "")
         raise ConfigError(f"population {name!r} exists with other settings ("
-                          f"{'; '.join(diff)}); use another name or the same settings")
+                          f"{'; '.join(diff)}); use another name or the same settings{resize}")
     _check_trainer(existing, trainer)
     return Population(store, existing, stored)
 
@@ -190,7 +143,7 @@ def _resume(store: Storage, existing: PopulationRow, settings: Settings, *,
 def _check_trainer(row: PopulationRow, trainer: str) -> None:
     """Refuse to train or load a population with the other trainer (their checkpoints
     differ: one file per member, or one per population)."""
-    stored = row.config.get("trainer", "workers")
+    stored = row.settings.trainer
     if stored != trainer:
         how = ("popbt.vectorized.VectorizedPopulation" if stored == "vectorized"
                else "Population.train or popbt run")
@@ -225,8 +178,10 @@ class Population:
     so it reflects what any worker, anywhere, has reported.
 
     Example:
-        >>> pop = load_population(name="digits", storage="sqlite:///popbt.db")  # doctest: +SKIP
-        >>> pop.best.hparams  # doctest: +SKIP
+        >>> from popbt import load_population
+        >>> pop = load_population(name="toy", storage="sqlite:///popbt.db")
+        >>> pop.best.step, sorted(pop.best.hparams)
+        (40, ['h0', 'h1'])
     """
 
     def __init__(self, storage: Storage, row: PopulationRow, settings: Settings) -> None:
@@ -241,15 +196,20 @@ class Population:
 
     @property
     def row(self) -> PopulationRow:
-        """The stored population row, read afresh."""
+        """The stored population row, read afresh (`settings.size` follows its size, which a
+        resize anywhere may have changed)."""
         self._row = self.storage.refresh(self._row)
+        if self._row.settings.size != self.settings.size:
+            self.settings = dataclasses.replace(self.settings, size=self._row.settings.size)
         return self._row
 
     def train(self, trainable: type[Trainable], *, steps: int, workers: int | None = None,
               executor: Executor | str | None = None, lease_s: float = 30.0,
               progress: bool | None = None,
               ray_address: str | None = None,
-              resources_per_worker: Mapping[str, float] | None = None) -> Member | None:
+              resources_per_worker: Mapping[str, float] | None = None,
+              gpus: Sequence[int | str] | float | None = None,
+              strict: bool = False) -> Member | None:
         """Train every member to `steps` steps, then return the best member.
 
         `executor` places the workers: an executor object (`popbt.InProcess()`,
@@ -265,19 +225,27 @@ class Population:
           Ray is not initialised; `resources_per_worker` (default {"CPU": 1}) is what each
           task asks of Ray: {"CPU": 2, "GPU": 0.5} shares a GPU between two workers.
 
+        `gpus` gives local worker processes GPUs through `CUDA_VISIBLE_DEVICES`: a list of
+        ids, round-robin, or the share of one GPU per worker (0.5: two workers per GPU); a
+        `TorchTrainable` trains there.
+
         Workers of any executor, and `popbt worker` processes started by hand anywhere, can
         serve one population at once: they coordinate only through the storage. Calling
         again with more steps continues where it stopped;
         members that failed for good are retried. `lease_s`: how long a claim lasts without
         a heartbeat (a member held by a worker that died elsewhere waits this long).
         `progress` (default: when stderr is a terminal) shows a live line on stderr.
-        Ctrl-C, or SIGTERM when the program has no SIGTERM handler of its own, stops the
-        workers, gives their members back and raises `KeyboardInterrupt`; calling again
-        resumes.
+        A hyperparameter of the space that the trainable never reads in its first interval
+        is named once in an `UnusedHyperparameterWarning`; with `strict=True` it stops the run
+        with `ConfigError` instead. Ctrl-C, or SIGTERM when the program has no SIGTERM
+        handler of its own, stops the workers, gives their members back and raises
+        `KeyboardInterrupt`; one line on stderr says how many members are done and idle,
+        and calling again resumes.
 
         Raises:
             ConfigError: a bad argument; `steps` below the target another run is
-                training to; members point at checkpoints in a local folder that is gone.
+                training to; members point at checkpoints in a local folder that is gone;
+                with `strict`, a hyperparameter the trainable never reads.
             TrainingError: the run stopped: a fatal error was recorded (a metric the trainable
                 never returns, a state that cannot be stored, an explore that raises), or
                 every member failed.
@@ -293,8 +261,8 @@ class Population:
                                     or workers < 1):
             raise ConfigError(f"workers={workers!r}: must be an integer >= 1")
         runner = executor_for(executor, workers=workers, ray_address=ray_address,
-                              resources_per_worker=resources_per_worker)
-        work = describe(self, trainable, lease_s=lease_s)
+                              resources_per_worker=resources_per_worker, gpus=gpus)
+        work = describe(self, trainable, lease_s=lease_s, strict=strict)
         _check_trainer(self._row, "workers")
         runner.check(work)  # refuse what cannot work before anything is stored or started
         self._trainable = trainable
@@ -323,23 +291,70 @@ class Population:
 
     @property
     def best(self) -> Member | None:
-        """The member with the best finite score (lowest id on ties); None before any score."""
+        """The member with the best finite score (lowest id on ties), retired members left
+        out; None before any score."""
         return self.storage.best(self._row)
 
     @property
     def members(self) -> list[Member]:
-        """Every member's current record, by member id."""
-        return self.storage.members(self._row)
+        """Every member's current record, by member id; members retired when the population
+        shrank are in `retired` instead."""
+        return [m for m in self.storage.members(self._row) if m.state is not MemberState.RETIRED]
+
+    @property
+    def retired(self) -> list[Member]:
+        """The records of the members retired when the population shrank, by member id."""
+        return [m for m in self.storage.members(self._row) if m.state is MemberState.RETIRED]
+
+    def resize(self, size: int, *, clone_best: bool = False) -> Resized:
+        """Grow the population to `size` members (new ones sampled from the space, or with
+        `clone_best` copying the best member), or shrink it (the worst retired: their records
+        stay, in `retired`); see `popbt._resize` for the rules.
+
+        Example:
+            >>> done = pop.resize(6)
+            >>> done.added, done.retired, len(pop.members)
+            ((4, 5), (), 6)
+            >>> pop.resize(3).retired, [m.member_id for m in pop.retired]
+            ((5, 4, 3), [3, 4, 5])
+
+        Raises:
+            ConfigError: `size` is not an integer >= 2; the population is trained by the
+                vectorized trainer; with `clone_best`, the explore raised.
+        """
+        from popbt._resize import resize
+
+        return resize(self, size, clone_best=clone_best)
+
+    def export(self, path: str | os.PathLike[str], *, member: int | str = "best") -> Path:
+        """Write a member's latest weights to `path` (a `TorchTrainable`'s model
+        `state_dict`, else its whole state), its schedule and record beside it; returns
+        `path`. See `popbt.export`.
+
+        Example:
+            >>> pop.export("toy-best.npz").name
+            'toy-best.npz'
+
+        Raises:
+            ConfigError: no such member, no member has a score yet ("best"), the member has
+                no checkpoint yet, or `path` cannot be written.
+            CheckpointError: the checkpoint file is missing or corrupt.
+        """
+        from popbt.export import export_member
+
+        return export_member(self, path, member=member).state
 
     def member(self, member_id: int) -> Member:
         """One member's current record. Raises `ConfigError` for an unknown id."""
         return self.storage.member(self._row, self._check_member(member_id))
 
     def _check_member(self, member_id: Any) -> int:
-        size = self.settings.size
+        """`member_id`, if a member (retired ones included) has it."""
+        count = len(self.storage.members(self._row))
         if isinstance(member_id, bool) or not isinstance(member_id, int) \
-                or not 0 <= member_id < size:
-            raise ConfigError(f"member {member_id!r} does not exist; members are 0..{size - 1}")
+                or not 0 <= member_id < count:
+            raise ConfigError(f"member {member_id!r} does not exist; members are "
+                              f"0..{count - 1}")
         return member_id
 
     def events(self, *, member_id: int | None = None,
@@ -387,13 +402,14 @@ class Population:
     def status(self) -> dict[str, Any]:
         """A JSON-ready summary: settings, progress, best member and counts of events."""
         row = self.row
-        members = self.members
+        everyone = self.storage.members(row)
+        members = [m for m in everyone if m.state is not MemberState.RETIRED]
         best = self.best
         states: dict[str, int] = {}
-        for m in members:
+        for m in everyone:
             states[m.state.value] = states.get(m.state.value, 0) + 1
         return {
-            "name": row.name, "storage": self.storage.safe_url, "size": self.settings.size,
+            "name": row.name, "storage": self.storage.safe_url, "size": row.settings.size,
             "metric": self.settings.metric, "mode": self.settings.mode,
             "target_steps": row.target_steps, "steps": [m.step for m in members],
             "states": states, "error": row.error,
@@ -402,7 +418,7 @@ class Population:
             "best": None if best is None else {
                 "member_id": best.member_id, "score": best.score, "step": best.step,
                 "hparams": best.hparams},
-            "trainer": row.config.get("trainer", "workers"),
+            "trainer": row.settings.trainer,
             "settings": self.settings.to_config(),
         }
 
@@ -414,8 +430,8 @@ class Population:
         removed. The rule is `popbt.garbage`'s; `popbt gc` runs this.
 
         Example:
-            >>> pop.gc(min_age_s=0, dry_run=True).removed  # doctest: +SKIP
-            ('toy/m00002/.tmp-s0000000400-0123456789ab.npz',)
+            >>> pop.gc(min_age_s=0, dry_run=True).removed  # nothing was left behind
+            ()
 
         Raises:
             ConfigError: a bad `min_age_s`.

@@ -14,12 +14,15 @@ import numpy as np
 
 
 class MemberState(str, enum.Enum):
-    """Where a member stands: waiting for a worker, trained by one, finished, or given up."""
+    """Where a member stands: waiting for a worker, trained by one, finished, given up, or
+    retired when its population shrank (never trained, copied or ranked again; its record
+    and events stay)."""
 
     IDLE = "idle"
     RUNNING = "running"
     DONE = "done"
     FAILED = "failed"
+    RETIRED = "retired"
 
 
 class EventKind(str, enum.Enum):
@@ -29,6 +32,8 @@ class EventKind(str, enum.Enum):
     with a score. `EXPLOIT`: it copied a donor's checkpoint, step and hyperparameters.
     `EXPLORE`: its hyperparameters changed (old → new, and how). `FAILURE`: its trainable
     raised; the error is recorded. `RESEED`: after repeated failures it was re-seeded.
+    `RETIRED`: the population shrank and this member left it. `WARM_START`: the member
+    started from a checkpoint of another population.
     """
 
     CREATED = "created"
@@ -37,6 +42,8 @@ class EventKind(str, enum.Enum):
     EXPLORE = "explore"
     FAILURE = "failure"
     RESEED = "reseed"
+    RETIRED = "retired"
+    WARM_START = "warm_start"
 
 
 @dataclass(frozen=True)
@@ -44,7 +51,8 @@ class Member:
     """A member's current record.
 
     Attributes:
-        member_id: the stable slot, 0..size-1.
+        member_id: the stable slot: 0..size-1 at creation, then the next free ids for
+            members added when the population grows (ids of retired members are not reused).
         hparams: the hyperparameters it trains under now.
         step: training steps its current weights have had (copied from a donor on exploit).
         score: the population's metric at the member's last evaluation; None before the first.
@@ -80,8 +88,11 @@ class Event:
 
     `data` by kind: READY {"score"}; EXPLOIT {"donor", "donor_step", "checkpoint_id", "score",
     "old", "new"}; EXPLORE {"old", "new", "ops"}; FAILURE {"error"}; CREATED {"hparams"};
-    RESEED {"donor" or None, "error"}. `event_id` increases in commit order across the
-    population.
+    RESEED {"donor" or None, "error"}; RETIRED {"size"} (the population's size after);
+    WARM_START {"population", "member_id", "step", "score"} (where its weights came from).
+    A member added to a grown population has a CREATED event at the step it starts from; one
+    cloned from the best member also the EXPLOIT (and EXPLORE) of that copy. `event_id`
+    increases in commit order across the population.
     """
 
     event_id: int
@@ -94,13 +105,86 @@ class Event:
 
 @dataclass(frozen=True)
 class Score:
-    """One evaluation of a member: the metric's value and every other value returned."""
+    """One evaluation of a member: the metric's value and every other value returned (and
+    logged with `Trainable.log`). `score_id` increases in commit order across the
+    population (0 for a score not read from a storage)."""
 
     member_id: int
     step: int
     score: float
     metrics: dict[str, float]
     time: float
+    score_id: int = 0
+
+
+@dataclass(frozen=True)
+class StoredSettings:
+    """A population's settings as stored (the JSON that `popbt.settings.Settings.to_config`
+    writes), read by name: the one place that reads the stored keys. Each value is read when
+    asked for, so a partial configuration serves the values it holds.
+
+    Example:
+        >>> pop.row.settings.metric, pop.row.settings.size, pop.row.settings.trainer
+        ('Q', 4, 'workers')
+    """
+
+    config: Mapping[str, Any]
+
+    @property
+    def space(self) -> dict[str, Any]:
+        """The search space, as `popbt.space.Space.to_json` writes it."""
+        return self.config["space"]
+
+    @property
+    def size(self) -> int:
+        """How many members the population has now (retired members not counted)."""
+        return self.config["size"]
+
+    @property
+    def metric(self) -> str:
+        """The name of the metric members are ranked by."""
+        return self.config["metric"]
+
+    @property
+    def mode(self) -> str:
+        """"max" (a higher metric is better) or "min"."""
+        return self.config["mode"]
+
+    @property
+    def seed(self) -> int:
+        """The population's seed."""
+        return self.config["seed"]
+
+    @property
+    def ready(self) -> dict[str, Any]:
+        """When a member is ready, as `popbt.Every.to_config` writes it."""
+        return self.config["ready"]
+
+    @property
+    def exploit(self) -> dict[str, Any]:
+        """The exploit strategy, as its `to_config` writes it."""
+        return self.config["exploit"]
+
+    @property
+    def explore(self) -> dict[str, Any] | None:
+        """The explore strategy, as its `to_config` writes it; None for none."""
+        return self.config["explore"]
+
+    @property
+    def keep_checkpoints(self) -> int:
+        """How many of its own last checkpoints each member keeps."""
+        return self.config["keep_checkpoints"]
+
+    @property
+    def max_failures(self) -> int:
+        """Failures in a row after which a member is re-seeded."""
+        return self.config["max_failures"]
+
+    @property
+    def trainer(self) -> str:
+        """Which trainer trains the population: "workers" (also for populations stored
+        before the trainer was recorded) or "vectorized"."""
+        return self.config.get("trainer", "workers")
 
 
 class Peer(NamedTuple):

@@ -2,9 +2,12 @@
 with the hyperparameters changed at the same steps.
 
 Example:
-    >>> pop = popbt.load_population(name="digits", storage="sqlite:///popbt.db")  # doctest: +SKIP
-    >>> result = replay_member(pop, pop.best.member_id, DigitsMLP)  # doctest: +SKIP
-    >>> result.score, pop.best.score  # doctest: +SKIP
+    >>> import popbt
+    >>> from popbt.demos.toy_trainable import ToyTrainable
+    >>> pop = popbt.load_population(name="toy", storage="sqlite:///popbt.db")
+    >>> result = replay_member(pop, pop.best.member_id, ToyTrainable)
+    >>> result.score == pop.best.score
+    True
 """
 
 from __future__ import annotations

@@ -10,6 +10,7 @@ import numpy as np
 
 from popbt.errors import ConfigError
 from popbt.fitness import Fitness, MetricFitness
+from popbt.records import StoredSettings
 from popbt.space import Space
 from popbt.strategies import Every, Exploit, Explore, as_explore, from_config
 
@@ -67,7 +68,8 @@ class Settings:
         return MetricFitness(metric=self.metric, mode=self.mode)
 
     def to_config(self) -> dict[str, Any]:
-        """JSON-ready settings; `Settings.from_config` reads them back."""
+        """JSON-ready settings; `popbt.records.StoredSettings` reads them by name, and
+        `Settings.from_config` rebuilds them from it."""
         return {"space": self.space.to_json(), "size": self.size, "metric": self.metric,
                 "mode": self.mode, "seed": self.seed, "ready": self.ready.to_config(),
                 "exploit": self.exploit.to_config(),
@@ -88,21 +90,20 @@ class Settings:
             ConfigError: the stored custom explore function cannot be imported, no `explore`
                 was given and `lazy_explore` is False.
         """
-        stored = config["explore"]
+        stored = StoredSettings(config)
         if explore is not None:
             chosen: Any = explore
         elif lazy_explore:
-            chosen = from_config(stored, lazy=True)
+            chosen = from_config(stored.explore, lazy=True)
         else:
             try:
-                chosen = from_config(stored)
+                chosen = from_config(stored.explore)
             except ConfigError as exc:
                 raise ConfigError(f"{exc}; pass explore= with the same function") from None
-        return cls(space=Space.from_json(config["space"]), size=config["size"],
-                   metric=config["metric"], mode=config["mode"], seed=config["seed"],
-                   ready=from_config(config["ready"]), exploit=from_config(config["exploit"]),
-                   explore=chosen, keep_checkpoints=config["keep_checkpoints"],
-                   max_failures=config["max_failures"])
+        return cls(space=Space.from_json(stored.space), size=stored.size, metric=stored.metric,
+                   mode=stored.mode, seed=stored.seed, ready=from_config(stored.ready),
+                   exploit=from_config(stored.exploit), explore=chosen,
+                   keep_checkpoints=stored.keep_checkpoints, max_failures=stored.max_failures)
 
     def differences(self, other: Settings) -> list[str]:
         """Human-readable differences in the stored settings (custom explores compare by name)."""

@@ -5,6 +5,10 @@ from __future__ import annotations
 import abc
 from typing import Any
 
+from popbt.errors import ConfigError
+
+_LOGGED = "_popbt_logged"  # the instance attribute `Trainable.log` collects values in
+
 
 class Trainable(abc.ABC):
     """One member's training code. popbt creates one per member and calls, in order:
@@ -21,6 +25,16 @@ class Trainable(abc.ABC):
 
     Any exception raised by these methods marks the member's interval failed; the run goes on.
 
+    What popbt sets on the object (names a subclass should not use for anything else):
+    - `member_id`: the id of the member it trains, set before `setup`; None outside a
+      population (`popbt.replay`, `popbt.check_trainable`).
+    - `member_step`: the member's step, set before `setup`, before `train` (the steps
+      trained before this interval, a donor's after an exploit) and before `evaluate` (the
+      step evaluated); 0 outside a population.
+    - `log(**values)`: numbers logged during `train` or `evaluate` are recorded with the
+      interval's evaluation, beside what `evaluate` returns (which wins on a name both give):
+      they are the score's `metrics`, shown by the report and passed to loggers.
+
     Example:
         >>> class Quadratic(Trainable):
         ...     def setup(self, hparams, seed):
@@ -35,6 +49,30 @@ class Trainable(abc.ABC):
         ...     def load_state_dict(self, state):
         ...         self.x = state["x"]
     """
+
+    member_id: int | None = None
+    member_step: int = 0
+
+    def log(self, **values: float) -> None:
+        """Record `values` (name=number) with this interval's evaluation; a name logged
+        again in the interval keeps its last value.
+
+        Example:
+            >>> model = ToyTrainable()  # any Trainable
+            >>> model.log(grad_norm=0.5, loss=2)
+            >>> take_logged(model), take_logged(model)
+            ({'grad_norm': 0.5, 'loss': 2.0}, {})
+
+        Raises:
+            ConfigError: a value that is not a number (every member would log it alike, so
+                it stops the run).
+        """
+        logged: dict[str, float] = self.__dict__.setdefault(_LOGGED, {})
+        for name, value in values.items():
+            if isinstance(value, bool) or not isinstance(value, int | float) and not hasattr(
+                    value, "__float__"):
+                raise ConfigError(f"log({name}={value!r}): expected a number")
+            logged[name] = float(value)
 
     @abc.abstractmethod
     def setup(self, hparams: dict[str, Any], seed: int) -> None:
@@ -55,3 +93,9 @@ class Trainable(abc.ABC):
     @abc.abstractmethod
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore what `state_dict` returned."""
+
+
+def take_logged(trainable: Trainable) -> dict[str, float]:
+    """The values `trainable.log` collected since the last call, which forgets them."""
+    logged: dict[str, float] = trainable.__dict__.pop(_LOGGED, {})
+    return logged

@@ -14,6 +14,15 @@ Contract:
   a checkpoint folder that is full or read-only, is a fatal error of the whole population:
   it is recorded in the storage, every worker stops, and `FatalRunError` is raised. Nothing
   already reported is changed by it.
+- A stop (`Storage.set_stopped`) is not an error: claims then find no member, so a worker
+  reports the member it holds and ends its loop (`WorkerStats.stopped` says why).
+- Before `setup`, `train` and `evaluate`, the trainable's `member_id` and `member_step` are
+  set (see `Trainable`); what it logs with `Trainable.log` in an interval is recorded with
+  that interval's metrics, beside what `evaluate` returns.
+- After the first interval it trains, a worker checks which names of the search space the
+  trainable read from the hyperparameters given to `train` (see `popbt.hparams`); names it
+  never read are reported once, to `on_unread` (by default an
+  `UnusedHyperparameterWarning`). The rest of the run gets plain dicts.
 """
 
 from __future__ import annotations
@@ -32,11 +41,12 @@ from typing import Any
 from popbt.checkpoints import CheckpointStore
 from popbt.decider import Decider, describe_error
 from popbt.errors import CheckpointError, ConfigError, FatalRunError
+from popbt.hparams import Hyperparameters, Unread, find_unread, warn_unread
 from popbt.records import Member, MemberState
 from popbt.settings import Settings
 from popbt.storage.base import Claim, Outcome, PopulationRow, Report
 from popbt.storage.contract import RESEEDS, Storage
-from popbt.trainable import Trainable
+from popbt.trainable import Trainable, take_logged
 
 REAP_EVERY_S = 1.0
 # A checkpoint write failing with one of these stops the run at once: retrying cannot help.
@@ -82,6 +92,7 @@ class WorkerStats:
     lost_claims: int = 0
     steps: int = 0
     train_seconds: float = 0.0
+    stopped: str | None = None  # why the population was stopped, when that ended the loop
 
 
 def score_of(result: Any, metric: str) -> tuple[float, dict[str, float]]:
@@ -166,26 +177,38 @@ class Worker:
     """Trains members of one population until none is left.
 
     Example:
-        >>> Worker(storage, pop, settings, MyTrainable, name="w0").run()  # doctest: +SKIP
+        >>> import popbt
+        >>> from popbt.demos.toy_trainable import ToyTrainable
+        >>> pop = popbt.load_population(name="toy", storage="sqlite:///popbt.db")
+        >>> _ = pop.storage.set_target(pop.row, 48)
+        >>> Worker(pop.storage, pop.row, pop.settings, ToyTrainable, name="w0").run().steps
+        32
+        >>> {m.step for m in pop.members}
+        {48}
     """
 
     def __init__(self, storage: Storage, pop: PopulationRow, settings: Settings,
                  trainable: type[Trainable], *, name: str,
                  options: WorkerOptions | None = None,
-                 on_report: Callable[[Outcome], None] | None = None) -> None:
+                 on_report: Callable[[Outcome], None] | None = None,
+                 on_unread: Callable[[Unread], None] = warn_unread) -> None:
         self.storage, self.pop, self.settings = storage, pop, settings
         self.trainable = trainable
         self.name = name
         self.options = options or WorkerOptions()
         self.on_report = on_report
+        self.on_unread = on_unread
         self.checkpoints = CheckpointStore(pop.checkpoint_root)
         self.stats = WorkerStats()
         self.decider = Decider(settings)
         self._cache: OrderedDict[int, tuple[int | None, Trainable]] = OrderedDict()
         self._read_back = False
+        self._reads_checked = False
+        self._setup_hparams = Hyperparameters()
 
     def run(self) -> WorkerStats:
-        """Loop until every member is done or failed.
+        """Loop until every member is done or failed, or the population is stopped (see
+        `Storage.set_stopped`: the member trained now is reported first).
 
         Raises:
             FatalRunError: the population has a fatal error (recorded by any worker).
@@ -207,6 +230,9 @@ class Worker:
                     raise self._fatal(pop, str(exc)) from exc
                 if claim is None:
                     if self.storage.unfinished(pop) == 0:
+                        return self.stats
+                    self.stats.stopped = self.storage.refresh(pop).stopped
+                    if self.stats.stopped is not None:
                         return self.stats
                     time.sleep(wait)
                     wait = min(wait * 2, self.options.poll_s)
@@ -235,7 +261,7 @@ class Worker:
     def _turn(self, pop: PopulationRow, claim: Claim) -> None:
         member = claim.member
         try:
-            trainable, path, report = self._train(pop, claim)
+            trainable, path, read, report = self._train(pop, claim)
         except ConfigError as exc:
             raise self._fatal(pop, f"member {member.member_id} at step {member.step}: "
                                    f"{exc}") from exc
@@ -255,6 +281,12 @@ class Worker:
         self._remember(member.member_id, outcome.member.checkpoint_id, trainable)
         if self.on_report is not None:
             self.on_report(outcome)
+        if read is not None:
+            self._reads_checked = True
+            finding = find_unread(self.trainable, self.settings.space, read,
+                                  self._setup_hparams.read)
+            if finding is not None:
+                self.on_unread(finding)
 
     def _failed(self, pop: PopulationRow, claim: Claim, exc: BaseException) -> None:
         self.stats.failures += 1
@@ -285,7 +317,11 @@ class Worker:
         if cached is not None and cached[0] == member.checkpoint_id:
             return cached[1]
         trainable = self.trainable()
-        trainable.setup(dict(member.hparams), self.settings.member_seed(member.member_id))
+        trainable.member_id, trainable.member_step = member.member_id, member.step
+        hparams = dict(member.hparams)
+        if not self._reads_checked:
+            hparams = self._setup_hparams = Hyperparameters(hparams)
+        trainable.setup(hparams, self.settings.member_seed(member.member_id))
         if member.checkpoint_id is not None:
             row = self.storage.checkpoint(pop, member.checkpoint_id)
             trainable.load_state_dict(self.checkpoints.load(row.path, row.checksum))
@@ -299,17 +335,29 @@ class Worker:
         while len(self._cache) > self.options.cache_size:
             self._cache.popitem(last=False)
 
-    def _train(self, pop: PopulationRow, claim: Claim) -> tuple[Trainable, str, Report]:
+    def _train(self, pop: PopulationRow,
+               claim: Claim) -> tuple[Trainable, str, frozenset[str] | None, Report]:
+        """Train the claimed member one interval and save its checkpoint: the trainable, the
+        checkpoint's path, the names the trainable read from its hyperparameters while it
+        trained and evaluated (None once they have been checked), and the report."""
         settings, member = self.settings, claim.member
         trainable = self._restore(pop, member)
         steps = min(settings.ready.steps_to_ready(step=member.step,
                                                   last_ready_step=member.last_ready_step),
                     claim.target_steps - member.step)
         started = time.perf_counter()
-        trainable.train(dict(member.hparams), steps)
+        hparams = dict(member.hparams)
+        if not self._reads_checked:
+            hparams = Hyperparameters(hparams)
+        take_logged(trainable)  # what an interval that failed logged is not recorded
+        trainable.member_step = member.step
+        trainable.train(hparams, steps)
+        trainable.member_step = member.step + steps
         result = trainable.evaluate()
+        read = hparams.read if isinstance(hparams, Hyperparameters) else None
         self.stats.train_seconds += time.perf_counter() - started
         score, metrics = score_of(result, settings.metric)
+        metrics = {**take_logged(trainable), **metrics}
         step = member.step + steps
         folder = f"{pop.name}/m{member.member_id:05d}"
         state = trainable.state_dict()
@@ -330,7 +378,7 @@ class Worker:
                                   f"but cannot be loaded back: {exc}") from None
             self._read_back = True
         ready = settings.ready.is_ready(step=step, last_ready_step=member.last_ready_step)
-        return trainable, path, Report(
+        return trainable, path, read, Report(
             member_id=member.member_id, worker=claim.worker, token=claim.token, step=step,
             score=score, fitness=settings.fitness.of(metrics), metrics=metrics,
             checkpoint_path=path, checksum=checksum, size=size,

@@ -98,6 +98,8 @@ def test_the_report_draws_the_known_population(browser, known_pop: popbt.Populat
     assert len(_all(browser, "#member-table tbody tr")) == size
     assert _all(browser, "#member-table tr.best")[0].get_attribute("data-member") == str(best)
     assert "size" in [th.text for th in _all(browser, "#settings-table th")]
+    heads = [th.text.split(" ")[0] for th in _all(browser, "#member-table th")]
+    assert heads[3:6] == ["score", "steps", "x"]  # the metric, then the other values
     summary = _all(browser, "#summary")[0]
     assert summary.get_attribute("data-exploits") == str(exploits)
     assert summary.get_attribute("data-max-step") == str(max(m.step for m in known_pop.members))

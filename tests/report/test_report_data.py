@@ -46,6 +46,19 @@ def test_members_and_their_evaluations(known_pop: popbt.Population, data: dict):
     assert data["storage"] == known_pop.storage.safe_url
 
 
+def test_extra_metrics_beside_the_metric(known_pop: popbt.Population, data: dict):
+    assert data["extra_metrics"] == ["steps", "x"]  # what Quadratic's evaluate returns
+    for m, row in zip(known_pop.members, data["members"], strict=True):
+        assert row["metrics"] == {"steps": m.metrics["steps"], "x": m.metrics["x"]}
+    assert data["stopped"] is None
+
+
+def test_a_stop_reason_is_shown(make_known, tmp_path):
+    pop = make_known(f"sqlite:///{tmp_path / 'p.db'}", steps=10)
+    pop.storage.set_stopped(pop.row, "time budget: 1 s of 1 s spent")
+    assert population_data(pop)["stopped"] == "time budget: 1 s of 1 s spent"
+
+
 def test_one_edge_per_exploit_event(known_pop: popbt.Population, data: dict):
     events = known_pop.events(kinds=[EventKind.EXPLOIT])
     x = data["exploits"]

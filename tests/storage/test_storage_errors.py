@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sqlite3
 import subprocess
 import time
 import uuid
@@ -19,6 +20,8 @@ import pytest
 import popbt
 from checks import small_tmpfs
 from pgserver import PASSWORD, USER, PostgresServer
+from popbt.decider import Decider
+from popbt.storage.base import Report
 from popbt.storage.sql import SQLStorage
 from trainables import SPACE
 
@@ -85,6 +88,30 @@ def test_a_read_only_sqlite_file_fails_at_once_and_still_reads(tmp_path: Path):
     finally:
         subprocess.run(["umount", "-l", str(ro)], check=False)
     writer.storage.close()
+
+
+def test_a_statement_the_database_refuses_fails_at_once(tmp_path: Path):
+    """Statements run on the driver's cursor, and its errors are judged like any other: a
+    report that writes into a table that is gone fails at once, naming the cause."""
+    pop = _population(f"sqlite:///{tmp_path / 'p.db'}", tmp_path)
+    store, row = pop.storage, pop.row
+    store.set_target(row, 10)
+    held = store.claim(row, worker="w", lease_s=30.0, now=time.time(),
+                       decide=Decider(pop.settings))
+    assert held is not None
+    with sqlite3.connect(tmp_path / "p.db") as conn:
+        conn.execute("DROP TABLE popbt_scores")
+    started = time.monotonic()
+    with pytest.raises(popbt.StorageError, match="refused the statement") as info:
+        store.report(row, Report(
+            member_id=held.member.member_id, worker="w", token=held.token, step=5, score=1.0,
+            fitness=1.0, metrics={"score": 1.0}, checkpoint_path="m0/s5.npz",
+            checksum="0" * 64, size=1, ready=False, decide=False, keep_checkpoints=3),
+            now=time.time())
+    assert time.monotonic() - started < FAST_S
+    assert "no such table: popbt_scores" in str(info.value) and "report" in str(info.value)
+    assert store.member(row, held.member.member_id).step == 0  # nothing of it was kept
+    store.close()
 
 
 @pytest.mark.postgres

@@ -1,6 +1,6 @@
-"""The `popbt` command: run, worker, status, best, schedule, gc, replay, report, dashboard,
-demo. The commands that only read (status, best, schedule, report, dashboard, gc) create
-nothing in a storage and never import the user's code.
+"""The `popbt` command: run, worker, resize, check, status, best, schedule, gc, export, replay,
+report, dashboard, demo. The commands that only read (status, best, schedule, export, report,
+dashboard, gc) create nothing in a storage and never import the user's code.
 
 Bad input and failed runs end with one line on stderr (`popbt: error: ...`) and a non-zero
 exit status, never a traceback: 2 for bad input or storage (`ConfigError`,
@@ -26,16 +26,17 @@ from collections.abc import Sequence
 
 from popbt import _secrets
 from popbt._cli_args import Parser
-from popbt._signals import Terminated, sigterm_interrupts
+from popbt._signals import Terminated, sigterm_interrupts, told
 from popbt._text import printable
-from popbt.cli import demo, replay, report, train, views
+from popbt.cli import check, demo, export, replay, report, resize, train, views
 from popbt.cli._common import Command
 from popbt.errors import PopbtError, TrainingError
 
 __all__ = ["COMMANDS", "Command", "build_parser", "main"]
 
 COMMANDS: tuple[Command, ...] = (
-    *train.COMMANDS, *views.COMMANDS, *replay.COMMANDS, *report.COMMANDS, *demo.COMMANDS)
+    *train.COMMANDS, *resize.COMMANDS, *check.COMMANDS, *views.COMMANDS, *export.COMMANDS,
+    *replay.COMMANDS, *report.COMMANDS, *demo.COMMANDS)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -52,11 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
 def _redact(text: str, url: str | None, checkpoints: str | None = None) -> str:
     """`text` without the secrets of the storage URL `url` (as `popbt._secrets` and as the
     database driver read it), nor the credentials of a `checkpoints` URL."""
-    also: tuple[str, ...] = ()
-    if url:
-        from popbt.storage.sql import password_of
-
-        also = (password_of(url),)
+    also = (_secrets.password_of(url),) if url else ()
     return _secrets.redact_run(text, storage=url, checkpoints=checkpoints, also=also)
 
 
@@ -72,12 +69,15 @@ def main(argv: Sequence[str] | None = None) -> int:
                         getattr(args, "checkpoints", None))
         print(f"popbt: error: {printable(shown)}", file=sys.stderr)
         return 1 if isinstance(exc, TrainingError) else 2
-    except Terminated:
-        print("popbt: terminated (SIGTERM); run the same command again to resume",
-              file=sys.stderr)
+    except Terminated as exc:  # a run has said what it gave back and how to resume
+        if not told(exc):
+            print("popbt: terminated (SIGTERM); run the same command again to resume",
+                  file=sys.stderr)
         return 143
-    except KeyboardInterrupt:
-        print("popbt: interrupted; run the same command again to resume", file=sys.stderr)
+    except KeyboardInterrupt as exc:
+        if not told(exc):
+            print("popbt: interrupted; run the same command again to resume",
+                  file=sys.stderr)
         return 130
     except BrokenPipeError:  # output piped into e.g. `head`, which stopped reading
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())

@@ -57,7 +57,7 @@ def _demo_digits(args: argparse.Namespace) -> int:
         raise ConfigError(f"the digits demo needs PyTorch and scikit-learn ({exc}); "
                           f"pip install 'popbt[torch,examples]'") from None
     with tempfile.TemporaryDirectory(prefix="popbt-digits-") as tmp:
-        from popbt.storage.sql import safe_url
+        from popbt._secrets import safe_url
 
         storage = args.storage or f"sqlite:///{tmp}/digits.db"
         steps = 2000 if args.steps is None else args.steps

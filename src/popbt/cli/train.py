@@ -3,9 +3,14 @@ a single worker).
 
 Contract:
 - `run` reads the trainable, `space`, and optionally `ready`, `metric`, `mode`, `exploit`,
-  `explore` and `initial` from the user's file; a command-line option wins over the file.
-  `--exploit`/`--explore` choose among `popbt.strategies.registry` (their choices and help
-  come from there). It prints the best member (or, with `--json`, the final status).
+  `explore` and `initial` from the user's file; a command-line option wins over the file,
+  and on an existing population both win over its stored settings (see `_resolve`: resuming
+  needs only the file, the name and the steps; an option given with another value than
+  stored is refused, naming both). `--population` on an existing population resizes it
+  (`Population.resize`; with `--clone-best`, new members copy the best), saying so on
+  stderr. `--exploit`/`--explore` choose among `popbt.strategies.registry` (their choices
+  and help come from there, as registered when the parser is built). It prints the best
+  member (or, with `--json`, the final status).
 - `worker` trains the members of an existing population until none is left.
 Bad input raises `ConfigError`; a failed run raises `TrainingError` (see `popbt.cli`).
 """
@@ -15,30 +20,27 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING
 
 from popbt._cli_args import MAX_POPULATION, integer, lease_seconds, number, say, utf8_text
+from popbt._devices import parse_gpus
 from popbt.cli._common import Command, fmt, hparams_text, print_json, storage_args
+from popbt.cli._resolve import DEFAULT_SIZE, conflicts, resolve
 from popbt.cli._userfile import find_trainable, load_file, module_setting
+from popbt.cli.resize import resized
 from popbt.errors import ConfigError
 from popbt.executors import EXECUTORS, worker_name
 from popbt.strategies import registry
+
+if TYPE_CHECKING:
+    from popbt.storage import Storage
+    from popbt.storage.base import PopulationRow
 
 
 def _choices_help(kind: registry.Kind, what: str) -> str:
     """`what`, then each registered choice of `kind` with its help."""
     return f"{what}: " + "; ".join(f"{c.name}: {c.help}"
                                    for c in registry.CHOICES[kind].values())
-
-
-def _strategy(kind: registry.Kind, args: argparse.Namespace, module: ModuleType) -> Any:
-    """The `kind` strategy: the one `--exploit`/`--explore` names (built by the strategy
-    registry from the parsed options), else the file's `exploit`/`explore`, else the
-    registry's default."""
-    name = getattr(args, kind)
-    if name is not None:
-        return registry.make(kind, name, vars(args))
-    return module_setting(module, kind, registry.make(kind, registry.DEFAULTS[kind], vars(args)))
 
 
 def _resources(text: str | None) -> dict[str, float] | None:
@@ -58,37 +60,55 @@ def _resources(text: str | None) -> dict[str, float] | None:
     return resources
 
 
+def _existing(args: argparse.Namespace, module: ModuleType, store: Storage,
+              name: str) -> PopulationRow | None:
+    """The stored population `name`, once the options given agree with its settings; None
+    when there is none.
+
+    Raises:
+        ConfigError: options given with other values than stored (naming both).
+    """
+    from popbt._places import checkpoint_root
+
+    row = store.get_population(name)
+    if row is None:
+        return None
+    given_root = (None if args.checkpoints is None
+                  else checkpoint_root(store, args.checkpoints))
+    found = conflicts(args, module, row.settings, row.checkpoint_root, given_root)
+    if found:
+        raise ConfigError(f"population {name!r} exists with other settings than given: "
+                          f"{'; '.join(found)}; leave these options out to resume it with its "
+                          f"own, or give another --name")
+    return row
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     """Create (or resume) the population and train it; see the module contract."""
     import popbt
+    from popbt.storage import get_storage
 
-    if args.workers > args.population:
-        raise ConfigError(f"--workers {args.workers} is more than the {args.population} "
-                          f"members of --population: a worker trains one member at a time, "
-                          f"so give at most {args.population} workers")
     module = load_file(args.file)
     trainable = find_trainable(module, args.file, args.trainable)
-    space = module_setting(module, "space")
-    if not isinstance(space, popbt.Space):
+    if not isinstance(module_setting(module, "space"), popbt.Space):
         raise ConfigError(f"{args.file!r} must define `space = popbt.Space({{...}})`")
-    ready = (popbt.Every(steps=args.ready_every) if args.ready_every is not None
-             else module_setting(module, "ready"))
-    if ready is None:
-        raise ConfigError(f"give --ready-every STEPS, or define `ready = popbt.Every(steps=...)` "
-                          f"in {args.file!r}")
-    metric = args.metric or module_setting(module, "metric")
-    if metric is None:
-        raise ConfigError(f"give --metric NAME, or define `metric = '...'` in {args.file!r}")
     name = args.name or Path(args.file).stem
-    pop = popbt.create_population(
-        name=name, storage=args.storage, space=space, size=args.population, metric=metric,
-        mode=args.mode or module_setting(module, "mode", "max"), seed=args.seed, ready=ready,
-        exploit=_strategy("exploit", args, module), explore=_strategy("explore", args, module),
-        initial=module_setting(module, "initial", ()), checkpoints=args.checkpoints,
-        load_if_exists=True)
+    store = get_storage(args.storage)
+    row = _existing(args, module, store, name)
+    settings = resolve(args, module, args.file, None if row is None else row.settings)
+    size = settings["size"] if args.population is None else args.population
+    if args.workers > size:
+        raise ConfigError(f"--workers {args.workers} is more than the {size} members of the "
+                          f"population: a worker trains one member at a time, so give at "
+                          f"most {size} workers")
+    pop = popbt.create_population(name=name, storage=store, checkpoints=args.checkpoints,
+                                  load_if_exists=True, **settings)
+    if size != pop.settings.size:
+        resized(pop, size, clone_best=args.clone_best)
     best = pop.train(trainable, steps=args.steps, workers=args.workers, executor=args.executor,
                      lease_s=args.lease, progress=not args.quiet, ray_address=args.ray_address,
-                     resources_per_worker=_resources(args.resources))
+                     resources_per_worker=_resources(args.resources), strict=args.strict,
+                     gpus=None if args.gpus is None else parse_gpus(args.gpus))
     if args.json:
         print_json(pop.status())
     elif best is not None:
@@ -100,8 +120,13 @@ def cmd_run(args: argparse.Namespace) -> int:
 def _run_args(run: argparse.ArgumentParser) -> None:
     run.add_argument("file", help="a Python file defining a Trainable and `space`")
     storage_args(run, creates=True)
-    run.add_argument("--population", type=integer(hi=MAX_POPULATION), default=8,
-                     help="members (default 8)")
+    run.add_argument("--population", type=integer(hi=MAX_POPULATION),
+                     help=f"members (default {DEFAULT_SIZE}); on an existing population, a "
+                          f"new size: it grows (new members sampled from the space) or "
+                          f"shrinks (the worst retired)")
+    run.add_argument("--clone-best", action="store_true",
+                     help="members added by --population copy the best member (weights and "
+                          "explored hyperparameters) instead")
     run.add_argument("--workers", type=integer(hi=MAX_POPULATION), default=1,
                      help="workers (default 1; at most one per member)")
     run.add_argument("--executor", choices=EXECUTORS,
@@ -113,16 +138,22 @@ def _run_args(run: argparse.ArgumentParser) -> None:
     run.add_argument("--checkpoints", help="checkpoint folder or fsspec URL (default: beside "
                                            "a SQLite file; required for other storages)")
     run.add_argument("--steps", type=integer(), required=True,
-                     help="training steps per member")
+                     help="training steps per member (resuming: the new step target)")
     run.add_argument("--ready-every", type=integer(), help="steps between ready points")
     run.add_argument("--metric", type=utf8_text, help="the key of evaluate() to optimise")
     run.add_argument("--mode", choices=("max", "min"), help="maximise or minimise the metric")
-    run.add_argument("--seed", type=integer(0, None), default=0)
+    run.add_argument("--seed", type=integer(0, None), help="the population's seed (default 0)")
+    run.add_argument("--gpus", help="worker processes' GPUs: ids such as 0,1 (round-robin), "
+                                    "or the share of one GPU per worker such as 0.5")
+    run.add_argument("--strict", action="store_true",
+                     help="stop (exit status 2) when the trainable never reads a "
+                          "hyperparameter of the space, instead of warning")
     run.add_argument("--exploit", choices=tuple(registry.EXPLOITS),
                      help=_choices_help("exploit", f"whom a ready member copies (default: "
                                         f"the file's `exploit`, else "
                                         f"{registry.DEFAULTS['exploit']})"))
-    run.add_argument("--fraction", type=number(), default=0.2, help="truncation fraction")
+    run.add_argument("--fraction", type=number(),
+                     help="truncation fraction (default 0.2)")
     run.add_argument("--explore", choices=tuple(registry.EXPLORES),
                      help=_choices_help("explore", f"how a copied member's hyperparameters "
                                         f"change (default: the file's `explore`, else "

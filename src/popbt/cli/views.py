@@ -51,18 +51,22 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_best(args: argparse.Namespace) -> int:
-    """The best member: score, step, hyperparameters.
+    """The best member: score, step, hyperparameters (with `--json`, also its metrics and
+    where its checkpoint lies: an absolute path, or a URL with any credentials hidden).
 
     Raises:
         ConfigError: no member has a score yet.
     """
+    from popbt.export import checkpoint_location
+
     pop = open_population(args)
     best = pop.best
     if best is None:
         raise ConfigError(f"population {pop.name!r} has no scored member yet")
     if args.json:
         print_json({"member_id": best.member_id, "score": best.score, "step": best.step,
-                    "hparams": best.hparams, "metrics": best.metrics})
+                    "hparams": best.hparams, "metrics": best.metrics,
+                    "checkpoint": checkpoint_location(pop, best)})
     else:
         say(f"member {best.member_id}: {pop.settings.metric} = {fmt(best.score)} at step "
             f"{best.step}")

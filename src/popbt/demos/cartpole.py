@@ -5,9 +5,12 @@ rollout of `ROLLOUT` steps in each of `ENVS` environments. The score, as in the 
 mean return of the last 10 finished episodes. PBT tunes the learning rate, the entropy
 coefficient, the discount and GAE's λ.
 
-The weights, the optimizer state, the step counter, the member's random generators and its
-recent episode returns are copied on exploit; the environments themselves are not: a
-restored member starts fresh episodes (seeded from its own generator).
+The weights, the optimizer state, the step counter, the member's random generators, its
+recent episode returns and its episodes under way (each environment's physical state, return
+and length so far) are copied on exploit: a restored member goes on exactly as the original
+would. The environments are CartPole's own, without gymnasium's wrappers, so that their
+state is the physical state alone; the time limit of CartPole-v1 (`MAX_EPISODE_STEPS`) is
+kept here.
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ EXPLORE = Perturb(factors=(0.8, 1.2), resample_probability=0.25)
 ENVS = 8
 ROLLOUT = 16
 EPISODES_SCORED = 10
+MAX_EPISODE_STEPS = 500  # CartPole-v1's time limit: an episode this long is truncated
 
 
 class ActorCritic(nn.Module):
@@ -63,9 +67,11 @@ class CartPoleA2C(TorchTrainable):
         except ImportError as exc:
             raise ImportError("the CartPole example needs gymnasium: "
                               "pip install 'popbt[examples]'") from exc
-        self.envs = [gym.make("CartPole-v1") for _ in range(ENVS)]
+        self.envs: list[Any] = [gym.make("CartPole-v1").unwrapped for _ in range(ENVS)]
         self.returns: deque[float] = deque(maxlen=EPISODES_SCORED)
-        self.obs: list[Any] | None = None
+        self.obs: list[Any] | None = None  # None: no episode under way
+        self.running = [0.0] * ENVS
+        self.lengths = [0] * ENVS
         model = ActorCritic()
         return model, torch.optim.Adam(model.parameters(), lr=hparams["lr"])
 
@@ -75,7 +81,7 @@ class CartPoleA2C(TorchTrainable):
     def train_step(self, hparams: dict[str, Any]) -> None:
         if self.obs is None:
             self.obs = [self._reset(env) for env in self.envs]
-            self.running = [0.0] * ENVS
+            self.running, self.lengths = [0.0] * ENVS, [0] * ENVS
         obs_t, actions, rewards, dones, values, logps, entropies = [], [], [], [], [], [], []
         for _ in range(ROLLOUT):
             obs = torch.as_tensor(np.stack(self.obs), dtype=torch.float32)
@@ -88,13 +94,15 @@ class CartPoleA2C(TorchTrainable):
             values.append(value)
             step_rewards, step_dones = [], []
             for i, env in enumerate(self.envs):
-                o, r, terminated, truncated, _ = env.step(int(action[i]))
+                o, r, terminated, _, _ = env.step(int(action[i]))
                 self.running[i] += float(r)
+                self.lengths[i] += 1
+                truncated = self.lengths[i] >= MAX_EPISODE_STEPS
                 step_rewards.append(float(r))
                 step_dones.append(float(terminated or truncated))  # cut the trace at a reset
                 if terminated or truncated:
                     self.returns.append(self.running[i])
-                    self.running[i] = 0.0
+                    self.running[i], self.lengths[i] = 0.0, 0
                     o = self._reset(env)
                 self.obs[i] = o
             obs_t.append(obs)
@@ -148,9 +156,23 @@ class CartPoleA2C(TorchTrainable):
         return total / episodes
 
     def state_dict(self) -> dict[str, Any]:
-        return {**super().state_dict(), "returns": list(self.returns)}
+        episodes = None if self.obs is None else {
+            "physics": [[float(v) for v in env.state] for env in self.envs],
+            "running": list(self.running), "lengths": list(self.lengths)}
+        return {**super().state_dict(), "returns": list(self.returns), "episodes": episodes}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore what `state_dict` saved; a state saved without episodes under way (or
+        before they were saved) starts fresh ones, seeded from the restored generator."""
         super().load_state_dict(state)
         self.returns = deque((float(r) for r in state["returns"]), maxlen=EPISODES_SCORED)
-        self.obs = None  # fresh episodes, seeded from the restored generator
+        episodes = state.get("episodes")
+        if episodes is None:
+            self.obs = None
+            return
+        for env, physics in zip(self.envs, episodes["physics"], strict=True):
+            env.state = np.array(physics, dtype=np.float64)
+            env.steps_beyond_terminated = None
+        self.obs = [np.array(physics, dtype=np.float32) for physics in episodes["physics"]]
+        self.running = [float(r) for r in episodes["running"]]
+        self.lengths = [int(n) for n in episodes["lengths"]]

@@ -144,7 +144,8 @@ class Ray(Executor):
 
     @classmethod
     def from_shorthand(cls, *, workers: int, ray_address: str | None,
-                       resources_per_worker: Mapping[str, float] | None) -> Ray:
+                       resources_per_worker: Mapping[str, float] | None,
+                       gpus: Sequence[int | str] | float | None = None) -> Ray:
         ray_options(resources_per_worker)  # refused under the name the caller used
         return cls(workers=workers, address=ray_address, resources=resources_per_worker)
 

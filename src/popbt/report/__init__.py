@@ -9,8 +9,11 @@
 Submodules are imported on first use, so `import popbt.report` stays light.
 
 Example:
-    >>> from popbt.report import write_report  # doctest: +SKIP
-    >>> write_report(pop, "report.html")  # doctest: +SKIP
+    >>> import popbt
+    >>> from popbt.report import write_report
+    >>> pop = popbt.load_population(name="toy", storage="sqlite:///popbt.db")
+    >>> write_report(pop, "report.html").name
+    'report.html'
 """
 
 from __future__ import annotations

@@ -57,13 +57,17 @@ tbody tr:hover td{background:#eef3ff;cursor:pointer}
 _PAGE_JS = r"""var S = {data: null, member: null, sort: "id", dir: 1, renders: 0};
 
 function drawTables(d, by) {
-  var cols = [["id", "member"], ["state", "state"], ["step", "step"], ["score", d.metric],
-              ["exploits", "exploits received"], ["donated", "donated"],
-              ["root", "descends from"], ["failures", "failures"]];
+  var cols = [["id", "member"], ["state", "state"], ["step", "step"], ["score", d.metric]];
+  (d.extra_metrics || []).forEach(function (k) { cols.push(["m:" + k, k]); });
+  cols.push(["exploits", "exploits received"], ["donated", "donated"],
+            ["root", "descends from"], ["failures", "failures"]);
   d.hparams.forEach(function (hp) { cols.push(["hp:" + hp.name, hp.name]); });
   var table = clear(byId("member-table")), head = html("tr", {}, null, html("thead", {}, null,
                                                                                table));
-  function val(m, k) { return k.slice(0, 3) === "hp:" ? m.hparams[k.slice(3)] : m[k]; }
+  function val(m, k) {
+    if (k.slice(0, 3) === "hp:") return m.hparams[k.slice(3)];
+    return k.slice(0, 2) === "m:" ? (m.metrics || {})[k.slice(2)] : m[k];
+  }
   cols.forEach(function (c) {
     html("th", {"data-key": c[0], class: c[0] === "state" ? "text" : ""},
          c[1] + (S.sort === c[0] ? (S.dir > 0 ? " ▲" : " ▼") : ""), head)
@@ -110,7 +114,7 @@ function render(d, member) {
   sm.textContent = d.members.length + " members · " + d.metric + " (" + d.mode + ") · step " +
     d.max_step + (d.target_steps ? " of " + d.target_steps : "") + " · " +
     d.exploits.event.length + " exploits · " + best +
-    (d.error ? " · error: " + d.error : "");
+    (d.error ? " · error: " + d.error : "") + (d.stopped ? " · stopped: " + d.stopped : "");
   sm.setAttribute("data-max-step", d.max_step);
   sm.setAttribute("data-exploits", d.exploits.event.length);
   if (sel.options.length !== d.members.length) {

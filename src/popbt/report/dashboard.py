@@ -70,9 +70,12 @@ class Dashboard(ThreadingHTTPServer):
     `port=0` picks a free port (see `url`). `poll_s`: how often the page polls.
 
     Example:
-        >>> board = Dashboard("sqlite:///popbt.db", port=0)  # doctest: +SKIP
-        >>> board.url  # doctest: +SKIP
-        'http://127.0.0.1:54321/'
+        >>> board = Dashboard("sqlite:///popbt.db", port=0)
+        >>> board.url
+        'http://127.0.0.1:.../'
+        >>> [p["name"] for p in board.populations()]
+        ['toy']
+        >>> board.server_close()
 
     Raises:
         ConfigError: `host` is not a loopback address and `allow_remote` is False, or a bad
@@ -116,8 +119,8 @@ class Dashboard(ThreadingHTTPServer):
 
     def populations(self) -> list[dict[str, Any]]:
         """The populations in the storage, oldest first."""
-        return [{"name": p.name, "size": p.config["size"], "metric": p.config["metric"],
-                 "mode": p.config["mode"], "target_steps": p.target_steps, "error": p.error}
+        return [{"name": p.name, "size": p.settings.size, "metric": p.settings.metric,
+                 "mode": p.settings.mode, "target_steps": p.target_steps, "error": p.error}
                 for p in self.storage.list_populations()]
 
     def population(self, name: str, since: str | None = None) -> bytes | _Cached | None:

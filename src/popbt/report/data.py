@@ -9,13 +9,16 @@ per-member query: 1,000 members and 100,000 events take a fraction of a second. 
 The result (every float finite or None, so it is valid JSON):
 
 - `name`, `storage` (the URL without its password), `metric`, `mode`, `target_steps`,
-  `error`, `settings` (the stored settings), `max_step`, `best` (the member with the best
-  finite score, lowest id on ties, as `Population.best`; None before any score);
+  `error`, `stopped` (why the population was stopped, or None), `settings` (the stored
+  settings), `max_step`, `best` (the member with the best finite score, lowest id on ties,
+  as `Population.best`; None before any score), `extra_metrics` (the names, sorted, of the
+  other values members' evaluations recorded, beside the metric);
 - `hparams`: one axis per hyperparameter: {"name", "scale": "linear" | "log", "lo", "hi"}
   or {"name", "scale": "choice", "values"};
-- `members`: one dict per member, by id: `id`, `state`, `step`, `score`, `hparams`,
-  `exploits` (exploits received), `donated`, `failures`, `error`, `root` (the initial member
-  its weights descend from), `change` (its node in `changes`);
+- `members`: one dict per member, by id: `id`, `state`, `step`, `score`, `metrics` (the
+  other values of its last evaluation, by name), `hparams`, `exploits` (exploits received),
+  `donated`, `failures`, `error`, `root` (the initial member its weights descend from),
+  `change` (its node in `changes`);
 - `series`: per member {"steps", "scores"}: its evaluations in commit order;
 - `exploits`: columns `event`, `member` (the receiver), `step`, `donor`, `donor_step`,
   `score` (the donor's), `at` (how many of the receiver's evaluations came before it: its
@@ -40,7 +43,7 @@ from bisect import bisect_left, bisect_right
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from popbt.records import Event, EventKind, Member, Score
+from popbt.records import Event, EventKind, Member, MemberState, Score, StoredSettings
 
 if TYPE_CHECKING:
     from popbt.population import Population
@@ -72,7 +75,8 @@ def stored_data(storage: Storage, row: PopulationRow, *,
     if members is None:
         members = storage.members(row)
     return records_data(name=row.name, storage=storage.safe_url, config=row.config,
-                        target_steps=row.target_steps, error=row.error, members=members,
+                        target_steps=row.target_steps, error=row.error, stopped=row.stopped,
+                        members=members,
                         events=storage.events(row, kinds=EVENT_KINDS),
                         scores=storage.scores(row))
 
@@ -96,9 +100,11 @@ def _hparam_axes(space: Mapping[str, Any]) -> list[dict[str, Any]]:
 
 
 def best_member(members: Sequence[Member], mode: str) -> int | None:
-    """The id of the member with the best finite score (lowest id on ties), or None."""
+    """The id of the member with the best finite score (lowest id on ties; retired members
+    left out), or None."""
     sign = 1.0 if mode == "max" else -1.0
-    scored = [m for m in members if _finite(m.score) is not None]
+    scored = [m for m in members
+              if _finite(m.score) is not None and m.state is not MemberState.RETIRED]
     if not scored:
         return None
     return min(scored, key=lambda m: (-sign * (m.score or 0.0), m.member_id)).member_id
@@ -193,13 +199,14 @@ def _series(scores: Sequence[Score], size: int
 
 def records_data(*, name: str, storage: str, config: Mapping[str, Any], target_steps: int,
                  error: str | None, members: Sequence[Member], events: Sequence[Event],
-                 scores: Sequence[Score]) -> dict[str, Any]:
+                 scores: Sequence[Score], stopped: str | None = None) -> dict[str, Any]:
     """The report's data from records read in this order: members, events, scores (each in
     commit order); see the module docstring. `events` needs only the kinds in
     `EVENT_KINDS` (others are ignored). A pure function of its arguments."""
     size = len(members)
     steps, values, times = _series(scores, size)
-    axes = _hparam_axes(config["space"])
+    stored = StoredSettings(config)
+    axes = _hparam_axes(stored.space)
     changes = _Changes([a["name"] for a in axes], size)
     lineages = _Lineages(size)
     exploits: dict[str, list[Any]] = {k: [] for k in (
@@ -229,7 +236,7 @@ def records_data(*, name: str, storage: str, config: Mapping[str, Any], target_s
         exploits["score"].append(_finite(e.data.get("score")))
         exploits["at"].append(at)
 
-    best = best_member(members, config["mode"])
+    best = best_member(members, stored.mode)
     rows: list[dict[str, Any]] = []
     for mem in members:
         m = mem.member_id
@@ -238,12 +245,15 @@ def records_data(*, name: str, storage: str, config: Mapping[str, Any], target_s
         head = changes.head[m]
         rows.append({
             "id": m, "state": mem.state.value, "step": now, "score": _finite(mem.score),
+            "metrics": {k: _finite(v) for k, v in mem.metrics.items() if k != stored.metric},
             "hparams": mem.hparams, "exploits": received[m], "donated": donated[m],
             "failures": mem.failures, "error": mem.error, "change": head,
             "root": m if head is None else changes.cols["root"][head]})
     return {
-        "name": name, "storage": storage, "metric": config["metric"], "mode": config["mode"],
-        "target_steps": target_steps, "error": error, "settings": dict(config),
+        "name": name, "storage": storage, "metric": stored.metric, "mode": stored.mode,
+        "target_steps": target_steps, "error": error, "stopped": stopped,
+        "settings": dict(config),
+        "extra_metrics": sorted({k for r in rows for k in r["metrics"]}),
         "hparams": axes, "best": best, "max_step": max([r["step"] for r in rows], default=0),
         "members": rows, "series": [{"steps": st, "scores": sc}
                                     for st, sc in zip(steps, values, strict=True)],

@@ -16,7 +16,10 @@ def get_storage(storage: str | Storage, *, create: bool = True) -> Storage:
     joins an existing population.
 
     Example:
-        >>> storage = get_storage("sqlite:///popbt.db")  # doctest: +SKIP
+        >>> storage = get_storage("sqlite:///popbt.db", create=False)
+        >>> get_storage(storage) is storage
+        True
+        >>> storage.close()
 
     Raises:
         ConfigError: `storage` is neither a URL string nor a `Storage`.

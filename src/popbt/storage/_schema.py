@@ -30,6 +30,7 @@ populations = Table(
     Column("version", Integer, nullable=False, default=0),
     Column("created", Float, nullable=False),
     Column("schema_version", Integer, nullable=False, default=SCHEMA_VERSION),
+    Column("stopped", Text, nullable=True),  # added after version 1: see `_upgrade`
     UniqueConstraint("name", name="uq_popbt_population_name"),
 )
 

@@ -1,25 +1,100 @@
-"""The hot-path SQL (claim, heartbeat, decisions, reports), written once for every backend.
+"""Every statement `SQLStorage` runs, written once for every backend (the tables themselves
+are created from `_schema`).
 
 Statements use `:name` parameters (sqlite3's own style); `SQLStorage` rewrites them to
 `%(name)s` for drivers that need it and runs them on the driver's cursor, skipping the
-expression layer that would cost more than the transactions themselves.
+expression layer that would cost more than the transactions themselves. They hold no `%`
+and no `::` (either would change meaning in that rewrite), bind no list (an `IN` list has a
+fixed number of parameters), and return rows only through `RETURNING` or `SELECT`, which
+SQLite (3.35 and later) and PostgreSQL both support.
 """
 
 from __future__ import annotations
 
 from collections import namedtuple
+from collections.abc import Sequence
+from typing import Any
 
-from popbt.storage._schema import members
+from popbt.records import EventKind
+from popbt.storage._schema import SCHEMA_VERSION, members
 
 MEMBER_FIELDS = [c.name for c in members.c]
 MEMBER_COLS = ", ".join(MEMBER_FIELDS)
+POPULATION_FIELDS = ["id", "name", "config", "target_steps", "checkpoint_root", "error",
+                     "created", "stopped"]
+POPULATION_COLS = ", ".join(POPULATION_FIELDS)
+CHECKPOINT_COLS = "id, member_id, step, path, checksum, size"  # as `base.CheckpointRow`
 MemberRow = namedtuple("MemberRow", MEMBER_FIELDS)  # type: ignore[misc]
+PopulationRecord = namedtuple("PopulationRecord", POPULATION_FIELDS)  # type: ignore[misc]
+SNAPSHOT_MEMBER = -1  # the member id of a checkpoint that holds the whole population
+
 OWNED = ("population_id = :p AND member_id = :m AND owner = :w AND token = :t "
          "AND state = 'running'")
 CLAIMABLE = "(state = 'idle' OR (state = 'running' AND lease_until < :now))"
+KIND_SLOTS = [f"k{i}" for i in range(len(EventKind))]
+OF_KINDS = f"kind IN ({', '.join(':' + k for k in KIND_SLOTS)})"
+
+
+def _population_reads(cols: str, stopped: str) -> dict[str, str]:
+    """The statements that read population rows, with `cols` and `stopped` as the columns
+    they select."""
+    return {
+        "population_named": f"SELECT {cols} FROM popbt_populations WHERE name = :name",
+        "populations": f"SELECT {cols} FROM popbt_populations ORDER BY id",
+        "population": (f"SELECT target_steps, error, {stopped} FROM popbt_populations "
+                       f"WHERE id = :p"),
+    }
+
 
 SQL = {
-    "population": ("SELECT target_steps, error FROM popbt_populations WHERE id = :p"),
+    # -- populations
+    "add_population": (
+        f"INSERT INTO popbt_populations (name, config, target_steps, checkpoint_root, error, "
+        f"version, created, schema_version) VALUES (:name, :config, 0, :root, NULL, 0, :now, "
+        f"{SCHEMA_VERSION}) RETURNING id"),
+    "add_member": (
+        "INSERT INTO popbt_members (population_id, member_id, hparams, step, fitness, "
+        "metrics, state, checkpoint_id, last_ready_step, ready_count, history_since, "
+        "pending, failures, error, owner, token, lease_until, version) VALUES (:p, :m, "
+        ":hparams, 0, NULL, '{}', 'done', NULL, 0, 0, 0, 0, 0, NULL, NULL, 0, 0.0, 0)"),
+    **_population_reads(POPULATION_COLS, "stopped"),
+    "held": ("SELECT COUNT(*) FROM popbt_members WHERE population_id = :p AND "
+             "state = 'running' AND lease_until >= :now"),
+    "set_target": ("UPDATE popbt_populations SET target_steps = :steps, error = NULL, "
+                   "stopped = NULL WHERE id = :p"),
+    "revive": ("UPDATE popbt_members SET state = 'idle', failures = 0 WHERE population_id = :p "
+               "AND step < :steps AND state IN ('done', 'failed')"),
+    "finish": ("UPDATE popbt_members SET state = 'done' WHERE population_id = :p AND "
+               "step >= :steps AND state = 'idle'"),
+    "set_error": "UPDATE popbt_populations SET error = :error WHERE id = :p",
+    "set_stopped": "UPDATE popbt_populations SET stopped = :reason WHERE id = :p",
+    "config": "SELECT config FROM popbt_populations WHERE id = :p",
+    "set_config": "UPDATE popbt_populations SET config = :config WHERE id = :p",
+    "start_member": ("UPDATE popbt_members SET checkpoint_id = :checkpoint_id "
+                     "WHERE population_id = :p AND member_id = :m"),
+    # -- resizing
+    "active": ("SELECT COUNT(*) FROM popbt_members WHERE population_id = :p AND "
+               "state <> 'retired'"),
+    "next_member": ("SELECT COALESCE(MAX(member_id), -1) + 1 FROM popbt_members "
+                    "WHERE population_id = :p"),
+    "worst": ("SELECT member_id, step FROM popbt_members WHERE population_id = :p AND "
+              "state <> 'retired' ORDER BY CASE WHEN fitness IS NULL THEN 0 ELSE 1 END, "
+              "fitness, member_id DESC LIMIT :n"),
+    "retire": ("UPDATE popbt_members SET state = 'retired', owner = NULL, pending = 0, "
+               "version = :version WHERE population_id = :p AND member_id = :m"),
+    "best_donor": (f"SELECT {MEMBER_COLS} FROM popbt_members WHERE population_id = :p AND "
+                   f"fitness > :floor AND state <> 'retired' AND checkpoint_id IS NOT NULL "
+                   f"ORDER BY fitness DESC, member_id LIMIT 1"),
+    "grow_member": (
+        "INSERT INTO popbt_members (population_id, member_id, hparams, step, fitness, "
+        "metrics, state, checkpoint_id, last_ready_step, ready_count, history_since, "
+        "pending, failures, error, owner, token, lease_until, version) VALUES (:p, :m, "
+        ":hparams, :step, :fitness, :metrics, :state, :checkpoint_id, :step, 0, 0, 0, 0, NULL, "
+        "NULL, 0, 0.0, :version)"),
+    "version": "SELECT version FROM popbt_populations WHERE id = :p",
+    "bump": ("UPDATE popbt_populations SET version = version + 1 WHERE id = :p "
+             "RETURNING version"),
+    # -- claims
     "pick": (f"SELECT member_id, pending FROM popbt_members WHERE population_id = :p AND "
              f"{CLAIMABLE} ORDER BY step, pending DESC, failures, member_id LIMIT 1"),
     "take": (f"UPDATE popbt_members SET state = 'running', owner = :w, "
@@ -29,32 +104,27 @@ SQL = {
     "release": f"UPDATE popbt_members SET state = 'idle', owner = NULL WHERE {OWNED}",
     "holders": ("SELECT member_id, owner, token FROM popbt_members WHERE population_id = :p "
                 "AND state = 'running'"),
+    "unfinished": ("SELECT COUNT(*) FROM popbt_members WHERE population_id = :p AND "
+                   "state IN ('idle', 'running')"),
     "owned": (f"SELECT {MEMBER_COLS} FROM popbt_members WHERE {OWNED}"),
+    # -- members and decisions
     "member": (f"SELECT {MEMBER_COLS} FROM popbt_members WHERE population_id = :p "
-                      f"AND member_id = :m"),
-    "peers": ("SELECT member_id, step, fitness FROM popbt_members "
-              "WHERE population_id = :p AND version > :since"),
-    "version": "SELECT version FROM popbt_populations WHERE id = :p",
-    "bump": ("UPDATE popbt_populations SET version = version + 1 WHERE id = :p "
-             "RETURNING version"),
+               f"AND member_id = :m"),
+    "members": (f"SELECT {MEMBER_COLS} FROM popbt_members WHERE population_id = :p "
+                f"ORDER BY member_id"),
+    "best": (f"SELECT {MEMBER_COLS} FROM popbt_members WHERE population_id = :p AND "
+             f"fitness > :floor AND state <> 'retired' ORDER BY fitness DESC, member_id "
+             f"LIMIT 1"),
+    "peers": ("SELECT member_id, step, CASE WHEN state = 'retired' THEN NULL ELSE fitness "
+              "END FROM popbt_members WHERE population_id = :p AND version > :since"),
     "history": (
         "SELECT member_id, fitness FROM (SELECT s.member_id, s.fitness, s.id, ROW_NUMBER() "
         "OVER (PARTITION BY s.member_id ORDER BY s.id DESC) AS rn FROM popbt_scores s "
         "JOIN popbt_members m ON m.population_id = s.population_id AND "
         "m.member_id = s.member_id WHERE s.population_id = :p AND s.id > m.history_since) h "
         "WHERE rn <= :window ORDER BY id"),
-    "add_checkpoint": (
-        "INSERT INTO popbt_checkpoints (population_id, member_id, step, path, checksum, size, "
-        "created) VALUES (:p, :m, :step, :path, :checksum, :size, :now) RETURNING id"),
-    "add_score": (
-        "INSERT INTO popbt_scores (population_id, member_id, step, fitness, metrics, time) "
-        "VALUES (:p, :m, :step, :fitness, :metrics, :now) RETURNING id"),
-    "add_scores": (
-        "INSERT INTO popbt_scores (population_id, member_id, step, fitness, metrics, time) "
-        "VALUES (:p, :m, :step, :fitness, :metrics, :now)"),
-    "add_event": (
-        "INSERT INTO popbt_events (population_id, member_id, step, kind, time, data) "
-        "VALUES (:p, :m, :step, :kind, :now, :data)"),
+    "history_events": ("SELECT member_id, kind, step, data FROM popbt_events "
+                       "WHERE population_id = :p ORDER BY id"),
     "update_member": (
         f"UPDATE popbt_members SET step = :step, fitness = :fitness, metrics = :metrics, "
         f"checkpoint_id = :checkpoint_id, failures = :failures, error = :error, "
@@ -69,6 +139,19 @@ SQL = {
         "WHERE population_id = :p AND member_id = :m"),
     "last_score": ("SELECT COALESCE(MAX(id), 0) FROM popbt_scores WHERE population_id = :p "
                    "AND member_id = :m"),
+    # -- reports: checkpoints, scores, events
+    "add_checkpoint": (
+        "INSERT INTO popbt_checkpoints (population_id, member_id, step, path, checksum, size, "
+        "created) VALUES (:p, :m, :step, :path, :checksum, :size, :now) RETURNING id"),
+    "add_score": (
+        "INSERT INTO popbt_scores (population_id, member_id, step, fitness, metrics, time) "
+        "VALUES (:p, :m, :step, :fitness, :metrics, :now) RETURNING id"),
+    "add_scores": (
+        "INSERT INTO popbt_scores (population_id, member_id, step, fitness, metrics, time) "
+        "VALUES (:p, :m, :step, :fitness, :metrics, :now)"),
+    "add_event": (
+        "INSERT INTO popbt_events (population_id, member_id, step, kind, time, data) "
+        "VALUES (:p, :m, :step, :kind, :now, :data)"),
     "garbage": (
         "SELECT c.id, c.path FROM popbt_checkpoints c WHERE c.population_id = :p AND "
         "c.member_id = :m AND c.id NOT IN (SELECT id FROM popbt_checkpoints WHERE "
@@ -77,18 +160,59 @@ SQL = {
     "delete_checkpoint": "DELETE FROM popbt_checkpoints WHERE id = :id",
     "reported": ("SELECT 1 FROM popbt_checkpoints WHERE population_id = :p AND member_id = :m "
                  "AND path = :path"),
+    # -- whole rounds (the vectorized trainer)
     "write_member": (
         "UPDATE popbt_members SET step = :step, fitness = :fitness, metrics = :metrics, "
         "hparams = :hparams, last_ready_step = :last_ready_step, ready_count = :ready_count, "
         "state = :state, checkpoint_id = :checkpoint_id, "
         "history_since = 0, pending = 0, version = :version "
         "WHERE population_id = :p AND member_id = :m"),
-    "last_snapshot": ("SELECT MAX(id) FROM popbt_checkpoints WHERE population_id = :p "
-                      "AND member_id = -1"),
+    "last_snapshot": (f"SELECT MAX(id) FROM popbt_checkpoints WHERE population_id = :p "
+                      f"AND member_id = {SNAPSHOT_MEMBER}"),
+    "latest_snapshot": (f"SELECT {CHECKPOINT_COLS} FROM popbt_checkpoints WHERE "
+                        f"population_id = :p AND member_id = {SNAPSHOT_MEMBER} "
+                        f"ORDER BY id DESC LIMIT 1"),
+    "forget_scores": "DELETE FROM popbt_scores WHERE population_id = :p AND step > :step",
+    "forget_events": "DELETE FROM popbt_events WHERE population_id = :p AND step > :step",
+    "forget_checkpoints": ("DELETE FROM popbt_checkpoints WHERE population_id = :p AND "
+                           "step > :step"),
+    # -- reading records
+    "events": ("SELECT id, member_id, step, kind, time, data FROM popbt_events WHERE "
+               f"population_id = :p AND {OF_KINDS} ORDER BY id"),
+    "member_events": ("SELECT id, member_id, step, kind, time, data FROM popbt_events WHERE "
+                      f"population_id = :p AND member_id = :m AND {OF_KINDS} ORDER BY id"),
+    "count_events": ("SELECT COUNT(*) FROM popbt_events WHERE population_id = :p AND "
+                     "kind = :kind"),
+    "scores": ("SELECT member_id, step, metrics, time, id FROM popbt_scores WHERE "
+               "population_id = :p ORDER BY id"),
+    "member_scores": ("SELECT member_id, step, metrics, time, id FROM popbt_scores WHERE "
+                      "population_id = :p AND member_id = :m ORDER BY id"),
+    "scores_after": ("SELECT member_id, step, metrics, time, id FROM popbt_scores WHERE "
+                     "population_id = :p AND id > :after ORDER BY id"),
+    "events_after": ("SELECT id, member_id, step, kind, time, data FROM popbt_events WHERE "
+                     "population_id = :p AND id > :after ORDER BY id"),
+    "checkpoint": (f"SELECT {CHECKPOINT_COLS} FROM popbt_checkpoints WHERE "
+                   f"population_id = :p AND id = :id"),
+    "checkpoint_paths": "SELECT DISTINCT path FROM popbt_checkpoints",
 }
-SNAPSHOT_MEMBER = -1  # the member id of a checkpoint that holds the whole population
+# What a storage opened to read runs instead, on a database of an older popbt that lacks a
+# column of `_upgrade.ADDED` (read as NULL until a writer adds it).
+OLD_STATEMENTS = _population_reads(POPULATION_COLS.replace("stopped", "NULL"), "NULL")
+# The record each statement's rows come back as (others: plain tuples).
+ROWS: dict[str, Any] = {
+    **dict.fromkeys(("take", "owned", "member", "members", "best", "best_donor",
+                     "update_member"), MemberRow),
+    **dict.fromkeys(("population_named", "populations"), PopulationRecord),
+}
 DECISIONS_PER_TRANSACTION = 1  # a transaction holds SQLite's write lock: keep it short
 # Rows a transaction changes, locked on PostgreSQL as they are read. Every transaction that
 # changes members locks its population's row first ("population"), so two never wait for
 # each other's member rows in opposite orders (no deadlock).
 LOCKED = ("population", "owned", "member")
+
+
+def of_kinds(kinds: Sequence[EventKind]) -> dict[str, str | None]:
+    """The parameters of `OF_KINDS` that select events of `kinds` (every kind when empty)."""
+    chosen = list(dict.fromkeys(kinds)) if kinds else list(EventKind)
+    return {slot: chosen[i].value if i < len(chosen) else None
+            for i, slot in enumerate(KIND_SLOTS)}

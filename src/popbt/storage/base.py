@@ -7,11 +7,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any, Protocol
 
-from popbt.decisions import Decision, DecisionContext, DonorView, History, Reseed
+from popbt.decisions import CopyDonor, Decision, DecisionContext, DonorView, History, Reseed
 from popbt.fitness import fitness_of  # noqa: F401 - re-exported for callers that used it here
-from popbt.records import Member, Peer, Peers
+from popbt.records import Member, Peer, Peers, StoredSettings
 
 
 class Decide(Protocol):
@@ -30,9 +31,42 @@ class Decide(Protocol):
     def reseed(self, context: DecisionContext, error: str) -> Reseed: ...
 
 
+class Clone(Protocol):
+    """How a member added to a growing population starts from the best member
+    (`popbt.decider.Decider.clone`): the storage reads the donor in its transaction and
+    applies the returned `CopyDonor` as it applies an exploit."""
+
+    def clone(self, member_id: int, donor: DonorView) -> CopyDonor: ...
+
+
+@dataclass(frozen=True)
+class Resized:
+    """What `Storage.resize` did: the ids of the members it added and retired, the member
+    the added ones were cloned from (None: started afresh), and the size after."""
+
+    added: tuple[int, ...]
+    retired: tuple[int, ...]
+    donor: int | None
+    size: int
+
+
+@dataclass(frozen=True)
+class WarmStart:
+    """Where a new member's weights come from (`Storage.create_population(starts=...)`): a
+    checkpoint file already written under the population's checkpoint root (`path`,
+    `checksum`, `size`, as `CheckpointStore.save` returns them), and `source`, what its
+    WARM_START event records (the population, member, step and score it was copied from)."""
+
+    path: str
+    checksum: str
+    size: int
+    source: dict[str, Any]
+
+
 @dataclass(frozen=True)
 class PopulationRow:
-    """A population as stored: its settings (`config`), step target and fatal error."""
+    """A population as stored: its settings (`config`, read through `settings`), step
+    target, fatal error, and why it was stopped (`stopped`, see `Storage.set_stopped`)."""
 
     id: int
     name: str
@@ -41,6 +75,12 @@ class PopulationRow:
     checkpoint_root: str
     error: str | None
     created: float
+    stopped: str | None = None
+
+    @cached_property
+    def settings(self) -> StoredSettings:
+        """The stored settings, typed (built once per row)."""
+        return StoredSettings(self.config)
 
 
 @dataclass(frozen=True)

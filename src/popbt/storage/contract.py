@@ -13,9 +13,13 @@ Contract (every backend; `SQLStorage` in `popbt.storage.sql` is the reference):
   changes nothing, and the error passes through.
 - A checkpoint row is deleted, and its file reported for deletion, only when no member points
   at it and it is not among the last `keep` its writer made.
+- A retired member (`MemberState.RETIRED`, see `resize`) is never claimed, revived, ranked
+  among the peers, copied or the best; its record and events stay, and `members` lists it.
 - A transaction whose connection was lost may be run again; one that committed before the
   loss is recognised and not applied twice.
 - No message, log line or URL (`safe_url`) it hands out shows a secret of its URL.
+- A stop (`set_stopped`) is not an error: claims find no member until `set_target` clears
+  it, and every other operation (a report of a member trained meanwhile included) goes on.
 - Errors: `StorageError` when the storage cannot be reached or read; `PopulationExists`,
   `PopulationNotFound` and `ConfigError` for what the caller asked; `FatalRunError` from a
   claim once a fatal error is recorded.
@@ -33,7 +37,17 @@ from typing import Any
 
 from popbt.errors import ConfigError, PopulationNotFound, StorageError
 from popbt.records import Event, EventKind, Member, Peers, Score
-from popbt.storage.base import CheckpointRow, Claim, Decide, Outcome, PopulationRow, Report
+from popbt.storage.base import (
+    CheckpointRow,
+    Claim,
+    Clone,
+    Decide,
+    Outcome,
+    PopulationRow,
+    Report,
+    Resized,
+    WarmStart,
+)
 
 RESEEDS = 2  # re-seeds of a failing member before it is given up (see `Storage.fail`)
 
@@ -53,8 +67,10 @@ class Storage(ABC):
 
     Example:
         >>> from popbt.storage import get_storage
-        >>> storage = get_storage("sqlite:///popbt.db")  # doctest: +SKIP
-        >>> [p.name for p in storage.list_populations()]  # doctest: +SKIP
+        >>> storage = get_storage("sqlite:///popbt.db")
+        >>> [p.name for p in storage.list_populations()]
+        ['toy']
+        >>> storage.close()
     """
 
     url: str
@@ -76,9 +92,14 @@ class Storage(ABC):
 
     @abstractmethod
     def create_population(self, *, name: str, config: dict[str, Any], checkpoint_root: str,
-                          initial_hparams: Sequence[dict[str, Any]], now: float) -> PopulationRow:
+                          initial_hparams: Sequence[dict[str, Any]], now: float,
+                          starts: Sequence[WarmStart] = ()) -> PopulationRow:
         """Create a population and its members (each DONE at step 0 with `initial_hparams[i]`
         and a CREATED event) in one transaction; the new row (target 0).
+
+        Members 0..len(starts)-1 start from the checkpoint files of `starts` (written under
+        `checkpoint_root` beforehand): each gets a checkpoint row of its own at step 0 that it
+        points at, and a WARM_START event after its CREATED event recording `source`.
 
         Raises:
             PopulationExists: a population of that name exists (perhaps created a moment
@@ -128,15 +149,41 @@ class Storage(ABC):
     @abstractmethod
     def set_target(self, pop: PopulationRow, steps: int, *, now: float | None = None) -> int:
         """Train every member to `steps`, in one transaction: finished members below it and
-        failed ones go idle (their failure count reset), idle ones at or past it are done;
+        failed ones go idle (their failure count reset; retired ones stay retired), idle ones
+        at or past it are done;
         clears a recorded fatal error. Returns the target it replaced.
 
         With `now` given, a lower target than the stored one is refused while any member is
         held under a lease that has not expired at `now` (another run is training to the
-        stored target), so no run ever lowers another's target unseen.
+        stored target), so no run ever lowers another's target unseen. It also clears a
+        stop (see `set_stopped`).
 
         Raises:
             ConfigError: `steps` is below the stored target while members are held.
+        """
+
+    @abstractmethod
+    def resize(self, pop: PopulationRow, *, size: int, hparams: Sequence[dict[str, Any]],
+               clone: Clone | None, now: float) -> Resized:
+        """Make the population `size` members (those not retired), in one transaction, and
+        store `size` as its settings' size.
+
+        Growing adds members with the next ids (one above the highest id ever used), each
+        with a CREATED event: with `clone`, each copies the best member that has a
+        checkpoint (its checkpoint reference and step, as an exploit does, with the
+        hyperparameters `clone.clone` returns, recorded as EXPLOIT and EXPLORE events after
+        CREATED); otherwise, or when no member has a checkpoint and a finite score yet, the
+        i-th new member starts at step 0 with `hparams[i]`. A new member has no score until
+        it reports; it is idle below the step target, done at it.
+
+        Shrinking retires the worst members: those without a score first, then the lowest
+        fitness, the highest id first on ties; each becomes RETIRED (a claim on it is lost:
+        its worker's report is refused) with a RETIRED event. `resize` to the current size
+        changes nothing.
+
+        Raises:
+            ConfigError: `size` is below 1, or growing needs more than `len(hparams)` new
+                hyperparameter sets.
         """
 
     @abstractmethod
@@ -144,15 +191,24 @@ class Storage(ABC):
         """Record a fatal error: every worker of the population stops at its next claim
         (which raises `FatalRunError`), until `set_target` clears it."""
 
+    @abstractmethod
+    def set_stopped(self, pop: PopulationRow, reason: str) -> None:
+        """Stop the population, `reason` saying why (the population row's `stopped`): from
+        now on every claim returns None, until `set_target` clears it. It is not an error:
+        members held now are still reported, and a worker that finds no claim ends once it
+        sees `stopped` set."""
+
     # -- claims --------------------------------------------------------------------------------
 
     @abstractmethod
     def claim(self, pop: PopulationRow, *, worker: str, lease_s: float, now: float,
               decide: Decide) -> Claim | None:
         """Take the least-advanced claimable member for `worker` under a lease until
-        `now + lease_s`, with a new token; None when none is claimable.
+        `now + lease_s`, with a new token; None when none is claimable, or the population
+        is stopped (see `set_stopped`; a fatal error is checked first).
 
-        Claimable: idle, or running under a lease that expired before `now`. Among members at
+        Claimable: idle, or running under a lease that expired before `now` (never
+        retired). Among members at
         the same step, those with a ready decision due come first: each such decision is made
         with `decide` and applied before any claimable member trains past that step, so
         members that take turns are compared at equal steps. A decision never copies a donor
@@ -182,15 +238,15 @@ class Storage(ABC):
 
     @abstractmethod
     def unfinished(self, pop: PopulationRow) -> int:
-        """How many members are idle or running (not done, not failed)."""
+        """How many members are idle or running (not done, failed or retired)."""
 
     # -- reports and decisions -----------------------------------------------------------------
 
     @abstractmethod
     def peers(self, pop: PopulationRow, *, window: int = 0) -> Peers:
-        """Every member that has a score, with its fitness (higher is better, -inf for a
-        score that is not finite) and its last `window` fitness values (scores since its last
-        exploit) when `window` > 0."""
+        """Every member that has a score and is not retired, with its fitness (higher is
+        better, -inf for a score that is not finite) and its last `window` fitness values
+        (scores since its last exploit) when `window` > 0."""
 
     @abstractmethod
     def report(self, pop: PopulationRow, report: Report, *, now: float) -> Outcome:
@@ -253,7 +309,8 @@ class Storage(ABC):
 
     @abstractmethod
     def members(self, pop: PopulationRow) -> list[Member]:
-        """Every member's current record, by member id."""
+        """Every member's current record, by member id (retired members included, as
+        RETIRED)."""
 
     @abstractmethod
     def member(self, pop: PopulationRow, member_id: int) -> Member:
@@ -261,7 +318,8 @@ class Storage(ABC):
 
     @abstractmethod
     def best(self, pop: PopulationRow) -> Member | None:
-        """The member with the highest finite fitness (lowest id on ties), or None."""
+        """The member not retired with the highest finite fitness (lowest id on ties), or
+        None."""
 
     @abstractmethod
     def events(self, pop: PopulationRow, *, member_id: int | None = None,
@@ -270,12 +328,23 @@ class Storage(ABC):
         kinds."""
 
     @abstractmethod
+    def events_after(self, pop: PopulationRow, event_id: int) -> list[Event]:
+        """The events with an id above `event_id`, in commit order: what a reader that has
+        seen the events up to `event_id` has not seen yet."""
+
+    @abstractmethod
     def count_events(self, pop: PopulationRow, kind: EventKind) -> int:
         """How many events of `kind` the population has."""
 
     @abstractmethod
     def scores(self, pop: PopulationRow, *, member_id: int | None = None) -> list[Score]:
-        """Every evaluation in commit order, optionally of one member."""
+        """Every evaluation in commit order, optionally of one member; each `score_id`
+        increases in commit order across the population."""
+
+    @abstractmethod
+    def scores_after(self, pop: PopulationRow, score_id: int) -> list[Score]:
+        """The evaluations with a `score_id` above `score_id`, in commit order: what a
+        reader that has seen the scores up to `score_id` has not seen yet."""
 
     @abstractmethod
     def checkpoint(self, pop: PopulationRow, checkpoint_id: int) -> CheckpointRow:

@@ -25,13 +25,19 @@ import numpy as np
 from popbt._refs import object_ref, resolve_ref
 from popbt.errors import ConfigError
 from popbt.space import Choice, Space, Value
+from popbt.strategies._config import config_of
 
 Ops = dict[str, str]
 
 
 class Explore:
     """Base class; subclasses implement `explore`, and set `uses_history = True` to receive
-    the population's history as `explore(..., history=...)` (see the module docstring)."""
+    the population's history as `explore(..., history=...)` (see the module docstring).
+
+    A subclass is a dataclass whose fields are its constructor's keyword arguments (or takes
+    none); `to_config` stores it, and `popbt.strategies.from_config` rebuilds it, in a worker
+    process too (see `popbt.strategies._config`).
+    """
 
     uses_history: bool = False
 
@@ -53,7 +59,12 @@ class Explore:
         return self.explore(hparams, space, rng)
 
     def to_config(self) -> dict[str, Any]:
-        raise NotImplementedError
+        """JSON-ready: its type and constructor arguments.
+
+        Raises:
+            ConfigError: the class cannot be stored (see `popbt.strategies._config`).
+        """
+        return config_of(self, "explore")
 
 
 def _probability(owner: str, value: Any) -> float:
@@ -110,10 +121,6 @@ class Perturb(Explore):
                 new[name], ops[name] = dom.perturb(hparams[name], factor), _factor_label(factor)
         return new, ops
 
-    def to_config(self) -> dict[str, Any]:
-        return {"type": "Perturb", "factors": list(self.factors),
-                "resample_probability": self.resample_probability}
-
 
 @dataclass(frozen=True)
 class Resample(Explore):
@@ -138,9 +145,6 @@ class Resample(Explore):
             if rng.random() < self.probability:
                 new[name], ops[name] = dom.sample(rng), "resample"
         return new, ops
-
-    def to_config(self) -> dict[str, Any]:
-        return {"type": "Resample", "probability": self.probability}
 
 
 @dataclass(frozen=True)
@@ -180,9 +184,6 @@ class GaussianNoise(Explore):
             else:
                 ops[name] = f"→ {value!r}"
         return new, ops
-
-    def to_config(self) -> dict[str, Any]:
-        return {"type": "GaussianNoise", "sigma": self.sigma}
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from popbt.errors import ConfigError
+from popbt.strategies._config import config_of
 
 
 @dataclass(frozen=True)
@@ -43,4 +44,5 @@ class Every:
         return step >= self.burn_in
 
     def to_config(self) -> dict[str, Any]:
-        return {"type": "Every", "steps": self.steps, "burn_in": self.burn_in}
+        """JSON-ready: its type and constructor arguments (see `popbt.strategies._config`)."""
+        return config_of(self, "ready")

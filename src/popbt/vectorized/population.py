@@ -118,12 +118,19 @@ class VectorizedPopulation:
         device: "cpu" or "cuda" (or a torch.device).
 
     Example:
-        >>> vp = VectorizedPopulation(  # doctest: +SKIP
-        ...     model_fn=lambda: nn.Sequential(nn.Linear(64, 128), nn.ReLU(), nn.Linear(128, 10)),
-        ...     size=32, space=Space({"lr": LogUniform(1e-4, 1e-1)}), optimizer="adam",
-        ...     metric="accuracy", ready=Every(steps=100), name="digits-vec",
+        >>> import torch
+        >>> from torch import nn
+        >>> from popbt import Every, LogUniform, Space
+        >>> x = torch.randn(600, 8)
+        >>> y = (x[:, 0] > 0).long()  # a class that one input decides
+        >>> vp = VectorizedPopulation(
+        ...     model_fn=lambda: nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Linear(16, 2)),
+        ...     size=8, space=Space({"lr": LogUniform(1e-4, 1e-1)}), optimizer="adam",
+        ...     metric="accuracy", ready=Every(steps=20), name="sign-vec",
         ...     storage="sqlite:///popbt.db")
-        >>> vp.train({"train": (x, y), "val": (xv, yv)}, steps=2000)  # doctest: +SKIP
+        >>> best = vp.train({"train": (x[:500], y[:500]), "val": (x[500:], y[500:])}, steps=200)
+        >>> best.step, best.score > 0.9
+        (200, True)
 
     Raises:
         ConfigError: on any invalid setting, naming it.

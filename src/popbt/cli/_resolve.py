@@ -1,0 +1,114 @@
+"""The settings `popbt run` creates or resumes a population with.
+
+Contract:
+- Each setting comes from its option when given, else from the run file, else from the
+  stored population (when it exists), else from popbt's default: `--seed` (not in files)
+  defaults to 0, `--mode` and the file's `mode` to "max", `--exploit`/`--explore` to the
+  strategy registry's defaults, `--population` to `DEFAULT_SIZE`; a metric and a ready
+  interval have no default. `--fraction` alone sets the default truncation's fraction.
+- Options default to None, so an option left out is told from one given. Resuming needs
+  only the file, the name and the steps. On an existing population every option given is
+  compared with what is stored, and one with another value is a `ConfigError` naming both;
+  `--population` is not compared (a different value resizes the population), nor `--steps`
+  (the step target, which may change). The file's settings are compared by
+  `create_population`, as for any resume.
+"""
+
+from __future__ import annotations
+
+import argparse
+from types import ModuleType
+from typing import Any
+
+from popbt.cli._userfile import module_setting
+from popbt.errors import ConfigError
+from popbt.records import StoredSettings
+from popbt.strategies import Every, from_config, registry
+
+DEFAULT_SIZE = 8
+_MISSING = object()
+
+
+def _shown(config: Any) -> str:
+    """A stored strategy as people read it: its constructor call, else its config."""
+    try:
+        return repr(from_config(config, lazy=True))
+    except ConfigError:
+        return repr(config)
+
+
+def _strategy_option(kind: registry.Kind, args: argparse.Namespace,
+                     in_file: bool) -> Any | None:
+    """The `kind` strategy the options give: `--exploit`/`--explore` by name, or (`--fraction`
+    alone, when the file sets no exploit) the default truncation; None when they give none."""
+    name = getattr(args, kind)
+    if name is None and kind == "exploit" and args.fraction is not None and not in_file:
+        name = registry.DEFAULTS[kind]
+    return None if name is None else registry.make(kind, name, vars(args))
+
+
+def _pick(option: Any, module: ModuleType, key: str, stored: Any) -> Any:
+    """The option when given, else the file's `key`, else `stored` (may be `_MISSING`)."""
+    if option is not None:
+        return option
+    return module_setting(module, key, stored)
+
+
+def resolve(args: argparse.Namespace, module: ModuleType, file: str,
+            stored: StoredSettings | None) -> dict[str, Any]:
+    """`create_population`'s settings (but name, storage and checkpoints) for `popbt run`;
+    see the module contract.
+
+    Raises:
+        ConfigError: no metric or ready interval anywhere; an unknown strategy name.
+    """
+    ready = _pick(None if args.ready_every is None else Every(steps=args.ready_every), module,
+                  "ready", None if stored is None else from_config(stored.ready))
+    if ready is None:
+        raise ConfigError(f"give --ready-every STEPS, or define `ready = popbt.Every(steps=...)` "
+                          f"in {file!r}")
+    metric = _pick(args.metric, module, "metric", None if stored is None else stored.metric)
+    if metric is None:
+        raise ConfigError(f"give --metric NAME, or define `metric = '...'` in {file!r}")
+    strategies: dict[str, Any] = {}
+    kinds: tuple[registry.Kind, ...] = ("exploit", "explore")
+    for kind in kinds:
+        in_file = module_setting(module, kind, _MISSING) is not _MISSING
+        value = _pick(_strategy_option(kind, args, in_file), module, kind, _MISSING)
+        if value is _MISSING:
+            value = (registry.make(kind, registry.DEFAULTS[kind], {}) if stored is None
+                     else from_config(getattr(stored, kind), lazy=True))
+        strategies[kind] = value
+    if stored is None:
+        size = DEFAULT_SIZE if args.population is None else args.population
+        mode, seed = "max", 0
+    else:
+        size, mode, seed = stored.size, stored.mode, stored.seed
+    return {"space": module_setting(module, "space"), "metric": metric, "ready": ready,
+            "size": size, "mode": _pick(args.mode, module, "mode", mode),
+            "seed": seed if args.seed is None else args.seed,
+            "initial": module_setting(module, "initial", ()), **strategies}
+
+
+def conflicts(args: argparse.Namespace, module: ModuleType, stored: StoredSettings,
+              root: str, given_root: str | None) -> list[str]:
+    """The options given whose values differ from the stored population's (`root`: its
+    checkpoint root; `given_root`: the one `--checkpoints` names), each as
+    "--option value (stored: value)"."""
+    found = []
+    for option, given, kept in (("--seed", args.seed, stored.seed),
+                                ("--metric", args.metric, stored.metric),
+                                ("--mode", args.mode, stored.mode),
+                                ("--checkpoints", given_root, root)):
+        if given is not None and given != kept:
+            found.append(f"{option} {given!r} (stored: {kept!r})")
+    if args.ready_every is not None and Every(steps=args.ready_every).to_config() != stored.ready:
+        found.append(f"--ready-every {args.ready_every} (stored: {_shown(stored.ready)})")
+    kinds: tuple[registry.Kind, ...] = ("exploit", "explore")
+    for kind in kinds:
+        in_file = module_setting(module, kind, _MISSING) is not _MISSING
+        strategy = _strategy_option(kind, args, in_file)
+        if strategy is not None and strategy.to_config() != getattr(stored, kind):
+            label = "--exploit/--fraction" if kind == "exploit" else "--explore"
+            found.append(f"{label} {strategy!r} (stored: {_shown(getattr(stored, kind))})")
+    return found
