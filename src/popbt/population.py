@@ -14,11 +14,13 @@ from popbt._execution import Executor, executor_for
 from popbt._places import check_name, checkpoint_root
 from popbt._training import describe, run_training
 from popbt._warmstart import warm_starts
+from popbt.callbacks import Callback, check_callbacks
 from popbt.errors import ConfigError, PopulationExists
 from popbt.lineage import Segment, lineage, schedule
 from popbt.records import Event, EventKind, Member, MemberState, Score
 from popbt.settings import Settings
 from popbt.space import Space
+from popbt.stopping import StopRule, stop_rules
 from popbt.storage import Storage, get_storage
 from popbt.storage.base import PopulationRow, Resized
 from popbt.strategies import Every, Exploit, Explore, Perturb, Truncation, as_explore
@@ -209,8 +211,10 @@ class Population:
               ray_address: str | None = None,
               resources_per_worker: Mapping[str, float] | None = None,
               gpus: Sequence[int | str] | float | None = None,
-              strict: bool = False) -> Member | None:
-        """Train every member to `steps` steps, then return the best member.
+              strict: bool = False, stop: StopRule | Sequence[StopRule] | None = None,
+              callbacks: Sequence[Callback] = ()) -> Member | None:
+        """Train every member to `steps` steps, or until a rule of `stop` fires, then return
+        the best member.
 
         `executor` places the workers: an executor object (`popbt.InProcess()`,
         `popbt.Processes(workers=4)`, `popbt.Ray(workers=8, address="auto")`, or one of your
@@ -237,7 +241,16 @@ class Population:
         `progress` (default: when stderr is a terminal) shows a live line on stderr.
         A hyperparameter of the space that the trainable never reads in its first interval
         is named once in an `UnusedHyperparameterWarning`; with `strict=True` it stops the run
-        with `ConfigError` instead. Ctrl-C, or SIGTERM when the program has no SIGTERM
+        with `ConfigError` instead.
+
+        `stop`: a rule, or a list of rules of which the first to fire ends the run early
+        (`popbt.TargetScore(0.98)`, `popbt.TimeBudget(3600)`, `popbt.Plateau(rounds=5)`; see
+        `popbt.stopping`): members in the middle of an interval finish it and report, the
+        reason is recorded (`status()["stopped"]`), and training again continues from where
+        it stopped. `callbacks`: `popbt.Callback`s (loggers such as
+        `popbt.loggers.TensorBoardLogger` included) that this process calls with every score
+        and event the workers commit, and when the run ends (see `popbt.callbacks`).
+        Ctrl-C, or SIGTERM when the program has no SIGTERM
         handler of its own, stops the workers, gives their members back and raises
         `KeyboardInterrupt`; one line on stderr says how many members are done and idle,
         and calling again resumes.
@@ -249,6 +262,7 @@ class Population:
             TrainingError: the run stopped: a fatal error was recorded (a metric the trainable
                 never returns, a state that cannot be stored, an explore that raises), or
                 every member failed.
+            CallbackError: a callback raised; the run was stopped first, losing nothing.
         """
         from popbt.worker import release_dead_local_holders
 
@@ -260,6 +274,7 @@ class Population:
         if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int)
                                     or workers < 1):
             raise ConfigError(f"workers={workers!r}: must be an integer >= 1")
+        rules, hooks = stop_rules(stop), check_callbacks(callbacks)
         runner = executor_for(executor, workers=workers, ray_address=ray_address,
                               resources_per_worker=resources_per_worker, gpus=gpus)
         work = describe(self, trainable, lease_s=lease_s, strict=strict)
@@ -273,7 +288,7 @@ class Population:
             warnings.warn(f"population {self.name!r}: the step target goes down from "
                           f"{previous} to {steps} steps (members already past {steps} keep "
                           f"their steps)", RuntimeWarning, stacklevel=2)
-        run_training(self, runner, work, progress=progress)
+        run_training(self, runner, work, progress=progress, stop=rules, callbacks=hooks)
         return self.best
 
     def _check_checkpoint_root(self) -> None:
@@ -393,6 +408,7 @@ class Population:
         if member.checkpoint_id is None:
             raise ConfigError(f"member {member_id} has no checkpoint yet; train first")
         obj = cls()
+        obj.member_id, obj.member_step = member_id, member.step
         obj.setup(dict(member.hparams), self.settings.member_seed(member_id))
         ckpt = self.storage.checkpoint(self._row, member.checkpoint_id)
         obj.load_state_dict(CheckpointStore(self._row.checkpoint_root)
@@ -412,7 +428,7 @@ class Population:
             "name": row.name, "storage": self.storage.safe_url, "size": row.settings.size,
             "metric": self.settings.metric, "mode": self.settings.mode,
             "target_steps": row.target_steps, "steps": [m.step for m in members],
-            "states": states, "error": row.error,
+            "states": states, "error": row.error, "stopped": row.stopped,
             "exploits": self.storage.count_events(row, EventKind.EXPLOIT),
             "failures": self.storage.count_events(row, EventKind.FAILURE),
             "best": None if best is None else {

@@ -22,7 +22,15 @@ from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING
 
-from popbt._cli_args import MAX_POPULATION, integer, lease_seconds, number, say, utf8_text
+from popbt._cli_args import (
+    MAX_POPULATION,
+    integer,
+    lease_seconds,
+    number,
+    positive_number,
+    say,
+    utf8_text,
+)
 from popbt._devices import parse_gpus
 from popbt.cli._common import Command, fmt, hparams_text, print_json, storage_args
 from popbt.cli._resolve import DEFAULT_SIZE, conflicts, resolve
@@ -30,6 +38,7 @@ from popbt.cli._userfile import find_trainable, load_file, module_setting
 from popbt.cli.resize import resized
 from popbt.errors import ConfigError
 from popbt.executors import EXECUTORS, worker_name
+from popbt.stopping import from_options
 from popbt.strategies import registry
 
 if TYPE_CHECKING:
@@ -90,6 +99,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     module = load_file(args.file)
     trainable = find_trainable(module, args.file, args.trainable)
+    stop = from_options(score=args.stop_score, seconds=args.time_budget, plateau=args.plateau,
+                        min_delta=args.plateau_delta)
     if not isinstance(module_setting(module, "space"), popbt.Space):
         raise ConfigError(f"{args.file!r} must define `space = popbt.Space({{...}})`")
     name = args.name or Path(args.file).stem
@@ -108,7 +119,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     best = pop.train(trainable, steps=args.steps, workers=args.workers, executor=args.executor,
                      lease_s=args.lease, progress=not args.quiet, ray_address=args.ray_address,
                      resources_per_worker=_resources(args.resources), strict=args.strict,
-                     gpus=None if args.gpus is None else parse_gpus(args.gpus))
+                     gpus=None if args.gpus is None else parse_gpus(args.gpus), stop=stop)
+    stopped = pop.row.stopped
+    if stopped is not None and not args.json:
+        say(f"stopped: {stopped}; run the same command again to continue", err=True)
     if args.json:
         print_json(pop.status())
     elif best is not None:
@@ -148,6 +162,16 @@ def _run_args(run: argparse.ArgumentParser) -> None:
     run.add_argument("--strict", action="store_true",
                      help="stop (exit status 2) when the trainable never reads a "
                           "hyperparameter of the space, instead of warning")
+    run.add_argument("--stop-score", type=number(), metavar="SCORE",
+                     help="stop once a member scores SCORE or better (>= with --mode max, "
+                          "<= with min); the same command again continues")
+    run.add_argument("--time-budget", type=positive_number(), metavar="SECONDS",
+                     help="stop once the run has lasted SECONDS")
+    run.add_argument("--plateau", type=integer(1, None), metavar="K",
+                     help="stop once the best score has not improved in K ready rounds")
+    run.add_argument("--plateau-delta", type=number(), default=0.0, metavar="DELTA",
+                     help="with --plateau: an improvement is a change of more than DELTA "
+                          "(default 0)")
     run.add_argument("--exploit", choices=tuple(registry.EXPLOITS),
                      help=_choices_help("exploit", f"whom a ready member copies (default: "
                                         f"the file's `exploit`, else "

@@ -42,6 +42,8 @@ def cmd_status(args: argparse.Namespace) -> int:
         f"{status['failures']} | " + ", ".join(f"{n} {k}" for k, n in status["states"].items()))
     if status["error"]:
         say(f"error: {status['error']}")
+    if status["stopped"]:
+        say(f"stopped: {status['stopped']}")
     say(f"{'member':>6}  {'state':<8} {'step':>8}  {'score':>10}  hparams")
     for m in members:
         score = "-" if m.score is None else fmt(m.score)
