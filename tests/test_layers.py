@@ -32,18 +32,19 @@ RULES: dict[tuple[str, str], str] = {
     **{("popbt.strategies", upper): "strategies are pure functions of plain data, shared by the "
                                     "worker loop and the vectorized trainer"
        for upper in ("popbt.storage", "popbt.checkpoints", "popbt.worker", "popbt.population",
-                     "popbt.executors")},
+                     "popbt._population", "popbt.executors")},
     **{("popbt.storage", upper): "a storage applies decisions and keeps records; it knows "
                                  "nothing of who trains, starts workers or reads the records"
-       for upper in ("popbt.population", "popbt.worker", "popbt.executors", "popbt.report",
-                     "popbt.cli")},
+       for upper in ("popbt.population", "popbt._population", "popbt.worker",
+                     "popbt.executors", "popbt.report", "popbt.cli")},
     **{(lower, upper): "the population is typed to the executor contract (popbt._execution) "
                        "and never knows an executor, a report or the CLI"
-       for lower in ("popbt.population", "popbt._execution", "popbt._training",
-                     "popbt._watch", "popbt._progress")
+       for lower in ("popbt.population", "popbt._population", "popbt._execution",
+                     "popbt._training", "popbt._watch", "popbt._progress")
        for upper in ("popbt.executors", "popbt.report", "popbt.cli")},
-    ("popbt.executors", "popbt.population"): "an executor is given a plain Work, not a "
-                                             "Population; its workers open the storage by URL",
+    **{("popbt.executors", upper): "an executor is given a plain Work, not a Population; its "
+                                   "workers open the storage by URL"
+       for upper in ("popbt.population", "popbt._population")},
     **{("popbt.loggers", upper): "a logger is a callback: the run hands it the records"
        for upper in ("popbt.storage", "popbt.worker", "popbt.executors", "popbt.report",
                      "popbt.cli")},
