@@ -191,7 +191,13 @@ def test_bad_arguments_are_refused():
     with pytest.raises(popbt.ConfigError, match="steps=0"):
         popbt.check_trainable(Quadratic, SPACE, steps=0)
     with pytest.raises(popbt.ConfigError, match="expected a popbt.Space"):
-        popbt.check_trainable(Quadratic, {"lr": popbt.Uniform(0, 1)})  # type: ignore[arg-type]
+        popbt.check_trainable(Quadratic, [popbt.Uniform(0, 1)])  # type: ignore[arg-type]
+    with pytest.raises(popbt.ConfigError, match="'lr': 0.1 is not a domain"):
+        popbt.check_trainable(Quadratic, {"lr": 0.1})  # type: ignore[dict-item]
+
+
+def test_a_dict_of_domains_is_a_space():
+    assert popbt.check_trainable(Quadratic, dict(SPACE), steps=2).ok
 
 
 @pytest.mark.parametrize("path", EXAMPLES, ids=[p.name for p in EXAMPLES])

@@ -310,3 +310,63 @@ def test_explore_function_that_raises_stops_the_run(make_pop):
     with pytest.raises(popbt.TrainingError, match="broken_explore.*KeyError"):
         pop.train(Quadratic, steps=30)
     assert "broken_explore" in pop.row.error
+
+
+TRAIN_FILE = '''
+import popbt
+
+class Counter(popbt.Trainable):
+    def setup(self, hparams, seed):
+        self.total = 0.0
+    def train(self, hparams, steps):
+        self.total += hparams["lr"] * steps
+    def evaluate(self):
+        return self.total
+    def state_dict(self):
+        return {"total": self.total}
+    def load_state_dict(self, state):
+        self.total = state["total"]
+
+if __name__ == "__main__":
+    pop = popbt.create_population(name="p", storage="sqlite:///p.db", size=2, metric="score",
+                                  space={"lr": popbt.Uniform(0.1, 1.0)},
+                                  ready=popbt.Every(steps=2))
+    pop.train(Counter, steps=5, progress=False)
+'''
+LOAD = ("import popbt; pop = popbt.load_population(name='p', storage='sqlite:///p.db'); "
+        "m = pop.load(1); print(type(m).__name__, m.total == pop.member(1).score)")
+
+
+def test_load_in_a_new_process_finds_the_class_the_population_was_trained_with(tmp_path):
+    import subprocess
+    import sys
+
+    (tmp_path / "train.py").write_text(TRAIN_FILE)
+    subprocess.run([sys.executable, "train.py"], cwd=tmp_path, check=True, timeout=120)
+    pop = popbt.load_population(name="p", storage=f"sqlite:///{tmp_path / 'p.db'}")
+    assert pop.row.trainable == f"{tmp_path / 'train.py'}:Counter"
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "p.db").write_bytes((tmp_path / "p.db").read_bytes())
+    done = subprocess.run([sys.executable, "-c", LOAD], cwd=elsewhere, capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["Counter", "True"]
+    (tmp_path / "train.py").rename(tmp_path / "moved.py")
+    done = subprocess.run([sys.executable, "-c", LOAD], cwd=elsewhere, capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 1
+    assert "was trained with" in done.stderr and "pass trainable=" in done.stderr
+
+
+def test_a_class_no_other_process_can_import_is_not_recorded(make_pop):
+    class Local(Quadratic):
+        pass
+
+    pop = make_pop()
+    pop.train(Local, steps=4)
+    assert pop.row.trainable is None
+    assert isinstance(pop.load(0), Local)  # this object trained it, so it knows the class
+    again = popbt.load_population(name=pop.name, storage=pop.storage)
+    with pytest.raises(popbt.ConfigError, match="records no trainable class"):
+        again.load(0)

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from popbt._execution import Executor, executor_for
+from popbt._refs import object_ref, resolve_ref
 from popbt._training import describe, run_training
 from popbt.callbacks import Callback, check_callbacks
 from popbt.errors import ConfigError
@@ -145,6 +146,7 @@ class Population:
         check_trainer(self._row, "workers")
         runner.check(work)  # refuse what cannot work before anything is stored or started
         self._trainable = trainable
+        self._record_trainable(trainable)
         self._check_checkpoint_root()
         release_dead_local_holders(self.storage, self._row)
         previous = self.storage.set_target(self._row, steps, now=time.time())
@@ -154,6 +156,18 @@ class Population:
                           f"their steps)", RuntimeWarning, stacklevel=2)
         run_training(self, runner, work, progress=progress, stop=rules, callbacks=hooks)
         return self.best
+
+    def _record_trainable(self, trainable: type[Trainable]) -> None:
+        """Store where `trainable` can be imported from, for `load` in another process; a
+        class no other process can import (defined in a function or an interactive session)
+        leaves the record as it was."""
+        try:
+            ref = object_ref(trainable)
+        except ConfigError:
+            return
+        if ref != self._row.trainable:
+            self.storage.set_trainable(self._row, ref)
+            self._row = self.storage.refresh(self._row)
 
     def _check_checkpoint_root(self) -> None:
         """Refuse to train when members point at checkpoints in a local folder that no longer
@@ -258,16 +272,20 @@ class Population:
     def load(self, member_id: int, *, trainable: type[Trainable] | None = None) -> Trainable:
         """A trainable set up and restored from the member's latest checkpoint.
 
+        The class is `trainable` when given, else the one this object trained with, else the
+        one the population was last trained with anywhere (recorded by `train` and
+        `popbt run` as an importable reference: a module's class, or a class in a file, which
+        is imported again; classes defined in a function or an interactive session are not
+        recorded).
+
         Raises:
-            ConfigError: no trainable class is known (pass `trainable=`), or the member has no
-                checkpoint yet.
+            ConfigError: no trainable class is known or the recorded one cannot be imported
+                (pass `trainable=`), or the member has no checkpoint yet.
         """
         from popbt.checkpoints import CheckpointStore
 
         check_trainer(self._row, "workers")
-        cls = trainable or self._trainable
-        if cls is None:
-            raise ConfigError("pass trainable= (the Trainable subclass the population trains)")
+        cls = trainable or self._trainable or self._recorded_trainable()
         member = self.member(member_id)
         if member.checkpoint_id is None:
             raise ConfigError(f"member {member_id} has no checkpoint yet; train first")
@@ -278,6 +296,27 @@ class Population:
         obj.load_state_dict(CheckpointStore(self._row.checkpoint_root)
                             .load(ckpt.path, ckpt.checksum))
         return obj
+
+    def _recorded_trainable(self) -> type[Trainable]:
+        """The class the population was last trained with, imported from its record.
+
+        Raises:
+            ConfigError: none was recorded, or it cannot be imported here.
+        """
+        ref = self.row.trainable
+        if ref is None:
+            raise ConfigError(f"population {self.name!r} records no trainable class (it was "
+                              f"never trained with one importable elsewhere); pass "
+                              f"trainable= (the Trainable subclass the population trains)")
+        try:
+            found = resolve_ref(ref)
+        except ConfigError as exc:
+            raise ConfigError(f"population {self.name!r} was trained with {ref!r}, which "
+                              f"cannot be imported here ({exc}); pass trainable=") from None
+        if not (isinstance(found, type) and issubclass(found, Trainable)):
+            raise ConfigError(f"population {self.name!r} was trained with {ref!r}, which is "
+                              f"not a Trainable subclass now; pass trainable=")
+        return found
 
     def status(self) -> dict[str, Any]:
         """A JSON-ready summary: settings, progress, best member and counts of events."""

@@ -242,8 +242,8 @@ class _Check:
                          f"by load_state_dict), or remove it from the space"))
 
 
-def check_trainable(trainable: type[Trainable], space: Space, *, steps: int = 3,
-                    seed: int = 0, metric: str | None = None) -> CheckResult:
+def check_trainable(trainable: type[Trainable], space: Space | Mapping[str, Domain], *,
+                    steps: int = 3, seed: int = 0, metric: str | None = None) -> CheckResult:
     """Exercise `trainable` on `space` for a few steps and report what would make PBT
     silently wrong (see the module's help): state `state_dict()` leaves out, hyperparameters
     that change nothing, names of the space it never reads. Deterministic for a `seed`.
@@ -259,13 +259,17 @@ def check_trainable(trainable: type[Trainable], space: Space, *, steps: int = 3,
         True
 
     Raises:
-        ConfigError: `trainable` is not a `Trainable` subclass, `space` not a `Space`,
+        ConfigError: `trainable` is not a `Trainable` subclass, `space` not a `Space` or a
+            dict of domains,
             `steps` not an integer >= 1, `seed` not an integer >= 0, or a bad `metric`.
     """
     if not (isinstance(trainable, type) and issubclass(trainable, Trainable)):
         raise ConfigError(f"trainable={trainable!r}: expected a subclass of popbt.Trainable")
+    if isinstance(space, Mapping) and not isinstance(space, Space):
+        space = Space(space)
     if not isinstance(space, Space):
-        raise ConfigError(f"space={space!r}: expected a popbt.Space")
+        raise ConfigError(f"space={space!r}: expected a popbt.Space, or a dict of name → "
+                          f"domain")
     for name, value, low in (("steps", steps, 1), ("seed", seed, 0)):
         if isinstance(value, bool) or not isinstance(value, int) or value < low:
             raise ConfigError(f"{name}={value!r}: must be an integer >= {low}")

@@ -14,7 +14,7 @@ from popbt._warmstart import warm_starts
 from popbt.errors import ConfigError, PopulationExists
 from popbt.records import EventKind
 from popbt.settings import Settings
-from popbt.space import Space
+from popbt.space import Domain, Space
 from popbt.storage import Storage, get_storage
 from popbt.storage.base import PopulationRow
 from popbt.strategies import Every, Exploit, Explore, Perturb, Truncation, as_explore
@@ -30,7 +30,8 @@ DEFAULT_EXPLOIT = Truncation(fraction=0.2)
 DEFAULT_EXPLORE = Perturb()
 
 
-def create_population(*, name: str, storage: str | Storage = DEFAULT_STORAGE, space: Space,
+def create_population(*, name: str, storage: str | Storage = DEFAULT_STORAGE,
+                      space: Space | Mapping[str, Domain],
                       size: int, metric: str, mode: str = "max", seed: int = 0, ready: Every,
                       exploit: Exploit = DEFAULT_EXPLOIT,
                       explore: Explore | Callable[..., Any] | None = DEFAULT_EXPLORE,
@@ -41,7 +42,8 @@ def create_population(*, name: str, storage: str | Storage = DEFAULT_STORAGE, sp
                       ) -> Population:
     """Create a population in `storage`, or resume it with `load_if_exists=True`.
 
-    `explore=None` never changes hyperparameters. Members 0..len(initial)-1 start from the
+    `space`: a `popbt.Space`, or a dict of name → domain. `explore=None` never changes
+    hyperparameters. Members 0..len(initial)-1 start from the
     given hyperparameters (keys left out are sampled); the rest are sampled from `space` with
     a generator seeded by `seed`. Checkpoints go to `checkpoints`, by default a folder beside
     the SQLite file.
@@ -66,8 +68,8 @@ def create_population(*, name: str, storage: str | Storage = DEFAULT_STORAGE, sp
             hyperparameters do not fit `space`.
         StorageError: the storage cannot be opened.
     """
-    settings = Settings(space=space, size=size, metric=metric, mode=mode, seed=seed, ready=ready,
-                        exploit=exploit,
+    settings = Settings(space=space if isinstance(space, Space) else Space(space), size=size,
+                        metric=metric, mode=mode, seed=seed, ready=ready, exploit=exploit,
                         explore=as_explore(explore), keep_checkpoints=keep_checkpoints,
                         max_failures=max_failures)
     source = (load_population(name=warm_start[0], storage=warm_start[1])

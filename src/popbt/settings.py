@@ -25,7 +25,8 @@ def _positive_int(name: str, value: Any, minimum: int) -> int:
 
 @dataclass(frozen=True, kw_only=True)
 class Settings:
-    """Everything that defines a population besides its members.
+    """Everything that defines a population besides its members. `space` may be given as a
+    dict of name → domain; it is stored as the `Space` it makes.
 
     Raises:
         ConfigError: on any invalid value, naming it and what would be valid.
@@ -43,8 +44,11 @@ class Settings:
     max_failures: int = 3
 
     def __post_init__(self) -> None:
+        if isinstance(self.space, Mapping) and not isinstance(self.space, Space):
+            object.__setattr__(self, "space", Space(self.space))
         if not isinstance(self.space, Space):
-            raise ConfigError(f"space={self.space!r}: expected a popbt.Space")
+            raise ConfigError(f"space={self.space!r}: expected a popbt.Space, or a dict of "
+                              f"name → domain")
         object.__setattr__(self, "size", _positive_int("size", self.size, 2))
         if not isinstance(self.metric, str) or not self.metric:
             raise ConfigError(f"metric={self.metric!r}: must be a non-empty string")

@@ -6,7 +6,8 @@ Contract:
 - `find_trainable` picks the `popbt.Trainable` subclass: the one named by `--trainable`, else
   the only one (classes the file defines win over those it imports); otherwise a
   `ConfigError` that lists those found.
-- `module_setting(module, "space")` reads `space`, else `SPACE`, else the default.
+- `module_setting(module, "space")` reads `space`, else `SPACE`, else the default (a dict of
+  domains becomes a `popbt.Space`).
 Only the commands that train import the user's file; the ones that read never do.
 """
 
@@ -59,5 +60,15 @@ def find_trainable(module: ModuleType, path: str, name: str | None) -> type:
 
 
 def module_setting(module: ModuleType, name: str, default: Any = None) -> Any:
-    """`module.name`, else `module.NAME`, else `default`."""
-    return getattr(module, name, getattr(module, name.upper(), default))
+    """`module.name`, else `module.NAME`, else `default`; a `space` given as a dict of
+    name → domain comes back as the `popbt.Space` it makes.
+
+    Raises:
+        ConfigError: a `space` dict that is not one of domains.
+    """
+    value = getattr(module, name, getattr(module, name.upper(), default))
+    if name == "space" and isinstance(value, dict):
+        from popbt.space import Space
+
+        return Space(value)
+    return value

@@ -20,7 +20,8 @@ def to_population(row: Any) -> PopulationRow:
     """The `PopulationRow` of a `PopulationRecord`."""
     return PopulationRow(id=row.id, name=row.name, config=json.loads(row.config),
                          target_steps=row.target_steps, checkpoint_root=row.checkpoint_root,
-                         error=row.error, created=row.created, stopped=row.stopped)
+                         error=row.error, created=row.created, stopped=row.stopped,
+                         trainable=row.trainable)
 
 
 class Populations(SQLCore):
@@ -116,3 +117,10 @@ class Populations(SQLCore):
         self._upgrade()
         with self._write() as conn:
             self._run(conn, "set_stopped", {"p": pop.id, "reason": reason})
+
+    @retried
+    def set_trainable(self, pop: PopulationRow, ref: str) -> None:
+        """Record `ref` as the reference to the class that trains the population."""
+        self._upgrade()
+        with self._write() as conn:
+            self._run(conn, "set_trainable", {"p": pop.id, "ref": ref})

@@ -31,6 +31,7 @@ populations = Table(
     Column("created", Float, nullable=False),
     Column("schema_version", Integer, nullable=False, default=SCHEMA_VERSION),
     Column("stopped", Text, nullable=True),  # added after version 1: see `_upgrade`
+    Column("trainable", Text, nullable=True),  # added after version 1: see `_upgrade`
     UniqueConstraint("name", name="uq_popbt_population_name"),
 )
 

@@ -21,7 +21,7 @@ from popbt.storage._schema import SCHEMA_VERSION, members
 MEMBER_FIELDS = [c.name for c in members.c]
 MEMBER_COLS = ", ".join(MEMBER_FIELDS)
 POPULATION_FIELDS = ["id", "name", "config", "target_steps", "checkpoint_root", "error",
-                     "created", "stopped"]
+                     "created", "stopped", "trainable"]
 POPULATION_COLS = ", ".join(POPULATION_FIELDS)
 CHECKPOINT_COLS = "id, member_id, step, path, checksum, size"  # as `base.CheckpointRow`
 MemberRow = namedtuple("MemberRow", MEMBER_FIELDS)  # type: ignore[misc]
@@ -68,6 +68,7 @@ SQL = {
                "step >= :steps AND state = 'idle'"),
     "set_error": "UPDATE popbt_populations SET error = :error WHERE id = :p",
     "set_stopped": "UPDATE popbt_populations SET stopped = :reason WHERE id = :p",
+    "set_trainable": "UPDATE popbt_populations SET trainable = :ref WHERE id = :p",
     "config": "SELECT config FROM popbt_populations WHERE id = :p",
     "set_config": "UPDATE popbt_populations SET config = :config WHERE id = :p",
     "start_member": ("UPDATE popbt_members SET checkpoint_id = :checkpoint_id "
@@ -197,7 +198,8 @@ SQL = {
 }
 # What a storage opened to read runs instead, on a database of an older popbt that lacks a
 # column of `_upgrade.ADDED` (read as NULL until a writer adds it).
-OLD_STATEMENTS = _population_reads(POPULATION_COLS.replace("stopped", "NULL"), "NULL")
+OLD_STATEMENTS = _population_reads(
+    POPULATION_COLS.replace("stopped", "NULL").replace("trainable", "NULL"), "NULL")
 # The record each statement's rows come back as (others: plain tuples).
 ROWS: dict[str, Any] = {
     **dict.fromkeys(("take", "owned", "member", "members", "best", "best_donor",

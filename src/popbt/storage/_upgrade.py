@@ -20,6 +20,7 @@ from sqlalchemy.engine import Connection
 
 ADDED: tuple[tuple[str, str, str], ...] = (
     ("popbt_populations", "stopped", "TEXT"),  # the reason a population was stopped
+    ("popbt_populations", "trainable", "TEXT"),  # a reference to the class that trains it
 )
 
 

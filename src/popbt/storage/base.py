@@ -66,7 +66,8 @@ class WarmStart:
 @dataclass(frozen=True)
 class PopulationRow:
     """A population as stored: its settings (`config`, read through `settings`), step
-    target, fatal error, and why it was stopped (`stopped`, see `Storage.set_stopped`)."""
+    target, fatal error, why it was stopped (`stopped`, see `Storage.set_stopped`), and a
+    reference to the class that last trained it (`trainable`, see `Storage.set_trainable`)."""
 
     id: int
     name: str
@@ -76,6 +77,7 @@ class PopulationRow:
     error: str | None
     created: float
     stopped: str | None = None
+    trainable: str | None = None
 
     @cached_property
     def settings(self) -> StoredSettings:

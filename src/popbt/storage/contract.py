@@ -198,6 +198,13 @@ class Storage(ABC):
         members held now are still reported, and a worker that finds no claim ends once it
         sees `stopped` set."""
 
+    @abstractmethod
+    def set_trainable(self, pop: PopulationRow, ref: str) -> None:
+        """Record `ref` ("module:Class" or "/path/file.py:Class", as `popbt._refs.object_ref`
+        writes it) as the class that trains the population (the population row's
+        `trainable`), replacing any earlier one; `Population.load` imports it when it is
+        given no class."""
+
     # -- claims --------------------------------------------------------------------------------
 
     @abstractmethod

@@ -13,7 +13,8 @@ from popbt.testing._helpers import NOW, claim, make, present, report
 
 
 class StopContract:
-    """The tests of `Storage.set_stopped`, `scores_after` and `events_after`; part of
+    """The tests of `Storage.set_stopped`, `set_trainable`, `scores_after` and
+    `events_after`; part of
     `StorageContract`, which provides the `storage` fixture."""
 
     def test_a_stop_ends_claims_and_the_held_member_still_reports(
@@ -51,6 +52,15 @@ class StopContract:
         assert claim(storage, a) is None
         assert storage.refresh(b).stopped is None
         assert present(claim(storage, b)).member.member_id == 0
+
+    def test_the_trainable_reference_is_kept_per_population(self, storage: Storage) -> None:
+        a, b = make(storage, name="a"), make(storage, name="b")
+        assert storage.refresh(a).trainable is None
+        storage.set_trainable(a, "package.module:Model")
+        storage.set_trainable(a, "/home/me/train.py:Better")  # the latest one wins
+        assert storage.refresh(a).trainable == "/home/me/train.py:Better"
+        assert storage.refresh(b).trainable is None
+        assert present(storage.get_population("a")).trainable == "/home/me/train.py:Better"
 
     def test_scores_and_events_after_an_id_are_the_new_ones(self, storage: Storage) -> None:
         pop = make(storage, size=2)
