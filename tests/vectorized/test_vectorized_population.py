@@ -263,3 +263,64 @@ def test_a_sigkilled_run_resumes_without_losing_or_repeating_a_round(tmp_path: P
     assert len(scores) == len(set(scores)) == 6 * (target // 20)
     exploits = pop.events(kinds=[popbt.EventKind.EXPLOIT])
     assert len({(e.member_id, e.step) for e in exploits}) == len(exploits) > 0
+
+
+class Recorder(popbt.Callback):
+    """Keeps what a run delivers."""
+
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+        self.reports: list[tuple[int, int]] = []
+        self.end: popbt.RunEnd | None = None
+
+    def on_start(self, pop: popbt.Population) -> None:
+        self.calls.append("start")
+
+    def on_report(self, pop: popbt.Population, score: popbt.Score) -> None:
+        self.reports.append((score.member_id, score.step))
+
+    def on_event(self, pop: popbt.Population, event: popbt.Event) -> None:
+        self.calls.append(event.kind.value)
+
+    def on_end(self, pop: popbt.Population, end: popbt.RunEnd) -> None:
+        self.end = end
+
+
+def test_callbacks_see_every_score_and_event_and_the_end(db_url: str):
+    vp, seen = make(db_url), Recorder()
+    vp.train(digits(), steps=150, callbacks=[seen])
+    pop = vp.population
+    assert seen.reports == [(s.member_id, s.step) for s in pop.scores()]
+    assert seen.calls[0] == "start"
+    assert seen.calls[1:] == [e.kind.value for e in pop.events()
+                              if e.kind is not popbt.EventKind.CREATED]
+    assert seen.end == popbt.RunEnd("finished")
+
+
+def test_a_stop_rule_ends_the_run_and_training_again_continues(db_url: str):
+    vp, seen = make(db_url), Recorder()
+    vp.train(digits(), steps=1000, stop=popbt.TargetScore(0.5), callbacks=[seen])
+    pop = vp.population
+    assert [m.step for m in pop.members] == [50] * 6  # the first round reached 0.5
+    assert pop.best.score >= 0.5
+    assert {m.state for m in pop.members} == {popbt.MemberState.IDLE}
+    assert pop.status()["stopped"].startswith("target: accuracy")
+    assert seen.end is not None and seen.end.status == "stopped"
+    again = make(db_url, load_if_exists=True)  # a new object resumes from the snapshot
+    again.train(digits(), steps=150)
+    assert [m.step for m in pop.members] == [150] * 6
+    assert pop.status()["stopped"] is None
+    assert {m.state for m in pop.members} == {popbt.MemberState.DONE}
+
+
+def test_a_raising_callback_stops_the_run_and_is_raised(db_url: str):
+    class Fails(popbt.Callback):
+        def on_report(self, pop: popbt.Population, score: popbt.Score) -> None:
+            raise ValueError("disk full")
+
+    vp = make(db_url)
+    with pytest.raises(popbt.CallbackError, match="disk full"):
+        vp.train(digits(), steps=300, callbacks=[Fails()])
+    assert [m.step for m in vp.population.members] == [50] * 6
+    with pytest.raises(popbt.ConfigError, match="stop="):
+        vp.train(digits(), steps=300, stop="plateau")  # type: ignore[arg-type]

@@ -19,7 +19,7 @@ Contract:
 
 from __future__ import annotations
 
-import itertools
+import contextlib
 import json
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -30,16 +30,10 @@ import numpy as np
 import torch
 from torch import nn
 
+from popbt._watch import Watch
+from popbt.callbacks import Callback, RunEnd, check_callbacks
 from popbt.checkpoints import CheckpointStore
 from popbt.decider import Decider
-from popbt.decisions import (
-    CopyDonor,
-    DonorView,
-    ExploreInPlace,
-    MemberHistory,
-    decision_events,
-    history_from_events,
-)
 from popbt.errors import ConfigError
 from popbt.population import (
     DEFAULT_EXPLOIT,
@@ -48,12 +42,14 @@ from popbt.population import (
     Population,
     open_population,
 )
-from popbt.records import EventKind, Member, MemberState, Peers
+from popbt.records import EventKind, Member, MemberState
 from popbt.settings import Settings
 from popbt.space import Choice, IntUniform, Space
+from popbt.stopping import StopRule, stop_rules
 from popbt.storage import Storage
 from popbt.strategies import Every, Exploit, Explore, as_explore
 from popbt.vectorized import _optim
+from popbt.vectorized._decide import decide_round
 from popbt.vectorized._stack import (
     LossFn,
     Stack,
@@ -186,6 +182,7 @@ class VectorizedPopulation:
         self._records = [self._fresh_record(m) for m in self.population.members]
         self._history: dict[int, list[float]] = {}
         self._pending: int | None = None  # a ready step whose decisions wait for more steps
+        self._snapshot_step = -1  # the step of the newest snapshot this object wrote
         self._resume()
 
     # -- state -------------------------------------------------------------------------------
@@ -281,27 +278,58 @@ class VectorizedPopulation:
             out[split] = (pair[0].to(self.device), pair[1].to(self.device))
         return out
 
-    def train(self, data: Data, *, steps: int) -> Member | None:
-        """Train every member to `steps` steps (continuing from where it is); return the best.
+    def train(self, data: Data, *, steps: int,
+              stop: StopRule | Sequence[StopRule] | None = None,
+              callbacks: Sequence[Callback] = ()) -> Member | None:
+        """Train every member to `steps` steps (continuing from where it is), or until a rule
+        of `stop` fires; return the best.
 
         `data`: {"train": (inputs, targets), "val": (inputs, targets)}; the score is
-        `metric` on "val".
+        `metric` on "val". `stop` and `callbacks` are as for `Population.train`: the rules
+        are weighed and the callbacks called after every round; a rule that fires (or a
+        callback that raises) ends the run at that round, its reason recorded, the members
+        left idle, and training again continues from there.
 
         Raises:
-            ConfigError: bad data or steps, or a metric that is never computed.
+            ConfigError: bad data, steps, stop rules or callbacks, or a metric that is never
+                computed.
+            CallbackError: a callback raised (the run stopped first, losing nothing).
         """
         if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
             raise ConfigError(f"steps={steps!r}: must be an integer >= 1")
+        rules, hooks = stop_rules(stop), check_callbacks(callbacks)
         splits = self._check_data(data)
         storage, row = self.population.storage, self.population.row
         storage.set_target(row, steps)
+        watch = Watch(self.population, rules, hooks)
+        watch.start()
+        try:
+            self._rounds(splits, steps, watch)
+        except BaseException as exc:
+            with contextlib.suppress(Exception):  # nothing replaces the error being raised
+                watch.finish(RunEnd("interrupted") if isinstance(exc, KeyboardInterrupt)
+                             else RunEnd("failed", str(exc)))
+            raise
+        stopped = watch.stopped is not None and self.step < steps
+        if stopped:
+            for rec in self._records:
+                rec["state"] = MemberState.IDLE.value
+            self._write(events=[], scores=[], snapshot=self._snapshot_step != self.step)
+        watch.finish(RunEnd("stopped", watch.stopped) if stopped else RunEnd("finished"))
+        if watch.failure is not None:
+            raise watch.failure
+        return self.population.best
+
+    def _rounds(self, splits: dict[str, tuple[torch.Tensor, torch.Tensor]], steps: int,
+                watch: Watch) -> None:
+        """Train round after round to `steps`, until `watch` says the run is stopped."""
         x, y = splits["train"]
         if self._pending is not None and self.step < steps:
             events: list[tuple[int, int, EventKind, dict]] = []
             self._decide(self._pending, events)
             self._pending = None
             self._write(events=events, scores=[], snapshot=True)
-        while self.step < steps:
+        while self.step < steps and watch.stopped is None:
             record = self._records[0]
             chunk = min(self.settings.ready.steps_to_ready(
                 step=record["step"], last_ready_step=record["last_ready_step"]),
@@ -314,7 +342,7 @@ class VectorizedPopulation:
                 grads = self._stack.gradients(self.flat, bx, by, mask, hp, self.shared_batch)
                 _optim.update(self.optimizer, self.flat, grads, self.opt_state, opt_settings)
             self._round(splits["val"], hp, self.step + chunk, steps)
-        return self.population.best
+            watch.poll()
 
     def _round(self, val: tuple[torch.Tensor, torch.Tensor], hp: dict[str, torch.Tensor],
                step: int, target: int) -> None:
@@ -359,54 +387,18 @@ class VectorizedPopulation:
             path, checksum, size = self._checkpoints.save(
                 f"{self.population.name}/population", self.step, self._state())
             saved = (self.step, path, checksum, size)
+            self._snapshot_step = self.step
         obsolete = self.population.storage.write_round(
             self.population.row, scores=scores, events=events, members=self._records,
             snapshot=saved, keep=self.settings.keep_checkpoints, now=time.time())
         self._checkpoints.delete(obsolete)
 
     def _decide(self, step: int, events: list[tuple[int, int, EventKind, dict]]) -> None:
-        """Every member's ready decision, in member order, as the worker loop makes it; then
-        one row gather applies the exploits (a chain of copies within the round resolves to
-        its origin's rows)."""
-        size = len(self._records)
-        fitness = np.array([-np.inf if r["fitness"] is None else r["fitness"]
-                            for r in self._records])
-        source = np.arange(size)
-        window = self._decider.history_window
-
-        def donor(member_id: int) -> DonorView:
-            giver = self._records[member_id]
-            return DonorView(member_id=member_id, step=step, score=giver["score"],
-                             fitness=float(fitness[member_id]), hparams=dict(giver["hparams"]),
-                             checkpoint_id=None)
-
-        stored: list[tuple[int, EventKind, int, dict]] = []
-
-        def population_history() -> dict[int, MemberHistory]:
-            """What the storage holds (read once a round), then this round's events, which
-            are written after the decisions."""
-            if not stored:
-                stored.extend((e.member_id, e.kind, e.step, e.data)
-                              for e in self.population.events())
-            pending = ((m, kind, at, data) for m, at, kind, data in events)
-            return history_from_events(itertools.chain(stored, pending),
-                                       metric=self.settings.metric)
-
-        for rec in self._records:
-            mid = rec["member_id"]
-            history = {m: tuple(h) for m, h in self._history.items()} if window else None
-            peers = Peers(np.arange(size), np.full(size, step), fitness, history)
-            decision = self._decider.decide(self._decider.context(
-                member=peers[mid], hparams=rec["hparams"], ready_count=rec["ready_count"],
-                peers=peers, donor=donor, history=population_history))
-            if isinstance(decision, CopyDonor):
-                source[mid] = source[decision.donor.member_id]
-                self._history[mid] = []
-            if isinstance(decision, CopyDonor | ExploreInPlace):
-                rec["hparams"] = dict(decision.hparams)
-            events.extend((mid, at, kind, data)
-                          for kind, at, data in decision_events(decision, step=step))
-        if (source != np.arange(size)).any():
+        """Every member's ready decision (see `decide_round`), then one row gather applies
+        the exploits."""
+        source = decide_round(self._decider, self._records, self._history, step=step,
+                              events=events, stored=self.population.events)
+        if (source != np.arange(len(source))).any():
             index = torch.as_tensor(source, device=self.device)
             self.flat = self.flat.index_select(0, index)
             self.opt_state = {k: v.index_select(0, index) for k, v in self.opt_state.items()}
