@@ -7,7 +7,7 @@ smallest change that lets them, stated here:
 - the install-and-test lines (quick start, development): the install is what built this
   environment and the test command is this suite, so of the quick start only `popbt demo toy`
   runs; the development block's commands run in the repository, its benchmarks (minutes to
-  45 minutes each) with `--help`;
+  45 minutes each) with `--help`, and the documentation site builds there into `site/`;
 - `popbt dashboard` serves until interrupted: it runs until its page answers, then gets
   Ctrl-C (SIGINT) and must end cleanly;
 - "Beyond one machine": this machine's PostgreSQL server, a local S3 server and a Ray
@@ -184,7 +184,7 @@ def test_the_readme_runs_top_to_bottom(tmp_path: Path, pg_url: str, s3_bucket: s
                 command = line.replace("pip install -e . && ", "")
                 if command.startswith("python benchmarks/"):
                     run([sys.executable, command.split()[1], "--help"], ROOT, block)
-                elif command.startswith("ruff "):
+                elif command.startswith(("ruff ", "mkdocs ")):
                     run(["bash", "-euo", "pipefail", "-c", command], ROOT, block)
                 elif command.startswith("popbt dashboard"):
                     run_dashboard(command.split("#")[0], folder, block)
