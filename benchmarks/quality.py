@@ -73,8 +73,14 @@ def grid(space: Space, levels: dict[str, int]) -> list[dict[str, Any]]:
 
 
 def tasks() -> dict[str, Task]:
-    """The examples, imported lazily so that one missing extra only loses its own rows."""
-    from popbt.demos import cartpole, digits, fashion_mnist, gan
+    """The tasks: `popbt demo digits`'s population and three files of examples/, imported only
+    when called (they need torch, and gymnasium for cartpole)."""
+    from popbt._refs import load_file
+    from popbt.demos import digits
+
+    examples = Path(__file__).resolve().parent.parent / "examples"
+    cartpole, fashion_mnist, gan = (load_file(examples / f"{name}.py")
+                                    for name in ("cartpole", "fashion_mnist", "gan"))
 
     return {
         "digits": Task("digits", digits.DigitsMLP, digits.SPACE, digits.METRIC, digits.READY,
@@ -82,19 +88,19 @@ def tasks() -> dict[str, Task]:
                        grid_levels={"lr": 3, "momentum": 2, "weight_decay": 2, "batch_size": 2},
                        final=lambda m: m.test_accuracy(), final_name="test accuracy"),
         "fashion_mnist": Task(
-            "fashion_mnist", fashion_mnist.FashionMLP, fashion_mnist.SPACE,
-            fashion_mnist.METRIC, fashion_mnist.READY, fashion_mnist.EXPLOIT,
-            fashion_mnist.EXPLORE,
+            "fashion_mnist", fashion_mnist.FashionMLP, fashion_mnist.space,
+            fashion_mnist.metric, fashion_mnist.ready, fashion_mnist.exploit,
+            fashion_mnist.explore,
             population=8, steps=2000,
             grid_levels={"lr": 3, "momentum": 2, "weight_decay": 2, "batch_size": 2},
             final=lambda m: m.test_accuracy(), final_name="test accuracy"),
-        "cartpole": Task("cartpole", cartpole.CartPoleA2C, cartpole.SPACE, cartpole.METRIC,
-                         cartpole.READY, cartpole.EXPLOIT, cartpole.EXPLORE,
+        "cartpole": Task("cartpole", cartpole.CartPoleA2C, cartpole.space, cartpole.metric,
+                         cartpole.ready, cartpole.exploit, cartpole.explore,
                          population=8, steps=400,
                          grid_levels={"lr": 3, "entropy_coef": 2, "gamma": 2, "gae_lambda": 2},
                          final=lambda m: m.test_return(), final_name="return, 10 new episodes"),
-        "gan": Task("gan", gan.MixtureGAN, gan.SPACE, gan.METRIC, gan.READY, gan.EXPLOIT,
-                    gan.EXPLORE, population=8, steps=2000,
+        "gan": Task("gan", gan.MixtureGAN, gan.space, gan.metric, gan.ready, gan.exploit,
+                    gan.explore, population=8, steps=2000,
                     grid_levels={"generator_lr": 4, "discriminator_lr": 3, "beta1": 2},
                     final=lambda m: m.test_score(), final_name="mode score, new noise"),
     }

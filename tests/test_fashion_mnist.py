@@ -12,16 +12,11 @@ import numpy as np
 import pytest
 
 import popbt
-from popbt.demos import fashion_mnist
-from popbt.demos.fashion_mnist import (
-    FILES,
-    METRIC,
-    SPACE,
-    DataNotFoundError,
-    FashionMLP,
-    find_data,
-    read_arrays,
-)
+from popbt._refs import load_file
+
+fashion_mnist = load_file(Path(__file__).resolve().parent.parent / "examples" / "fashion_mnist.py")
+FILES, DataNotFoundError = fashion_mnist.FILES, fashion_mnist.DataNotFoundError
+find_data, read_arrays = fashion_mnist.find_data, fashion_mnist.read_arrays
 
 
 def test_the_real_data_is_found_and_read():
@@ -72,9 +67,10 @@ def test_a_truncated_file_is_named(tmp_path: Path):
 
 def test_short_pbt_run_improves_and_exploits(tmp_path: Path):
     pop = popbt.create_population(
-        name="fashion", storage=f"sqlite:///{tmp_path / 'f.db'}", space=SPACE, size=4,
-        metric=METRIC, seed=0, ready=popbt.Every(steps=50), exploit=popbt.Truncation(0.25))
-    best = pop.train(FashionMLP, steps=300, workers=2)
+        name="fashion", storage=f"sqlite:///{tmp_path / 'f.db'}", space=fashion_mnist.space,
+        size=4, metric=fashion_mnist.metric, seed=0, ready=popbt.Every(steps=50),
+        exploit=popbt.Truncation(0.25))
+    best = pop.train(fashion_mnist.FashionMLP, steps=300, workers=2)
     first = [s.score for s in pop.scores() if s.step == 50]
     assert len(first) == 4 and best.score > max(first)
     assert pop.events(kinds=[popbt.EventKind.EXPLOIT])

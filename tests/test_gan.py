@@ -10,17 +10,11 @@ import pytest
 import torch
 
 import popbt
-from popbt.demos.gan import (
-    METRIC,
-    MODES,
-    ON_MODE_STDS,
-    SPACE,
-    STD,
-    MixtureGAN,
-    mode_centres,
-    mode_metrics,
-    sample_mixture,
-)
+from popbt._refs import load_file
+
+gan = load_file(Path(__file__).resolve().parent.parent / "examples" / "gan.py")
+MODES, ON_MODE_STDS, STD = gan.MODES, gan.ON_MODE_STDS, gan.STD
+mode_centres, mode_metrics, sample_mixture = gan.mode_centres, gan.mode_metrics, gan.sample_mixture
 
 
 def test_the_target_distribution_scores_nearly_perfectly():
@@ -51,14 +45,14 @@ def test_samples_off_the_modes_lower_the_score():
 
 def test_short_pbt_run_with_tournament_improves_and_exploits(tmp_path: Path):
     pop = popbt.create_population(
-        name="gan", storage=f"sqlite:///{tmp_path / 'g.db'}", space=SPACE, size=4,
-        metric=METRIC, seed=0, ready=popbt.Every(steps=100), exploit=popbt.Tournament(),
+        name="gan", storage=f"sqlite:///{tmp_path / 'g.db'}", space=gan.space, size=4,
+        metric=gan.metric, seed=0, ready=popbt.Every(steps=100), exploit=popbt.Tournament(),
         explore=popbt.Perturb(factors=(0.5, 2.0)),
         initial=[{"generator_lr": 3e-3, "discriminator_lr": 2e-3, "beta1": 0.5}] * 2)
-    best = pop.train(MixtureGAN, steps=1500)  # in-process: deterministic
+    best = pop.train(gan.MixtureGAN, steps=1500)  # in-process: deterministic
     first = [s.score for s in pop.scores() if s.step == 100]
     assert len(first) == 4 and best.score > max(first) + 1.0
     assert pop.events(kinds=[popbt.EventKind.EXPLOIT])
     model = pop.load(best.member_id)
-    assert model.evaluate()[METRIC] == best.score
+    assert model.evaluate()[gan.metric] == best.score
     assert model.test_score() > 1.0

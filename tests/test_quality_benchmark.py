@@ -21,8 +21,9 @@ def _load():
 
 
 def test_the_grid_covers_every_combination_inside_the_space():
-    from popbt.demos.fashion_mnist import SPACE
+    from popbt._refs import load_file
 
+    SPACE = load_file(SCRIPT.parent.parent / "examples" / "fashion_mnist.py").space
     quality = _load()
     levels = {"lr": 3, "momentum": 2, "weight_decay": 2, "batch_size": 2}
     points = quality.grid(SPACE, levels)

@@ -14,11 +14,13 @@ from hypothesis import strategies as st
 
 import popbt
 from popbt import schedules
-from popbt.demos.digits import METRIC, SPACE, DigitsMLP
+from popbt._refs import load_file
 from popbt.replay import replay, replay_member
 
 ROOT = Path(__file__).parent.parent
 DIGITS = str(ROOT / "examples" / "digits.py")
+digits = load_file(DIGITS)
+METRIC, SPACE, DigitsMLP = digits.metric, digits.space, digits.DigitsMLP
 
 values = st.one_of(st.floats(allow_nan=False, allow_infinity=False), st.integers(),
                    st.booleans(), st.sampled_from(["adam", "sgd", "relu"]))

@@ -70,7 +70,7 @@ class Work:
             with no way to tell the run that started it (a Ray task) records it as the
             run's fatal error.
 
-    Example:
+    Examples:
         >>> work = Work(storage_url="sqlite:///popbt.db", population="toy",
         ...             trainable="mypackage.models:Net", checkpoint_root="/data/ckpt")
         >>> work.population, work.lease_s
@@ -187,7 +187,7 @@ class Executor(ABC):
     Attributes:
         workers: how many workers it keeps running at once.
 
-    Example:
+    Examples:
         >>> class Here(Executor):  # one worker in this process, as popbt.InProcess does
         ...     workers = 1
         ...     def check(self, work):

@@ -44,7 +44,7 @@ class Population:
     Obtain one with `create_population` or `load_population`. Every read goes to the storage,
     so it reflects what any worker, anywhere, has reported.
 
-    Example:
+    Examples:
         >>> from popbt import load_population
         >>> pop = load_population(name="toy", storage="sqlite:///popbt.db")
         >>> pop.best.step, sorted(pop.best.hparams)
@@ -204,7 +204,7 @@ class Population:
         `clone_best` copying the best member), or shrink it (the worst retired: their records
         stay, in `retired`); see `popbt._resize` for the rules.
 
-        Example:
+        Examples:
             >>> done = pop.resize(6)
             >>> done.added, done.retired, len(pop.members)
             ((4, 5), (), 6)
@@ -224,7 +224,7 @@ class Population:
         `state_dict`, else its whole state), its schedule and record beside it; returns
         `path`. See `popbt.export`.
 
-        Example:
+        Examples:
             >>> pop.export("toy-best.npz").name
             'toy-best.npz'
 
@@ -348,7 +348,7 @@ class Population:
         hour, so that files of live workers are kept). A file a row points at is never
         removed. The rule is `popbt.garbage`'s; `popbt gc` runs this.
 
-        Example:
+        Examples:
             >>> pop.gc(min_age_s=0, dry_run=True).removed  # nothing was left behind
             ()
 

@@ -21,7 +21,7 @@ Contract:
   `safe_url` and `password_of`, for storage URLs, also read the URL as SQLAlchemy (and so the
   database driver) reads it, so that what the driver sees as the password is hidden too.
 
-Example:
+Examples:
     >>> redact_url("postgresql://app@db/run?sslmode=require&password=hunter2")
     'postgresql://app@db/run?sslmode=require&password=***'
     >>> redact("login as app:hunter2 failed", "postgresql://app:hunter2@db/run")
@@ -102,7 +102,7 @@ def redact_run(text: str, *, storage: str | None = None, checkpoints: str | None
     URL (its userinfo too, as with `hide_user=True`), nor any string in `also` (a password
     as the database driver reads the URL, say); None for either URL: nothing of it to hide.
 
-    Example:
+    Examples:
         >>> redact_run("s3://tok@b/x and pw", storage="postgresql://u:pw@h/d",
         ...            checkpoints="s3://tok@b/x")
         's3://***@b/x and ***'
@@ -148,7 +148,7 @@ def safe_url(url: str) -> str:
     `?sslpassword=`, ...) replaced by ***, for messages and logs; "<unparseable storage URL>"
     for one SQLAlchemy cannot parse.
 
-    Example:
+    Examples:
         >>> safe_url("postgresql+psycopg://app:hunter2@db/run?sslpassword=pw")
         'postgresql+psycopg://app:***@db/run?sslpassword=***'
     """
@@ -167,7 +167,7 @@ def password_of(url: str) -> str:
     `?password=` parameter's ("" if none or unparseable). `secrets_of` finds every secret,
     not only this one.
 
-    Example:
+    Examples:
         >>> password_of("postgresql+psycopg://app@db/run?password=hunter2")
         'hunter2'
     """

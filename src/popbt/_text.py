@@ -36,7 +36,7 @@ def _escape(match: re.Match[str]) -> str:
 def printable(text: str) -> str:
     """`text` with every unsafe character written as an escape.
 
-    Example:
+    Examples:
         >>> printable("red \\x1b[31mtext\\r")
         'red \\\\x1b[31mtext\\\\r'
     """
@@ -51,7 +51,7 @@ def unsafe(text: str) -> list[str]:
 def shorten(text: str, limit: int = 40) -> str:
     """`text`, or its first `limit` characters followed by "…" when it is longer.
 
-    Example:
+    Examples:
         >>> shorten("a" * 50, 5)
         'aaaaa…'
     """

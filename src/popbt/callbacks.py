@@ -23,7 +23,7 @@ Contract:
   raises `popbt.CallbackError` naming the callback, with its exception as the cause.
   Training again resumes.
 
-Example:
+Examples:
     >>> class Count(Callback):
     ...     def __init__(self):
     ...         self.steps = []

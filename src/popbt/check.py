@@ -64,7 +64,7 @@ class Finding:
 class CheckResult:
     """What `check_trainable` found; `str()` gives one line per finding.
 
-    Example:
+    Examples:
         >>> CheckResult(trainable="Net", steps=3, findings=()).ok
         True
     """
@@ -252,7 +252,7 @@ def check_trainable(trainable: type[Trainable], space: Space | Mapping[str, Doma
     `evaluate()` returns is compared, so leave out values that vary by themselves (a time).
     The trainable's own errors are findings, not exceptions.
 
-    Example:
+    Examples:
         >>> import popbt
         >>> from popbt.demos.toy_trainable import SPACE, ToyTrainable
         >>> popbt.check_trainable(ToyTrainable, SPACE).ok

@@ -259,7 +259,7 @@ class CheckpointStore:
     A root containing "://" is an fsspec URL (extra `remote`); anything else is a local
     directory. `root` is the directory as a `Path`, or the URL as given.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> store = CheckpointStore("ckpts")  # or "s3://bucket/prefix"
         >>> rel, sha, size = store.save("run/m00003", 400, {"w": np.zeros(3)})

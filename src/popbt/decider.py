@@ -13,7 +13,7 @@ Contract:
   generator, seeded by (population seed, member id, ready count). An exception from a user's
   explore function becomes a `ConfigError` (a fatal error of the run).
 
-Example:
+Examples:
     >>> import popbt
     >>> from popbt.records import Peer, Peers
     >>> from popbt.settings import Settings

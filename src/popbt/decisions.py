@@ -13,7 +13,7 @@ Contract:
   loop and the vectorized trainer alike; `history_from_events` the one that turns events
   into the population's history (what an explore with `uses_history` receives).
 
-Example:
+Examples:
     >>> d = ExploreInPlace(old={"lr": 0.1}, hparams={"lr": 0.12}, ops={"lr": "×1.2"})
     >>> [(kind.value, step) for kind, step, _ in decision_events(d, step=40)]
     [('explore', 40)]

@@ -19,7 +19,7 @@ Contract:
                         recorded in the storage and stops every worker (a TrainingError)
   ====================  =============================================================
 
-Example:
+Examples:
     >>> from popbt.errors import ConfigError, PopulationNotFound
     >>> issubclass(PopulationNotFound, ConfigError)
     True

@@ -12,7 +12,7 @@ Contract:
 - `MetricFitness(metric, mode)` is the population's `metric`/`mode`: every population's
   default.
 
-Example:
+Examples:
     >>> MetricFitness(metric="loss", mode="min").of({"loss": 0.25, "accuracy": 0.9})
     -0.25
 """

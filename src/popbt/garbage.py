@@ -40,7 +40,7 @@ DEFAULT_MIN_AGE_S = 3600.0
 class Collected:
     """What a garbage collection removed (or, with `dry_run`, would remove) and kept.
 
-    Example:
+    Examples:
         >>> Collected(root="/r", folder="toy", temporary=("toy/m00000/.tmp-x",),
         ...           unreferenced=(), removed_bytes=10, referenced=8, young=1,
         ...           unknown_age=0, dry_run=False).removed

@@ -40,7 +40,7 @@ class Hyperparameters(dict[str, Any]):
     Copies made with `copy()` or `|` share the record; `dict(hp)`, `{**hp}`, `f(**hp)`,
     pickling and the `copy` module read every name (and give a plain dict).
 
-    Example:
+    Examples:
         >>> hp = Hyperparameters({"lr": 0.1, "momentum": 0.9})
         >>> hp["lr"], isinstance(hp, dict), sorted(hp.read)
         (0.1, True, ['lr'])

@@ -52,7 +52,7 @@ def create_population(*, name: str, storage: str | Storage = DEFAULT_STORAGE,
     weights and hyperparameters of that population's i-th best member, its checkpoint copied
     under this population's folder (see `popbt._warmstart`); it applies at creation only.
 
-    Example:
+    Examples:
         >>> from popbt import Every, LogUniform, Space, create_population
         >>> pop = create_population(
         ...     name="mlp", storage="sqlite:///popbt.db",

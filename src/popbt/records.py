@@ -123,7 +123,7 @@ class StoredSettings:
     writes), read by name: the one place that reads the stored keys. Each value is read when
     asked for, so a partial configuration serves the values it holds.
 
-    Example:
+    Examples:
         >>> pop.row.settings.metric, pop.row.settings.size, pop.row.settings.trainer
         ('Q', 4, 'workers')
     """
@@ -208,7 +208,7 @@ class Peers(Sequence[Peer]):
     Strategies that rank the whole population read `fitness` and `member_ids` directly; a
     `Peer` object is built only for the entries asked for.
 
-    Example:
+    Examples:
         >>> peers = Peers.of([Peer(0, 4, 1.0), Peer(1, 4, 2.0)])
         >>> peers.find(1).fitness
         2.0

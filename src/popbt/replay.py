@@ -1,7 +1,7 @@
 """Replay a discovered schedule: train one fresh model from scratch, without a population,
 with the hyperparameters changed at the same steps.
 
-Example:
+Examples:
     >>> import popbt
     >>> from popbt.demos.toy_trainable import ToyTrainable
     >>> pop = popbt.load_population(name="toy", storage="sqlite:///popbt.db")

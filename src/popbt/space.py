@@ -103,7 +103,7 @@ class _FloatRange(Domain):
 class Uniform(_FloatRange):
     """A float drawn uniformly from [lo, hi].
 
-    Example:
+    Examples:
         >>> Uniform(0.0, 1.0).validate("h", 0.5)
         0.5
     """
@@ -125,7 +125,7 @@ class LogUniform(_FloatRange):
     `lo` must be a normal float (at least `sys.float_info.min`, about 2.2e-308) and `hi / lo`
     finite, so that every value's unit coordinate is a finite number in [0, 1].
 
-    Example:
+    Examples:
         >>> LogUniform(1e-4, 1e-1).validate("lr", 0.01)
         0.01
     """
@@ -161,7 +161,7 @@ class IntUniform(Domain):
     one step the way the factor would (away from zero for a factor > 1), so small integers
     still explore. The bounds are 64-bit integers (what numpy samples): -2**63 to 2**63 - 1.
 
-    Example:
+    Examples:
         >>> IntUniform(16, 256).validate("batch_size", 64)
         64
     """
@@ -220,7 +220,7 @@ class Choice(Domain):
     Ordered by default: perturbation moves to the neighbouring value (up for a factor > 1,
     down for < 1). With `ordered=False` the explore strategies resample it instead.
 
-    Example:
+    Examples:
         >>> Choice([32, 64, 128]).perturb(64, 1.2)
         128
     """
@@ -282,7 +282,7 @@ _DOMAINS: dict[str, type[Domain]] = {
 class Space(Mapping[str, Domain]):
     """A named set of hyperparameter domains; an immutable mapping name → `Domain`.
 
-    Example:
+    Examples:
         >>> space = Space({"lr": LogUniform(1e-4, 1e-1), "batch_size": Choice([32, 64, 128])})
         >>> sorted(space.sample(np.random.default_rng(0)))
         ['batch_size', 'lr']

@@ -23,7 +23,7 @@ Contract:
 - A ready round is as many READY events as the population has members (every member
   reaching its next ready point, when members take turns).
 
-Example:
+Examples:
     >>> progress = RunProgress(metric="accuracy", mode="max", best=0.97, best_member=3,
     ...                        best_step=400, rounds=5, best_after_round=[0.9, 0.95, 0.97,
     ...                                                                   0.97, 0.97, 0.97])
@@ -200,7 +200,7 @@ def from_options(*, score: float | None = None, seconds: float | None = None,
     """The rules that options given (not None) ask for, as `popbt run`'s `--stop-score`,
     `--time-budget`, `--plateau` and `--plateau-delta` give them.
 
-    Example:
+    Examples:
         >>> from_options(score=0.98, plateau=5)
         [TargetScore(score=0.98), Plateau(rounds=5, min_delta=0.0)]
 

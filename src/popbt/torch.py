@@ -181,7 +181,7 @@ class TorchTrainable(Trainable):
     is moved to `self.device` after `build`; data built in `build` and batches are yours to
     move, with `self.to_device(...)`.
 
-    Example:
+    Examples:
         >>> class Regression(TorchTrainable):
         ...     def build(self, hparams, seed):
         ...         model = torch.nn.Linear(3, 1)

@@ -35,7 +35,7 @@ class Trainable(abc.ABC):
       interval's evaluation, beside what `evaluate` returns (which wins on a name both give):
       they are the score's `metrics`, shown by the report and passed to loggers.
 
-    Example:
+    Examples:
         >>> class Quadratic(Trainable):
         ...     def setup(self, hparams, seed):
         ...         self.x = 1.0
@@ -57,7 +57,7 @@ class Trainable(abc.ABC):
         """Record `values` (name=number) with this interval's evaluation; a name logged
         again in the interval keeps its last value.
 
-        Example:
+        Examples:
             >>> model = ToyTrainable()  # any Trainable
             >>> model.log(grad_norm=0.5, loss=2)
             >>> take_logged(model), take_logged(model)

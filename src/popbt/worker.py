@@ -176,7 +176,7 @@ def release_dead_local_holders(storage: Storage, pop: PopulationRow) -> bool:
 class Worker:
     """Trains members of one population until none is left.
 
-    Example:
+    Examples:
         >>> import popbt
         >>> from popbt.demos.toy_trainable import ToyTrainable
         >>> pop = popbt.load_population(name="toy", storage="sqlite:///popbt.db")

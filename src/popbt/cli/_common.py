@@ -33,7 +33,7 @@ DEFAULT_STORAGE = "sqlite:///popbt.db"
 class Command:
     """One `popbt` sub-command, registered in one place.
 
-    Example:
+    Examples:
         >>> Command("hello", "say hello", lambda p: None, lambda args: 0).name
         'hello'
     """

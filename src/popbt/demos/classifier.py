@@ -1,4 +1,4 @@
-"""The shared part of the supervised examples: an SGD classifier on fixed data splits.
+"""The classifier behind `popbt demo digits`: SGD on fixed data splits.
 
 The score PBT maximises is validation accuracy; test accuracy is only reported.
 """

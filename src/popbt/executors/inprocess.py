@@ -19,7 +19,7 @@ class InProcess(Executor):
     the trainable, and an explore function, need not be importable elsewhere, and
     checkpoints may live in memory (`checkpoints="memory://..."`).
 
-    Example:
+    Examples:
         >>> import popbt
         >>> popbt.InProcess()
         InProcess()

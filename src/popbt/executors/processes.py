@@ -79,7 +79,7 @@ class Processes(Executor):
     `popbt._devices`). Without `gpus` the processes inherit this process's environment. A
     `popbt.torch.TorchTrainable` trains on the GPU its process was given.
 
-    Example:
+    Examples:
         >>> import popbt
         >>> popbt.Processes(workers=4)
         Processes(workers=4, max_restarts=None, gpus=None)

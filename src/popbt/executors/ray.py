@@ -115,7 +115,7 @@ class Ray(Executor):
     given to the CLI travels by value; one imported from a module must be importable on the
     cluster's nodes (installed there, or shipped with Ray's `runtime_env`).
 
-    Example:
+    Examples:
         >>> import popbt
         >>> popbt.Ray(workers=8, address="auto", resources={"CPU": 2, "GPU": 0.5})
         Ray(workers=8, address='auto', resources={'CPU': 2, 'GPU': 0.5}, max_restarts=None)

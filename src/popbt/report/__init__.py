@@ -8,7 +8,7 @@
 
 Submodules are imported on first use, so `import popbt.report` stays light.
 
-Example:
+Examples:
     >>> import popbt
     >>> from popbt.report import write_report
     >>> pop = popbt.load_population(name="toy", storage="sqlite:///popbt.db")

@@ -69,7 +69,7 @@ class Dashboard(ThreadingHTTPServer):
 
     `port=0` picks a free port (see `url`). `poll_s`: how often the page polls.
 
-    Example:
+    Examples:
         >>> board = Dashboard("sqlite:///popbt.db", port=0)
         >>> board.url
         'http://127.0.0.1:.../'

@@ -15,7 +15,7 @@ def get_storage(storage: str | Storage, *, create: bool = True) -> Storage:
     With `create=False` nothing is created (no file, no table): for readers, and anything that
     joins an existing population.
 
-    Example:
+    Examples:
         >>> storage = get_storage("sqlite:///popbt.db", create=False)
         >>> get_storage(storage) is storage
         True

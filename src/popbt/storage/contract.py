@@ -65,7 +65,7 @@ class Storage(ABC):
             may be kept by default; None otherwise.
         retry_s: how long a transaction is retried while the database is unreachable.
 
-    Example:
+    Examples:
         >>> from popbt.storage import get_storage
         >>> storage = get_storage("sqlite:///popbt.db")
         >>> [p.name for p in storage.list_populations()]

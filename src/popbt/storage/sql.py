@@ -46,7 +46,7 @@ class SQLStorage(Claims, Reports, Rounds, Populations, Resizes, Reads):
     reads (`_reads`); every
     statement is in `_statements`.
 
-    Example:
+    Examples:
         >>> storage = SQLStorage("sqlite:///popbt.db")
         >>> [p.name for p in storage.list_populations()]
         ['toy']

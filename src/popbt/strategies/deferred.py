@@ -86,7 +86,7 @@ class _Deferred(Generic[S]):
 class DeferredExploit(_Deferred[Exploit], Exploit):
     """An exploit of the user's class, imported on first use (see the module docstring).
 
-    Example:
+    Examples:
         >>> lazy = DeferredExploit({"type": "class", "kind": "exploit",
         ...                         "ref": "mypkg.strategies:CopyBest", "args": {}})
         >>> lazy.to_config()["ref"]  # nothing was imported

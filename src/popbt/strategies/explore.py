@@ -85,7 +85,7 @@ class Perturb(Explore):
     instead. Values are clipped to their domain; integers round (moving at least one step);
     ordered choices move to the neighbouring value; unordered choices are resampled.
 
-    Example:
+    Examples:
         >>> Perturb(factors=(0.5, 2.0), resample_probability=0.0).factors
         (0.5, 2.0)
     """
@@ -126,7 +126,7 @@ class Perturb(Explore):
 class Resample(Explore):
     """Draw each hyperparameter afresh from its prior with probability `probability`.
 
-    Example:
+    Examples:
         >>> Resample(probability=1.0).probability
         1.0
     """
@@ -156,7 +156,7 @@ class GaussianNoise(Explore):
     it is the plain standard deviation (the paper's toy problem uses 0.1). Unordered choices
     are resampled.
 
-    Example:
+    Examples:
         >>> GaussianNoise(sigma=0.1).sigma
         0.1
     """
@@ -248,7 +248,7 @@ class StoredExplore(Explore):
 
     `to_config()` gives back the stored reference unchanged, without importing anything.
 
-    Example:
+    Examples:
         >>> lazy = StoredExplore("/path/explores.py:halve_lr", "halve_lr")  # imports nothing
         >>> lazy.to_config()["ref"]
         '/path/explores.py:halve_lr'

@@ -16,7 +16,7 @@ class Every:
     A member is compared with the population at every ready point; before `burn_in` steps it
     reports its score but never exploits.
 
-    Example:
+    Examples:
         >>> Every(steps=4).steps_to_ready(step=6, last_ready_step=4)
         2
     """

@@ -21,7 +21,7 @@ Contract:
   that quotes it and lists the known ones.
 - Pure: importing this module imports only the strategy modules (numpy), nothing heavy.
 
-Example:
+Examples:
     >>> sorted(EXPLOITS)
     ['tournament', 'truncation', 'ttest']
     >>> make("exploit", "truncation", {"fraction": 0.25})
@@ -64,7 +64,7 @@ class Choice:
     """One selectable strategy: `name` (as typed on the command line), `help` (one line),
     and `make`, which builds it from the parsed options.
 
-    Example:
+    Examples:
         >>> Choice("tournament", "binary tournament", lambda options: Tournament()).name
         'tournament'
     """

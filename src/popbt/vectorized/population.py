@@ -94,11 +94,13 @@ def _max_batch(space: Space) -> int:
 class VectorizedPopulation:
     """A population of small models trained together with `vmap` over stacked parameters.
 
+    `size`, `space`, `metric`, `mode`, `seed`, `ready`, `exploit`, `explore`, `initial`,
+    `storage`, `name`, `checkpoints`, `keep_checkpoints` and `load_if_exists` are as for
+    `popbt.create_population`.
+
     Args:
         model_fn: builds one member's `nn.Module` (without buffers); called once per member
             under that member's seed.
-        size, space, metric, mode, seed, ready, exploit, explore, initial, storage, name,
-        checkpoints, keep_checkpoints, load_if_exists: as for `popbt.create_population`.
         optimizer: "sgd", "adam" or "adamw". Hyperparameters named like its settings (`lr`,
             `momentum`, `weight_decay`, `dampening`, `beta1`, `beta2`, `eps`) set them per
             member; settings not in the space take `_optim.DEFAULTS`.
@@ -113,7 +115,7 @@ class VectorizedPopulation:
         snapshot_every: ready rounds between snapshots of the stacked state (1: every round).
         device: "cpu" or "cuda" (or a torch.device).
 
-    Example:
+    Examples:
         >>> import torch
         >>> from torch import nn
         >>> from popbt import Every, LogUniform, Space
