@@ -143,3 +143,21 @@ def test_a_worker_that_cannot_tell_its_run_records_strict_as_the_fatal_error(mak
                 trainable=IgnoresNoise, checkpoint_root=pop.row.checkpoint_root)
     assert run_worker(work) == FATAL_EXIT  # as a Ray task ends: the run raises the error
     assert "IgnoresNoise never reads hyperparameter 'noise'" in pop.row.error
+
+
+def test_the_message_ends_with_the_trainable_classes_own_hint():
+    from popbt.hparams import find_unread
+
+    class Adapter(Quadratic):
+        unread_hint = "set {them} in configure(), where this base class reads settings"
+
+    plain = find_unread(Quadratic, ["lr", "noise"], read=["lr"])
+    assert plain is not None and plain.message.endswith(
+        "read it in train(), or remove it from the space")
+    adapted = find_unread(Adapter, ["lr", "noise", "extra"], read=["lr"])
+    assert adapted is not None and adapted.message.endswith(
+        "set them in configure(), where this base class reads settings, or remove them from "
+        "the space")
+    torch_finding = find_unread(TorchTrainable, ["learning_rate"], read=[])
+    assert torch_finding is not None and "rename it, or read it in train_step()" in \
+        torch_finding.message

@@ -124,6 +124,9 @@ def plain(hparams: Mapping[str, Any]) -> dict[str, Any]:
     return dict(dict.items(hparams)) if isinstance(hparams, dict) else dict(hparams)
 
 
+DEFAULT_HINT = "read {them} in train()"
+
+
 @dataclass(frozen=True)
 class Unread:
     """What a check of one trainable found: names of the space it never reads in `train`.
@@ -134,14 +137,15 @@ class Unread:
         read: the names it did read, sorted.
         setup_only: those of `unread` read from the hyperparameters given to `setup` (whose
             values an explore never reaches: a member trains on without a new `setup`).
-        torch: whether the trainable is a `popbt.torch.TorchTrainable`.
+        hint: what to do about them, from the trainable class's `unread_hint` (see
+            `popbt.Trainable`).
     """
 
     trainable: str
     unread: tuple[str, ...]
     read: tuple[str, ...]
     setup_only: tuple[str, ...] = ()
-    torch: bool = False
+    hint: str = DEFAULT_HINT
 
     @property
     def message(self) -> str:
@@ -156,12 +160,8 @@ class Unread:
             text += (f"; {', '.join(repr(n) for n in self.setup_only)} "
                      f"{'are' if len(self.setup_only) > 1 else 'is'} read only in setup(), "
                      f"which an explore does not run again")
-        if self.torch:
-            text += ("; a TorchTrainable applies to its optimizer only hyperparameters named "
-                     "like the optimizer's settings (lr, momentum, weight_decay, eps, beta1, "
-                     "beta2, ..., or NAME_SETTING for one of several optimizers)")
         them = "them" if plural else "it"
-        return f"{text}: read {them} in train() (or train_step()), or remove {them} from the space"
+        return f"{text}; {self.hint.format(them=them)}, or remove {them} from the space"
 
 
 def find_unread(trainable: type, space: Collection[str], read: Collection[str],
@@ -171,11 +171,10 @@ def find_unread(trainable: type, space: Collection[str], read: Collection[str],
     missing = tuple(sorted(n for n in space if n not in read))
     if not missing:
         return None
-    torch = sys.modules.get("popbt.torch")
     return Unread(trainable=trainable.__name__, unread=missing,
                   read=tuple(sorted(n for n in space if n in read)),
                   setup_only=tuple(n for n in missing if n in setup_read),
-                  torch=torch is not None and issubclass(trainable, torch.TorchTrainable))
+                  hint=getattr(trainable, "unread_hint", None) or DEFAULT_HINT)
 
 
 def warn_unread(finding: Unread) -> None:

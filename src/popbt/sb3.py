@@ -260,6 +260,10 @@ class SB3Trainable(Trainable):
     algorithm_kwargs: ClassVar[dict[str, Any]] = {}
     device: ClassVar[str | None] = "cpu"
     episodes_scored: ClassVar[int] = 10
+    unread_hint = ("an SB3Trainable applies only the algorithm's own settings (learning_rate, "
+                   "clip_range, ent_coef, vf_coef, gamma, gae_lambda, max_grad_norm, n_epochs, "
+                   "batch_size, ...) and optimizer settings; rename {them}, or override "
+                   "train() to apply {them} before calling super().train()")
     model: OnPolicyAlgorithm
     _torch_rng: torch.Tensor
     _cuda_rng: torch.Tensor | None  # on a CUDA device only

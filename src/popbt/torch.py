@@ -197,6 +197,10 @@ class TorchTrainable(Trainable):
     """
 
     device: str | torch.device | None = None  # a `torch.device` once `setup` has run
+    unread_hint = ("a TorchTrainable applies to its optimizer only hyperparameters named like "
+                   "the optimizer's settings (lr, momentum, weight_decay, eps, beta1, beta2, "
+                   "..., or NAME_SETTING for one of several optimizers): rename {them}, or "
+                   "read {them} in train_step()")
     model: torch.nn.Module
     optimizer: torch.optim.Optimizer
     optimizers: dict[str, torch.optim.Optimizer]

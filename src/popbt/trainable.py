@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import abc
-from typing import Any
+from typing import Any, ClassVar
 
 from popbt.errors import ConfigError
 
@@ -52,6 +52,10 @@ class Trainable(abc.ABC):
 
     member_id: int | None = None
     member_step: int = 0
+    # How to put a hyperparameter this class never reads to use: the end of popbt's
+    # unused-hyperparameter warning ("{them}" is "it" or "them"); None for the default,
+    # "read {them} in train()". Base classes that apply hyperparameters themselves say how.
+    unread_hint: ClassVar[str | None] = None
 
     def log(self, **values: float) -> None:
         """Record `values` (name=number) with this interval's evaluation; a name logged

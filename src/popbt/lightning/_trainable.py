@@ -63,6 +63,9 @@ class LightningTrainable(Trainable):
 
     device: str | torch.device | None = None  # a `torch.device` once `setup` has run
     optimizer_names: tuple[str, ...] = ()
+    unread_hint = ("a LightningTrainable sets on the optimizers only hyperparameters named "
+                   "like their settings (lr, momentum, weight_decay, beta1, ...); read {them} "
+                   "in the module's on_hparams(hparams)")
     module: pl.LightningModule
     datamodule: pl.LightningDataModule | None
     trainer: pl.Trainer | None
