@@ -53,7 +53,7 @@ class Corpus:
 def pair(number: int) -> Pair:
     """The English and French names of `number`.
 
-    Example:
+    Examples:
         >>> pair(2021)
         ('two thousand and twenty-one', 'deux mille vingt et un')
     """
@@ -92,7 +92,7 @@ def decode(tok: Tokenizer, ids: Sequence[int]) -> str:
     """The sentence of `ids` up to the first end of sentence, special ids (and negative ones:
     padding) left out.
 
-    Example:
+    Examples:
         >>> tok = tokenizer()
         >>> decode(tok, encode(tok, "quatre-vingt-dix mille, un"))
         'quatre-vingt-dix mille, un'
@@ -144,7 +144,7 @@ def model(vocab_size: int, *, d_model: int = 64, layers: int = 2, heads: int = 4
 def bleu(hypotheses: Sequence[str], references: Sequence[str]) -> float:
     """Corpus BLEU (0-100) of `hypotheses` against one reference each (sacreBLEU, 13a).
 
-    Example:
+    Examples:
         >>> round(bleu(["deux mille vingt et un"], ["deux mille vingt et un"]), 6)
         100.0
     """

@@ -77,7 +77,7 @@ class HuggingFaceTrainable(Trainable):
     `self.step` is the member's global step. See the module's help for what is applied and
     saved.
 
-    Example:
+    Examples:
         >>> class Tagger(HuggingFaceTrainable):
         ...     def build(self, hparams, seed):
         ...         model = transformers.BertForTokenClassification(transformers.BertConfig(
