@@ -152,15 +152,19 @@ def test_ray_options_only_with_the_ray_executor(make_pop):
 
 def test_cli_runs_on_the_ray_cluster_it_is_given(ray_cluster, tmp_path):
     """`popbt run --executor ray --ray-address auto` joins the running cluster; a trainable
-    defined in the file given to the CLI travels to the Ray workers by value."""
+    defined in the file given to the CLI travels to the Ray workers with the file, cached
+    helpers of the file included (which pickling by value cannot carry)."""
     script = tmp_path / "mine.py"
     script.write_text(
+        "import functools\n"
         "import popbt\n"
+        "@functools.cache\n"
+        "def start():\n    return 5.0\n"
         "space = popbt.Space({'lr': popbt.Uniform(0.01, 0.5)})\n"
         "metric = 'score'\n"
         "ready = popbt.Every(steps=5)\n"
         "class Mine(popbt.Trainable):\n"
-        "    def setup(self, hparams, seed):\n        self.x = 5.0\n"
+        "    def setup(self, hparams, seed):\n        self.x = start()\n"
         "    def train(self, hparams, steps):\n"
         "        for _ in range(steps):\n            self.x -= 2 * hparams['lr'] * self.x\n"
         "    def evaluate(self):\n        return {'score': -self.x ** 2}\n"

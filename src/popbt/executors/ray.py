@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import math
 import os
+import pickle
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from types import ModuleType
 from typing import Any
 
@@ -21,7 +23,6 @@ from popbt._refs import _FILE_PREFIX
 from popbt.errors import ConfigError
 from popbt.executors._entry import run_worker
 from popbt.executors._restart import Ended, check_count, keep_running, restart_limit
-from popbt.trainable import Trainable
 
 __all__ = ["DEFAULT_RESOURCES", "Ray", "ray_options"]
 
@@ -90,15 +91,52 @@ def _check_feasible(ray: ModuleType, options: dict[str, Any]) -> None:
                           f"them before training")
 
 
-def _ship_by_value(ray: ModuleType, trainable: type[Trainable] | str) -> None:
-    """Let Ray send a trainable defined in a file the workers cannot import (a script, or a
-    file given to the CLI) by value instead of by module name."""
-    if isinstance(trainable, str):
-        return
-    name = trainable.__module__
-    module = sys.modules.get(name)
-    if module is not None and name.startswith(_FILE_PREFIX):
-        ray.cloudpickle.register_pickle_by_value(module)
+@dataclass(frozen=True)
+class _WithFile:
+    """A `Work` whose trainable lives in a file popbt imported (one given to the CLI), sent
+    with the file's source: a Ray worker, on any node, imports that source under the module
+    name the file has here, then reads the work, pickled by reference. Everything the file
+    defines thus resolves as it does here, cached functions (`functools.cache`) included,
+    which no by-value pickling carries."""
+
+    module: str
+    path: str
+    source: str
+    work: bytes
+
+
+def _ship(work: Work) -> Work | _WithFile:
+    """`work` as a Ray task takes it: with its trainable's file when that is a file popbt
+    imported (see `_WithFile`)."""
+    trainable = work.trainable
+    if isinstance(trainable, str) or not trainable.__module__.startswith(_FILE_PREFIX):
+        return work
+    module = sys.modules.get(trainable.__module__)
+    path = getattr(module, "__file__", None)
+    if path is None:
+        return work
+    return _WithFile(module=trainable.__module__, path=path,
+                     source=Path(path).read_text(encoding="utf-8"), work=pickle.dumps(work))
+
+
+def _run_task(task: Work | _WithFile) -> int:
+    """A Ray task: import the trainable's file if it came with one (once per worker
+    process), then run the worker loop (`run_worker`)."""
+    if isinstance(task, Work):
+        return run_worker(task)
+    if task.module not in sys.modules:
+        module = ModuleType(task.module)
+        module.__file__ = task.path
+        folder = str(Path(task.path).parent)
+        if Path(folder).is_dir() and folder not in sys.path:
+            sys.path.insert(0, folder)  # its neighbours import as where it was given
+        sys.modules[task.module] = module
+        try:
+            exec(compile(task.source, task.path, "exec"), module.__dict__)
+        except BaseException:
+            del sys.modules[task.module]
+            raise
+    return run_worker(pickle.loads(task.work))
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -111,9 +149,11 @@ class Ray(Executor):
     asks Ray for `resources` (default {"CPU": 1}; {"CPU": 2, "GPU": 0.5} shares a GPU between
     two workers); resources the cluster does not have are refused with `ConfigError` rather
     than waited for. A task that dies while members remain is replaced, at most
-    `max_restarts` times (default 2 × workers). A trainable defined in a script or in a file
-    given to the CLI travels by value; one imported from a module must be importable on the
-    cluster's nodes (installed there, or shipped with Ray's `runtime_env`).
+    `max_restarts` times (default 2 × workers). A trainable defined in a file given to the
+    CLI travels with the file's source, which each worker imports (its neighbours must be
+    importable there); one defined in the main script travels by value; one imported from a
+    module must be importable on the cluster's nodes (installed there, or shipped with Ray's
+    `runtime_env`).
 
     Examples:
         >>> import popbt
@@ -161,16 +201,15 @@ class Ray(Executor):
         if not ray.is_initialized():
             _init(ray, self.address)
         _check_feasible(ray, self._options)
-        _ship_by_value(ray, work.trainable)
-        task = ray.remote(run_worker).options(max_retries=0, **self._options)
-        keep_running(_TaskPool(ray, task, work), running, workers=self.workers,
+        task = ray.remote(_run_task).options(max_retries=0, **self._options)
+        keep_running(_TaskPool(ray, task, _ship(work)), running, workers=self.workers,
                      limit=restart_limit(self.max_restarts, self.workers))
 
 
 class _TaskPool:
     what = "Ray worker tasks"
 
-    def __init__(self, ray: ModuleType, task: Any, work: Work) -> None:
+    def __init__(self, ray: ModuleType, task: Any, work: Work | _WithFile) -> None:
         self._ray = ray
         self._task = task
         self._work = work
