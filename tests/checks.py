@@ -8,6 +8,7 @@ import subprocess
 from collections import defaultdict
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -71,3 +72,23 @@ def small_tmpfs(where: Path, size: str, *, mode: str | None = None) -> Iterator[
         yield where
     finally:
         subprocess.run(["umount", "-l", str(where)], check=False)
+
+
+def hparams_by_interval(pop: popbt.Population) -> dict[tuple[int, int], dict[str, Any]]:
+    """(member, step reported) -> the hyperparameters the member trained under in the
+    interval that ended there: its created hyperparameters, then the `new` ones of each of
+    its exploit and explore events decided before that step."""
+    events = sorted(pop.events(), key=lambda e: e.event_id)
+    result = {}
+    for score in pop.scores():
+        current = None
+        for event in events:
+            if event.member_id != score.member_id or event.step >= score.step:
+                continue
+            if event.kind is popbt.EventKind.CREATED:
+                current = event.data["hparams"]
+            elif event.kind in (popbt.EventKind.EXPLOIT, popbt.EventKind.EXPLORE):
+                current = event.data["new"]
+        assert current is not None
+        result[score.member_id, score.step] = current
+    return result

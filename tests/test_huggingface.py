@@ -20,6 +20,7 @@ import torch
 import transformers
 
 import popbt
+from checks import hparams_by_interval
 from popbt.demos import translation
 from popbt.errors import ConfigError
 from popbt.hparams import Hyperparameters, UnusedHyperparameterWarning
@@ -122,26 +123,6 @@ def _linear(step: int, warmup: int) -> float:
     return max(0.0, (HORIZON - step) / (HORIZON - warmup))
 
 
-def _hparams_by_interval(pop: Any) -> dict[tuple[int, int], dict[str, Any]]:
-    """(member, step reported) -> the hyperparameters the member trained under in the
-    interval that ended there: its created hyperparameters, then the `new` ones of each of
-    its exploit and explore events decided before that step."""
-    events = sorted(pop.events(), key=lambda e: e.event_id)
-    result = {}
-    for score in pop.scores():
-        current = None
-        for event in events:
-            if event.member_id != score.member_id or event.step >= score.step:
-                continue
-            if event.kind is popbt.EventKind.CREATED:
-                current = event.data["hparams"]
-            elif event.kind in (popbt.EventKind.EXPLOIT, popbt.EventKind.EXPLORE):
-                current = event.data["new"]
-        assert current is not None
-        result[score.member_id, score.step] = current
-    return result
-
-
 @pytest.mark.slow  # 24 Trainer.train() calls: about 25 s on a busy 2-core machine
 def test_the_trainer_uses_the_members_hyperparameters_at_every_step_after_every_exploit(
         tmp_path: Path):
@@ -158,7 +139,7 @@ def test_the_trainer_uses_the_members_hyperparameters_at_every_step_after_every_
     donors = [e.data["new"] for e in exploits]
     assert all(new["learning_rate"] != donor["learning_rate"]
                for new, donor in zip(explored, donors, strict=True))  # not the donor's values
-    expected = _hparams_by_interval(pop)
+    expected = hparams_by_interval(pop)
     after_exploit = {(e.member_id, e.step + 2) for e in exploits}
     assert after_exploit <= set(expected)
     for score in pop.scores():

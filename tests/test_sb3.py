@@ -18,6 +18,7 @@ from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.vec_env import VecNormalize
 
 import popbt
+from checks import hparams_by_interval
 from popbt.errors import ConfigError
 from popbt.hparams import Hyperparameters, UnusedHyperparameterWarning
 from popbt.sb3 import SB3Trainable, apply_hparams
@@ -75,26 +76,6 @@ class Observed(example.CartPolePPO):
                                        for end, f in (("min", np.min), ("max", np.max))})
 
 
-def _hparams_by_interval(pop: Any) -> dict[tuple[int, int], dict[str, Any]]:
-    """(member, step reported) -> the hyperparameters the member trained under in the
-    interval that ended there: its created hyperparameters, then the `new` ones of each of
-    its exploit and explore events decided before that step."""
-    events = sorted(pop.events(), key=lambda e: e.event_id)
-    result = {}
-    for score in pop.scores():
-        current = None
-        for event in events:
-            if event.member_id != score.member_id or event.step >= score.step:
-                continue
-            if event.kind is popbt.EventKind.CREATED:
-                current = event.data["hparams"]
-            elif event.kind in (popbt.EventKind.EXPLOIT, popbt.EventKind.EXPLORE):
-                current = event.data["new"]
-        assert current is not None
-        result[score.member_id, score.step] = current
-    return result
-
-
 def test_ppo_uses_the_members_hyperparameters_in_every_update_after_every_exploit(
         tmp_path: Path):
     pop = popbt.create_population(
@@ -110,7 +91,7 @@ def test_ppo_uses_the_members_hyperparameters_in_every_update_after_every_exploi
     donors = [e.data["new"] for e in exploits]
     assert all(new["learning_rate"] != donor["learning_rate"]
                for new, donor in zip(explored, donors, strict=True))  # not the donor's values
-    expected = _hparams_by_interval(pop)
+    expected = hparams_by_interval(pop)
     after_exploit = {(e.member_id, e.step + 2) for e in exploits}
     assert after_exploit <= set(expected)
     for score in pop.scores():
