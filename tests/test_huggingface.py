@@ -5,7 +5,6 @@ are refused; the translation pieces work offline."""
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import socket
 from collections.abc import Iterator
@@ -21,6 +20,7 @@ import transformers
 
 import popbt
 from checks import hparams_by_interval
+from popbt._refs import load_file
 from popbt.demos import translation
 from popbt.errors import ConfigError
 from popbt.hparams import Hyperparameters, UnusedHyperparameterWarning
@@ -30,15 +30,7 @@ EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "translation.py"
 HORIZON = 1000  # the linear schedule's max_steps
 
 
-def _example() -> Any:
-    spec = importlib.util.spec_from_file_location("translation_example", EXAMPLE)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-example = _example()
+example = load_file(EXAMPLE)
 
 
 @pytest.fixture(autouse=True)

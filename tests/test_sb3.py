@@ -4,7 +4,6 @@ rate, clip range and entropy coefficient in every update; the example passes
 
 from __future__ import annotations
 
-import importlib.util
 import math
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,6 +18,7 @@ from stable_baselines3.common.vec_env import VecNormalize
 
 import popbt
 from checks import hparams_by_interval
+from popbt._refs import load_file
 from popbt.errors import ConfigError
 from popbt.hparams import Hyperparameters, UnusedHyperparameterWarning
 from popbt.sb3 import SB3Trainable, apply_hparams
@@ -26,15 +26,7 @@ from popbt.sb3 import SB3Trainable, apply_hparams
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "sb3_cartpole.py"
 
 
-def _example() -> Any:
-    spec = importlib.util.spec_from_file_location("sb3_cartpole_example", EXAMPLE)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-example = _example()
+example = load_file(EXAMPLE)
 
 
 @pytest.fixture(autouse=True)

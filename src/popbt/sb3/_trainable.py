@@ -1,229 +1,23 @@
-"""Stable-Baselines3 without boilerplate (extra `sb3`): a Trainable around an on-policy
-algorithm (PPO, A2C, or another subclass of SB3's `OnPolicyAlgorithm`).
-
-Subclass `SB3Trainable` and either set the class attributes `algorithm` (`PPO`), `env_id`
-(`"CartPole-v1"`), `n_envs` and `algorithm_kwargs`, or override `build(hparams, seed)` to
-return the algorithm you construct. One training step is one SB3 iteration: a rollout of
-`n_steps` steps in each of the `n_envs` environments (`n_steps * n_envs` environment steps),
-then one update (`n_epochs` passes over the rollout for PPO, one gradient step for A2C).
-
-Hyperparameters are applied before every `train` call, so that the algorithm uses them from
-its next update on (see `apply_hparams`): `learning_rate` and `clip_range` /
-`clip_range_vf` become constant schedules (SB3 re-applies its `lr_schedule` to the optimizer
-at every update, so a plain attribute would change nothing), `gamma` and `gae_lambda` reach
-the rollout buffer too, and `ent_coef`, `vf_coef`, `max_grad_norm`, `target_kl`,
-`normalize_advantage`, `n_epochs`, `batch_size` are set where the algorithm has them; the
-optimizer's other settings (`eps`, `weight_decay`, `alpha`, `beta1`, ...) go to its param
-groups. Any other name of the space is not applied, and popbt reports it with an
-`UnusedHyperparameterWarning` (`n_steps`, say, which sizes the rollout buffer). Schedules
-given to the constructor for names outside the space see the progress of one interval.
-
-The score (`evaluate`) is the mean return and length of the last `episodes_scored`
-training episodes (NaN before the first episode ends). `state_dict` holds the policy's
-weights, the optimizer's state, the step counters, the member's own torch and NumPy random
-states (SB3 samples actions and minibatches from the global generators: each member's are
-swapped in around its training), the recent episodes, and the episodes under way: the last
-observations and every environment's state. An environment's state is what its plain
-attributes hold (NumPy arrays, numbers, strings, lists and dicts of them; and its random
-generators), on the unwrapped environment, on each wrapper (the time limit's step count,
-`Monitor`'s current episode) and on each `VecEnvWrapper` (`VecNormalize`'s running
-statistics included). That is all of gymnasium's classic-control environments; for an
-environment that keeps its state in other objects (a physics engine), override `env_state`
-and `load_env_state`. `popbt.check_trainable` finds state left out. The environments must be
-a `DummyVecEnv` (PBT already runs members in parallel); `Monitor`'s whole-run histories and
-episode times are not saved.
-"""
+"""`SB3Trainable`: an SB3 on-policy algorithm as a member (see `popbt.sb3`)."""
 
 from __future__ import annotations
 
 import contextlib
 import math
 from collections import deque
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from typing import Any, ClassVar
 
 import numpy as np
+import torch
+from stable_baselines3.common.on_policy_algorithm import OnPolicyAlgorithm
+from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv
 
 from popbt.errors import ConfigError
-from popbt.hparams import mark_read, plain
-from popbt.torch import apply_hparams as apply_optimizer_hparams
+from popbt.sb3._apply import apply_hparams
+from popbt.sb3._envstate import _base, _layers, _observation, _restore, _snapshot
 from popbt.torch import resolve_device
 from popbt.trainable import Trainable
-
-try:
-    import gymnasium as gym
-    import torch
-    from stable_baselines3.common.monitor import Monitor
-    from stable_baselines3.common.on_policy_algorithm import OnPolicyAlgorithm
-    from stable_baselines3.common.running_mean_std import RunningMeanStd
-    from stable_baselines3.common.utils import FloatSchedule, update_learning_rate
-    from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv, VecEnvWrapper
-except ImportError as exc:  # pragma: no cover - exercised only without the extra
-    raise ImportError("popbt.sb3 needs Stable-Baselines3: pip install 'popbt[sb3]'") from exc
-
-__all__ = ["SB3Trainable", "apply_hparams"]
-
-_SCHEDULES = ("clip_range", "clip_range_vf")  # besides learning_rate
-_FLOATS = ("ent_coef", "vf_coef", "max_grad_norm", "gamma", "gae_lambda", "target_kl")
-_COUNTS = ("n_epochs", "batch_size")
-_NOT_OPTIMIZER = {"learning_rate", "normalize_advantage", "lr", *_SCHEDULES, *_FLOATS,
-                  *_COUNTS}  # "lr": SB3 overwrites it from lr_schedule at every update
-# Attributes that are not state: Monitor's whole-run histories (with episode times), and the
-# infos of a DummyVecEnv's last step (replaced at every step, with episode times too).
-_NOT_STATE: dict[type, frozenset[str]] = {
-    Monitor: frozenset({"episode_returns", "episode_lengths", "episode_times"}),
-    DummyVecEnv: frozenset({"buf_infos"}),
-}
-_BIT_GENERATORS = ("PCG64", "PCG64DXSM", "MT19937", "Philox", "SFC64")
-
-
-def _count(name: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
-        raise ConfigError(f"hyperparameter {name}={value!r}: must be an integer >= 1")
-    return int(value)
-
-
-def apply_hparams(model: OnPolicyAlgorithm, hparams: Mapping[str, Any]) -> list[str]:
-    """Set the hyperparameters of `hparams` that `model` has, so that its next update uses
-    them; return the names applied (noted as read in a `popbt.hparams.Hyperparameters`).
-
-    Names applied: `learning_rate` (a constant `lr_schedule`, and the optimizer's lr now),
-    `clip_range` and `clip_range_vf` (constant schedules; PPO), `gamma` and `gae_lambda`
-    (on the algorithm and its rollout buffer), `ent_coef`, `vf_coef`, `max_grad_norm`,
-    `target_kl`, `normalize_advantage`, `n_epochs`, `batch_size` (where the algorithm has
-    the attribute), and the optimizer's settings but `lr` (see `popbt.torch.apply_hparams`).
-
-    Raises:
-        ConfigError: `n_epochs` or `batch_size` that is not an integer >= 1.
-    """
-    values, applied = plain(hparams), []
-    if "learning_rate" in values:
-        model.learning_rate = float(values["learning_rate"])
-        model.lr_schedule = FloatSchedule(model.learning_rate)
-        update_learning_rate(model.policy.optimizer, model.learning_rate)
-        applied.append("learning_rate")
-    for name in _SCHEDULES:
-        if name in values and hasattr(model, name):
-            setattr(model, name, FloatSchedule(float(values[name])))
-            applied.append(name)
-    for name in _FLOATS:
-        if name in values and hasattr(model, name):
-            setattr(model, name, float(values[name]))
-            if name in ("gamma", "gae_lambda"):
-                setattr(model.rollout_buffer, name, float(values[name]))
-            applied.append(name)
-    for name in _COUNTS:
-        if name in values and hasattr(model, name):
-            setattr(model, name, _count(name, values[name]))
-            applied.append(name)
-    if "normalize_advantage" in values and hasattr(model, "normalize_advantage"):
-        model.normalize_advantage = bool(values["normalize_advantage"])
-        applied.append("normalize_advantage")
-    optimizer = {k: v for k, v in values.items() if k not in _NOT_OPTIMIZER}
-    applied += apply_optimizer_hparams(model.policy.optimizer, optimizer)
-    mark_read(hparams, applied)
-    return applied
-
-
-def _plain(value: Any) -> bool:
-    """Whether `value` is stored as it is: numbers, strings, arrays, lists and dicts."""
-    if value is None or isinstance(value, bool | int | float | str | np.generic):
-        return True
-    if isinstance(value, np.ndarray):
-        return not value.dtype.hasobject
-    if type(value) in (list, tuple):
-        return all(_plain(v) for v in value)
-    if type(value) is dict:
-        return all(isinstance(k, str) and _plain(v) for k, v in value.items())
-    return False
-
-
-def _copy(value: Any) -> Any:
-    if isinstance(value, np.ndarray):
-        return value.copy()
-    if type(value) in (list, tuple):
-        return type(value)(_copy(v) for v in value)
-    if type(value) is dict:
-        return {k: _copy(v) for k, v in value.items()}
-    return value
-
-
-def _statistics(value: Any) -> dict[str, Any] | None:
-    """A `RunningMeanStd` (or a dict of them, for dict observations) as plain values."""
-    if isinstance(value, RunningMeanStd):
-        return {"mean": value.mean.copy(), "var": value.var.copy(), "count": float(value.count)}
-    if type(value) is dict and value and all(isinstance(v, RunningMeanStd)
-                                             for v in value.values()):
-        return {str(k): _statistics(v) for k, v in value.items()}
-    return None
-
-
-def _load_statistics(target: Any, saved: dict[str, Any]) -> None:
-    if isinstance(target, RunningMeanStd):
-        target.mean, target.var = np.array(saved["mean"]), np.array(saved["var"])
-        target.count = float(saved["count"])
-    else:
-        for key, stats in saved.items():
-            _load_statistics(target[key], stats)
-
-
-def _snapshot(layer: Any) -> dict[str, Any]:
-    """One environment or wrapper's state: its plain attributes, random generators and
-    running statistics."""
-    attrs, generators, statistics = {}, {}, {}
-    skip = {name for kind, names in _NOT_STATE.items() if isinstance(layer, kind)
-            for name in names}
-    for name, value in vars(layer).items():
-        if name in skip:
-            continue
-        if isinstance(value, np.random.Generator):
-            generators[name] = value.bit_generator.state
-        elif (stats := _statistics(value)) is not None:
-            statistics[name] = stats
-        elif _plain(value):
-            attrs[name] = _copy(value)
-    return {"type": type(layer).__name__, "attrs": attrs, "generators": generators,
-            "statistics": statistics}
-
-
-def _restore(layer: Any, saved: dict[str, Any]) -> None:
-    for name, value in saved["attrs"].items():
-        setattr(layer, name, _copy(value))
-    for name, state in saved["generators"].items():
-        generator = getattr(layer, name, None)
-        if not isinstance(generator, np.random.Generator):
-            kind = state.get("bit_generator")
-            if kind not in _BIT_GENERATORS:
-                raise ConfigError(f"the saved random generator {name!r} of "
-                                  f"{saved['type']} is a {kind!r}; expected one of "
-                                  f"{', '.join(_BIT_GENERATORS)}")
-            generator = np.random.Generator(getattr(np.random, kind)())
-            setattr(layer, name, generator)
-        generator.bit_generator.state = state
-    for name, stats in saved["statistics"].items():
-        _load_statistics(getattr(layer, name), stats)
-
-
-def _layers(env: Any) -> Iterator[Any]:
-    """`env`, then each environment it wraps (gymnasium wrappers and vectorized wrappers)."""
-    while True:
-        yield env
-        if isinstance(env, gym.Wrapper):
-            env = env.env
-        elif isinstance(env, VecEnvWrapper):
-            env = env.venv
-        else:
-            return
-
-
-def _base(venv: VecEnv) -> VecEnv:
-    return list(_layers(venv))[-1]
-
-
-def _observation(obs: Any) -> Any:
-    if isinstance(obs, Mapping):
-        return {str(k): np.array(v) for k, v in obs.items()}
-    return None if obs is None else np.array(obs)
 
 
 class SB3Trainable(Trainable):
