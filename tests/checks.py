@@ -92,3 +92,19 @@ def hparams_by_interval(pop: popbt.Population) -> dict[tuple[int, int], dict[str
         assert current is not None
         result[score.member_id, score.step] = current
     return result
+
+
+def intervals_after_exploits(pop: popbt.Population, *, interval: int,
+                             explored: str) -> dict[tuple[int, int], dict[str, Any]]:
+    """`hparams_by_interval(pop)`, once checked that the run is one that tests mutations:
+    at least 3 exploits, each explored away from the donor's `explored` value, and every
+    interval of `interval` steps after an exploit reported."""
+    exploits = pop.events(kinds=[popbt.EventKind.EXPLOIT])
+    assert len(exploits) >= 3
+    new = [e.data["new"] for e in pop.events(kinds=[popbt.EventKind.EXPLORE])]
+    donors = [e.data["new"] for e in exploits]
+    assert all(after[explored] != donor[explored]
+               for after, donor in zip(new, donors, strict=True))  # not the donor's values
+    expected = hparams_by_interval(pop)
+    assert {(e.member_id, e.step + interval) for e in exploits} <= set(expected)
+    return expected

@@ -17,7 +17,7 @@ from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.vec_env import VecNormalize
 
 import popbt
-from checks import hparams_by_interval
+from checks import intervals_after_exploits
 from popbt._refs import load_file
 from popbt.errors import ConfigError
 from popbt.hparams import Hyperparameters, UnusedHyperparameterWarning
@@ -77,15 +77,7 @@ def test_ppo_uses_the_members_hyperparameters_in_every_update_after_every_exploi
         explore=popbt.Perturb(factors=(0.8, 1.2), resample_probability=0.25))
     pop.train(Observed, steps=12)
 
-    exploits = pop.events(kinds=[popbt.EventKind.EXPLOIT])
-    assert len(exploits) >= 3
-    explored = [e.data["new"] for e in pop.events(kinds=[popbt.EventKind.EXPLORE])]
-    donors = [e.data["new"] for e in exploits]
-    assert all(new["learning_rate"] != donor["learning_rate"]
-               for new, donor in zip(explored, donors, strict=True))  # not the donor's values
-    expected = hparams_by_interval(pop)
-    after_exploit = {(e.member_id, e.step + 2) for e in exploits}
-    assert after_exploit <= set(expected)
+    expected = intervals_after_exploits(pop, interval=2, explored="learning_rate")
     for score in pop.scores():
         hp, used = expected[score.member_id, score.step], score.metrics
         where = f"member {score.member_id}, interval ending at step {score.step}"
