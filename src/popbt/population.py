@@ -39,7 +39,7 @@ def create_population(*, name: str, storage: str | Storage = DEFAULT_STORAGE,
                       checkpoints: str | Path | None = None, keep_checkpoints: int = 3,
                       max_failures: int = 3, load_if_exists: bool = False,
                       warm_start: Population | tuple[str, str | Storage] | None = None,
-                      ) -> Population:
+                      max_lead: int | None = None, sync: bool = False) -> Population:
     """Create a population in `storage`, or resume it with `load_if_exists=True`.
 
     `space`: a `popbt.Space`, or a dict of name → domain. `explore=None` never changes
@@ -47,6 +47,14 @@ def create_population(*, name: str, storage: str | Storage = DEFAULT_STORAGE,
     given hyperparameters (keys left out are sampled); the rest are sampled from `space` with
     a generator seeded by `seed`. Checkpoints go to `checkpoints`, by default a folder beside
     the SQLite file.
+
+    `max_lead=k` (bounded asynchrony): no member starts an interval more than k ready
+    intervals ahead of the least-advanced member still training, so a fast member cannot
+    run far ahead of (and be copied long after) a slow one. `sync=True` (synchronous
+    generations): every member stops at each ready step; once all have reached it, that
+    step's decisions are made together, against the same scores, then all go on. Workers
+    still coordinate only through the storage; a worker killed mid-generation loses
+    nothing (its member's lease runs out and another worker trains it).
 
     `warm_start` (a `Population`, or its `(name, storage)`): member i starts from the
     weights and hyperparameters of that population's i-th best member, its checkpoint copied
@@ -71,7 +79,7 @@ def create_population(*, name: str, storage: str | Storage = DEFAULT_STORAGE,
     settings = Settings(space=space if isinstance(space, Space) else Space(space), size=size,
                         metric=metric, mode=mode, seed=seed, ready=ready, exploit=exploit,
                         explore=as_explore(explore), keep_checkpoints=keep_checkpoints,
-                        max_failures=max_failures)
+                        max_failures=max_failures, max_lead=max_lead, sync=sync)
     source = (load_population(name=warm_start[0], storage=warm_start[1])
               if isinstance(warm_start, tuple) else warm_start)
     return open_population(settings, name=name, storage=storage, initial=initial,

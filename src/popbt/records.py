@@ -181,6 +181,18 @@ class StoredSettings:
         return self.config["max_failures"]
 
     @property
+    def max_lead(self) -> int | None:
+        """How many ready intervals a member may start ahead of the least-advanced member
+        still training (None: no bound; also for populations stored before it was)."""
+        return self.config.get("max_lead")
+
+    @property
+    def sync(self) -> bool:
+        """Whether members go in synchronous generations (False for populations stored
+        before it was)."""
+        return bool(self.config.get("sync", False))
+
+    @property
     def trainer(self) -> str:
         """Which trainer trains the population: "workers" (also for populations stored
         before the trainer was recorded) or "vectorized"."""

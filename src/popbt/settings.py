@@ -28,6 +28,12 @@ class Settings:
     """Everything that defines a population besides its members. `space` may be given as a
     dict of name → domain; it is stored as the `Space` it makes.
 
+    `max_lead` (bounded asynchrony): no member starts an interval more than `max_lead` ready
+    intervals ahead of the least-advanced member still training (None: no bound). `sync`
+    (synchronous generations): every member stops at each ready step, and the decisions of
+    that step are made together, against the scores and records as they were when the last
+    member reached it; then all go on (implies `max_lead=0`).
+
     Raises:
         ConfigError: on any invalid value, naming it and what would be valid.
     """
@@ -42,6 +48,8 @@ class Settings:
     explore: Explore | None
     keep_checkpoints: int = 3
     max_failures: int = 3
+    max_lead: int | None = None
+    sync: bool = False
 
     def __post_init__(self) -> None:
         if isinstance(self.space, Mapping) and not isinstance(self.space, Space):
@@ -65,6 +73,14 @@ class Settings:
                            _positive_int("keep_checkpoints", self.keep_checkpoints, 1))
         object.__setattr__(self, "max_failures",
                            _positive_int("max_failures", self.max_failures, 1))
+        if self.max_lead is not None:
+            object.__setattr__(self, "max_lead", _positive_int("max_lead", self.max_lead, 0))
+        if not isinstance(self.sync, bool):
+            raise ConfigError(f"sync={self.sync!r}: must be True or False")
+        if self.sync and self.max_lead not in (None, 0):
+            raise ConfigError(f"max_lead={self.max_lead!r} with sync=True: synchronous "
+                              f"generations keep every member at the same step; leave "
+                              f"max_lead out (or 0), or set sync=False")
 
     @property
     def fitness(self) -> Fitness:
@@ -78,7 +94,8 @@ class Settings:
                 "mode": self.mode, "seed": self.seed, "ready": self.ready.to_config(),
                 "exploit": self.exploit.to_config(),
                 "explore": None if self.explore is None else self.explore.to_config(),
-                "keep_checkpoints": self.keep_checkpoints, "max_failures": self.max_failures}
+                "keep_checkpoints": self.keep_checkpoints, "max_failures": self.max_failures,
+                "max_lead": self.max_lead, "sync": self.sync}
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any], *,
@@ -107,7 +124,8 @@ class Settings:
         return cls(space=Space.from_json(stored.space), size=stored.size, metric=stored.metric,
                    mode=stored.mode, seed=stored.seed, ready=from_config(stored.ready),
                    exploit=from_config(stored.exploit), explore=chosen,
-                   keep_checkpoints=stored.keep_checkpoints, max_failures=stored.max_failures)
+                   keep_checkpoints=stored.keep_checkpoints, max_failures=stored.max_failures,
+                   max_lead=stored.max_lead, sync=stored.sync)
 
     def differences(self, other: Settings) -> list[str]:
         """Human-readable differences in the stored settings (custom explores compare by name)."""

@@ -3,7 +3,8 @@
 Contract:
 - Each setting comes from its option when given, else from the run file, else from the
   stored population (when it exists), else from popbt's default: `--seed` (not in files)
-  defaults to 0, `--mode` and the file's `mode` to "max", `--exploit`/`--explore` to the
+  defaults to 0, `--mode` and the file's `mode` to "max", `--max-lead` and the file's
+  `max_lead` to no bound, `--sync` and the file's `sync` to False, `--exploit`/`--explore` to the
   strategy registry's defaults, `--population` to `DEFAULT_SIZE`; a metric and a ready
   interval have no default. `--fraction` alone sets the default truncation's fraction.
 - Options default to None, so an option left out is told from one given. Resuming needs
@@ -81,12 +82,15 @@ def resolve(args: argparse.Namespace, module: ModuleType, file: str,
         strategies[kind] = value
     if stored is None:
         size = DEFAULT_SIZE if args.population is None else args.population
-        mode, seed = "max", 0
+        mode, seed, max_lead, sync = "max", 0, None, False
     else:
         size, mode, seed = stored.size, stored.mode, stored.seed
+        max_lead, sync = stored.max_lead, stored.sync
     return {"space": module_setting(module, "space"), "metric": metric, "ready": ready,
             "size": size, "mode": _pick(args.mode, module, "mode", mode),
             "seed": seed if args.seed is None else args.seed,
+            "max_lead": _pick(args.max_lead, module, "max_lead", max_lead),
+            "sync": _pick(args.sync, module, "sync", sync),
             "initial": module_setting(module, "initial", ()), **strategies}
 
 
@@ -99,6 +103,8 @@ def conflicts(args: argparse.Namespace, module: ModuleType, stored: StoredSettin
     for option, given, kept in (("--seed", args.seed, stored.seed),
                                 ("--metric", args.metric, stored.metric),
                                 ("--mode", args.mode, stored.mode),
+                                ("--max-lead", args.max_lead, stored.max_lead),
+                                ("--sync", args.sync, stored.sync),
                                 ("--checkpoints", given_root, root)):
         if given is not None and given != kept:
             found.append(f"{option} {given!r} (stored: {kept!r})")

@@ -178,6 +178,12 @@ def _run_args(run: argparse.ArgumentParser) -> None:
                                         f"{registry.DEFAULTS['exploit']})"))
     run.add_argument("--fraction", type=number(),
                      help="truncation fraction (default 0.2)")
+    run.add_argument("--max-lead", type=integer(0, None), metavar="K",
+                     help="no member starts an interval more than K ready intervals ahead of "
+                          "the least-advanced one (default: no bound)")
+    run.add_argument("--sync", action="store_true", default=None,
+                     help="synchronous generations: every member stops at each ready step "
+                          "and the step's decisions are made together")
     run.add_argument("--explore", choices=tuple(registry.EXPLORES),
                      help=_choices_help("explore", f"how a copied member's hyperparameters "
                                         f"change (default: the file's `explore`, else "

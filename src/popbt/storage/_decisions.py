@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -38,6 +40,14 @@ def copyable(row: Any) -> dict[str, Any]:
     return {"step": row.step, "fitness": row.fitness, "metrics": row.metrics,
             "checkpoint_id": row.checkpoint_id, "hparams": row.hparams,
             "last_ready_step": row.last_ready_step, "history_since": row.history_since}
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """The peers and member rows (by member id) as read at one moment of a transaction."""
+
+    peers: Peers
+    rows: Mapping[int, Any]
 
 
 class Decisions(SQLCore):
@@ -78,12 +88,15 @@ class Decisions(SQLCore):
                      {mid: tuple(h) for mid, h in history.items()})
 
     def _decide(self, conn: Connection, pop: PopulationRow, member_id: int, decide: Decide,
-                now: float, target: int) -> None:
+                now: float, target: int, before: Snapshot | None = None) -> None:
         """Make a member's due ready decision and apply it with its events; a member that
-        copied a donor already at the step target is done."""
+        copied a donor already at the step target is done. With `before`, the decision sees
+        those peers and donor records instead of the current ones (a synchronous
+        generation's decisions are made against the same)."""
         row = self._rows(conn, "member", {"p": pop.id, "m": member_id})[0]
-        peers = self._peers(conn, pop, decide.history_window)
-        decision = decide.decide(self._context(conn, pop, row, decide, peers))
+        peers = before.peers if before else self._peers(conn, pop, decide.history_window)
+        decision = decide.decide(self._context(conn, pop, row, decide, peers,
+                                               None if before is None else before.rows))
         values = copyable(row)
         event_rows = self._apply(conn, pop, row, decision, values, now, target)
         state = MemberState.DONE.value if values["step"] >= target else row.state
@@ -93,13 +106,17 @@ class Decisions(SQLCore):
             self._run(conn, "add_event", event_rows)
 
     def _context(self, conn: Connection, pop: PopulationRow, row: Any, decide: Decide,
-                 peers: Peers) -> DecisionContext:
+                 peers: Peers, rows: Mapping[int, Any] | None = None) -> DecisionContext:
         """The decision context of the member in `row`; its donor lookup reads the peer's row
-        in this transaction (None without a checkpoint to copy, or for a retired member)."""
+        in this transaction, or from `rows` when given (None without a checkpoint to copy, or
+        for a retired member)."""
         metric = pop.settings.metric
 
         def donor(member_id: int) -> DonorView | None:
-            found = self._rows(conn, "member", {"p": pop.id, "m": member_id})
+            if rows is None:
+                found = self._rows(conn, "member", {"p": pop.id, "m": member_id})
+            else:
+                found = [rows[member_id]] if member_id in rows else []
             if not found or found[0].checkpoint_id is None \
                     or found[0].state == MemberState.RETIRED.value:
                 return None

@@ -98,6 +98,14 @@ SQL = {
     # -- claims
     "pick": (f"SELECT member_id, pending FROM popbt_members WHERE population_id = :p AND "
              f"{CLAIMABLE} ORDER BY step, pending DESC, failures, member_id LIMIT 1"),
+    "pick_bounded": (
+        f"SELECT member_id, pending FROM popbt_members WHERE population_id = :p AND "
+        f"{CLAIMABLE} AND step <= (SELECT MIN(step) FROM popbt_members WHERE "
+        f"population_id = :p AND state IN ('idle', 'running')) + :lead "
+        f"ORDER BY step, pending DESC, failures, member_id LIMIT 1"),
+    "generation": (f"SELECT member_id FROM popbt_members WHERE population_id = :p AND "
+                   f"pending = 1 AND step = :step AND {CLAIMABLE} "
+                   f"ORDER BY failures, member_id"),
     "take": (f"UPDATE popbt_members SET state = 'running', owner = :w, "
              f"token = token + 1, lease_until = :until WHERE population_id = :p AND "
              f"member_id = :m AND {CLAIMABLE} RETURNING {MEMBER_COLS}"),

@@ -12,12 +12,13 @@ import pytest
 import popbt
 from popbt.records import EventKind, MemberState
 from popbt.storage.contract import RESEEDS, Storage
+from popbt.testing._contract_pace import PaceContract
 from popbt.testing._contract_resize import ResizeContract
 from popbt.testing._contract_stop import StopContract
 from popbt.testing._helpers import NEVER, NOW, ScriptedDecide, claim, make, present, report
 
 
-class StorageContract(ResizeContract, StopContract):
+class StorageContract(PaceContract, ResizeContract, StopContract):
     """The storage contract's tests; subclass it and provide a `storage_factory` fixture (see
     the module docstring)."""
 

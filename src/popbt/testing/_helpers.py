@@ -21,11 +21,12 @@ NOW = 1_000_000.0
 
 
 def make(storage: Storage, *, size: int = 3, target: int = 10, name: str = "p",
-         mode: str = "max") -> PopulationRow:
-    """A population of `size` members (lr = 0.1, 0.2, ...) to be trained to `target`."""
+         mode: str = "max", max_lead: int | None = None, sync: bool = False) -> PopulationRow:
+    """A population of `size` members (lr = 0.1, 0.2, ...) to be trained to `target`, ready
+    every 5 steps."""
     settings = Settings(space=SPACE, size=size, metric="score", mode=mode,
                         ready=popbt.Every(steps=5), exploit=popbt.Truncation(0.5),
-                        explore=popbt.Perturb())
+                        explore=popbt.Perturb(), max_lead=max_lead, sync=sync)
     row = storage.create_population(
         name=name, config=settings.to_config(), checkpoint_root="/tmp/unused",
         initial_hparams=[{"lr": 0.1 * (i + 1)} for i in range(size)], now=NOW)

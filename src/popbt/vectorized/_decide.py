@@ -24,9 +24,12 @@ from popbt.records import Event, EventKind, Peers
 def decide_round(decider: Decider, records: list[dict[str, Any]],
                  history: dict[int, list[float]], *, step: int,
                  events: list[tuple[int, int, EventKind, dict]],
-                 stored: Callable[[], Sequence[Event]]) -> np.ndarray:
+                 stored: Callable[[], Sequence[Event]], together: bool = False) -> np.ndarray:
     """Make every member's decision at the ready `step`, one member at a time in member
-    order, each seeing the exploits made before it in the round (as members taking turns do).
+    order, each seeing the exploits made before it in the round (as members taking turns do),
+    or with `together` (a synchronous generation) the donors' records as they were before
+    any decision of the round (a history-reading explore still sees the round's earlier
+    decisions, as the worker loop's do).
 
     `records` (the members' hyperparameters change in place) and `history` (the fitness
     since each member's last exploit; an exploit empties it) are updated, and the decisions'
@@ -40,10 +43,13 @@ def decide_round(decider: Decider, records: list[dict[str, Any]],
     source = np.arange(size)
     window = decider.history_window
 
+    before = [dict(r["hparams"]) for r in records]
+
     def donor(member_id: int) -> DonorView:
         giver = records[member_id]
+        hparams = before[member_id] if together else giver["hparams"]
         return DonorView(member_id=member_id, step=step, score=giver["score"],
-                         fitness=float(fitness[member_id]), hparams=dict(giver["hparams"]),
+                         fitness=float(fitness[member_id]), hparams=dict(hparams),
                          checkpoint_id=None)
 
     read: list[tuple[int, EventKind, int, dict]] = []
@@ -57,15 +63,20 @@ def decide_round(decider: Decider, records: list[dict[str, Any]],
         return history_from_events(itertools.chain(read, pending),
                                    metric=decider.settings.metric)
 
+    def snapshot() -> Peers:
+        fitnesses = {m: tuple(h) for m, h in history.items()} if window else None
+        return Peers(np.arange(size), np.full(size, step), fitness, fitnesses)
+
+    first = snapshot()
     for rec in records:
         mid = rec["member_id"]
-        fitnesses = {m: tuple(h) for m, h in history.items()} if window else None
-        peers = Peers(np.arange(size), np.full(size, step), fitness, fitnesses)
+        peers = first if together or not window else snapshot()
         decision = decider.decide(decider.context(
             member=peers[mid], hparams=rec["hparams"], ready_count=rec["ready_count"],
             peers=peers, donor=donor, history=population_history))
         if isinstance(decision, CopyDonor):
-            source[mid] = source[decision.donor.member_id]
+            giver = decision.donor.member_id
+            source[mid] = giver if together else source[giver]
             history[mid] = []
         if isinstance(decision, CopyDonor | ExploreInPlace):
             rec["hparams"] = dict(decision.hparams)

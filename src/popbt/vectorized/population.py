@@ -95,8 +95,11 @@ class VectorizedPopulation:
     """A population of small models trained together with `vmap` over stacked parameters.
 
     `size`, `space`, `metric`, `mode`, `seed`, `ready`, `exploit`, `explore`, `initial`,
-    `storage`, `name`, `checkpoints`, `keep_checkpoints` and `load_if_exists` are as for
-    `popbt.create_population`.
+    `storage`, `name`, `checkpoints`, `keep_checkpoints`, `load_if_exists`, `max_lead` and
+    `sync` are as for `popbt.create_population`. Every member trains the same steps
+    between two ready rounds, so no member is ever ahead (any `max_lead` holds); with `sync`
+    a round's decisions are made against the records as they were before any of them,
+    without it each member sees the exploits made before it in the round.
 
     Args:
         model_fn: builds one member's `nn.Module` (without buffers); called once per member
@@ -145,12 +148,13 @@ class VectorizedPopulation:
                  device: str | torch.device = "cpu",
                  storage: str | Storage = DEFAULT_STORAGE,
                  checkpoints: str | Path | None = None, keep_checkpoints: int = 3,
-                 load_if_exists: bool = False) -> None:
+                 load_if_exists: bool = False, max_lead: int | None = None,
+                 sync: bool = False) -> None:
         if optimizer not in _optim.OPTIMIZERS:
             raise ConfigError(f"optimizer={optimizer!r}: choose one of {_optim.OPTIMIZERS}")
         settings = Settings(space=space, size=size, metric=metric, mode=mode, seed=seed,
                             ready=ready, exploit=exploit, explore=as_explore(explore),
-                            keep_checkpoints=keep_checkpoints)
+                            keep_checkpoints=keep_checkpoints, max_lead=max_lead, sync=sync)
         _numeric_space(space)
         self.loss_fn = loss_fn or per_example_cross_entropy
         unused = [k for k in space if k not in _optim.DEFAULTS[optimizer] and k != BATCH_SIZE]
@@ -399,7 +403,8 @@ class VectorizedPopulation:
         """Every member's ready decision (see `decide_round`), then one row gather applies
         the exploits."""
         source = decide_round(self._decider, self._records, self._history, step=step,
-                              events=events, stored=self.population.events)
+                              events=events, stored=self.population.events,
+                              together=self.settings.sync)
         if (source != np.arange(len(source))).any():
             index = torch.as_tensor(source, device=self.device)
             self.flat = self.flat.index_select(0, index)
