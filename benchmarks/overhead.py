@@ -20,6 +20,9 @@ Prints markdown tables on stdout (progress goes to stderr):
 3. The paper's toy problem (2 members, 400 steps, ready every 4, in-process) through the
    public API, as `popbt.demos.toy.run_variant` does for "pbt", timed including
    `create_population`; plus one cold process (interpreter + imports + one run).
+4. PB2's decision cost: `PB2.explore` alone on a population history of 200 and 1,000 ready
+   points (target: p99 <= 50 ms at 1,000), and table 1's setup at the 1-second interval
+   with PB2 as the explore (target: overhead < 2 %).
 """
 
 from __future__ import annotations
@@ -57,13 +60,16 @@ SPACE = popbt.Space({"lr": popbt.LogUniform(1e-4, 1e-1), "momentum": popbt.Unifo
 OVERHEAD_TARGET = 2.0  # percent, at a 1-second interval
 DECISION_TARGET_MS = 10.0  # p99, at 4,096 members
 DECISION_TARGET_SIZE = 4096
+PB2_TARGET_MS = 50.0  # p99 of one PB2 decision, at 1,000 history points
+PB2_TARGET_POINTS = 1000
+PB2_POINTS = (200, PB2_TARGET_POINTS)
 RAY_QUOTE = ("Ray Tune PBT, 200 steps of the same problem on this machine: about 58 s, of "
              "which about 4–5 s start-up")
 
 FULL = {"intervals": [1.0, 0.1], "rounds": [10, 20], "sizes": [16, 256, 4096],
-        "decisions": 300, "toy_runs": 5}
+        "decisions": 300, "toy_runs": 5, "pb2_decisions": 300}
 QUICK = {"intervals": [1.0, 0.1], "rounds": [1, 4], "sizes": [16, 256], "decisions": 50,
-         "toy_runs": 2}
+         "toy_runs": 2, "pb2_decisions": 100}
 
 
 def log(message: str) -> None:
@@ -162,7 +168,7 @@ def read_train_log(folder: Path) -> dict[str, list[tuple[float, float, int]]]:
 
 
 def run_overhead(interval: float, rounds: int, *, members: int, workers: int,
-                 workdir: str) -> dict[str, Any]:
+                 workdir: str, explore: popbt.Explore | None = None) -> dict[str, Any]:
     from popbt.population import create_population
 
     mod = sleepy()
@@ -172,7 +178,7 @@ def run_overhead(interval: float, rounds: int, *, members: int, workers: int,
         pop = create_population(
             name="overhead", storage=f"sqlite:///{Path(tmp) / 'bench.db'}", space=SPACE,
             size=members, metric="score", seed=0, ready=popbt.Every(steps=1),
-            exploit=popbt.Truncation(0.25), explore=popbt.Perturb())
+            exploit=popbt.Truncation(0.25), explore=explore or popbt.Perturb())
         os.environ[mod.INTERVAL_ENV] = repr(interval)
         os.environ[mod.LOG_ENV] = str(logs)
         try:
@@ -502,16 +508,124 @@ def toy_section(args: argparse.Namespace) -> str:
     return "\n".join(text)
 
 
+# -- 4. PB2's decision cost ------------------------------------------------------------------
+
+
+def pb2_history(points: int, *, members: int = 10, seed: int = 0) -> dict[int, Any]:
+    """A population history of `points` ready points (`members` members, as many each, ready
+    every 10 steps): hyperparameters drawn from SPACE, kept for five intervals, then explored
+    in place; the score changes by a function of them plus noise."""
+    from popbt.decisions import MemberHistory, Observation
+
+    rng = np.random.default_rng(seed)
+    history = {}
+    for m in range(members):
+        hparams, score, observations = SPACE.sample(rng), 0.0, []
+        for r in range(points // members):
+            if r and r % 5 == 0:
+                hparams = SPACE.sample(rng)
+            score += 1.0 - (np.log10(hparams["lr"]) + 2.0) ** 2 + 0.1 * rng.normal()
+            observations.append(Observation(step=10 * r, hparams=hparams, score=score,
+                                            fitness=score, metrics={}))
+        history[m] = MemberHistory(m, tuple(observations), 0)
+    return history
+
+
+def time_pb2(points: int, decisions: int) -> dict[str, Any]:
+    """`PB2().explore` on a history of `points` ready points, `decisions` times."""
+    history = pb2_history(points)
+    pb2 = popbt.PB2()
+    times, labels = [], set()
+    for i in range(decisions):
+        donor = history[i % len(history)].observations[-1].hparams
+        started = time.perf_counter()
+        _, ops = pb2.explore(donor, SPACE, np.random.default_rng(i), history=history)
+        times.append(time.perf_counter() - started)
+        labels.update(ops.values())
+    return {"points": points, "n": decisions, "p50": pct(times, 50), "p99": pct(times, 99),
+            "max": max(times), "labels": ", ".join(sorted(labels))}
+
+
+_PB2_CHILD = """
+import json, sys
+sys.path.insert(0, sys.argv[1])
+from overhead import time_pb2
+print(json.dumps(time_pb2(int(sys.argv[2]), int(sys.argv[3]))))
+"""
+
+
+def time_pb2_in_worker(points: int, decisions: int) -> dict[str, Any]:
+    """`time_pb2` in a new process with one compute thread, as `popbt.Processes` starts
+    worker processes (the variables it sets, unless already set)."""
+    from popbt.executors.processes import _THREAD_VARS
+
+    env = {**{var: "1" for var in _THREAD_VARS}, **os.environ}
+    done = subprocess.run([sys.executable, "-c", _PB2_CHILD, str(HERE), str(points),
+                           str(decisions)], check=True, capture_output=True, text=True, env=env)
+    return dict(json.loads(done.stdout.strip().splitlines()[-1]))
+
+
+def pb2_section(args: argparse.Namespace) -> str:
+    rows = []
+    for points in PB2_POINTS:
+        for where, timer in (("worker process (1 compute thread)", time_pb2_in_worker),
+                             ("this process (BLAS's default threads)", time_pb2)):
+            log(f"pb2: {args.pb2_decisions} decisions on {points} history points, {where}")
+            r = timer(points, args.pb2_decisions)
+            target, verdict = "—", "—"
+            if points == PB2_TARGET_POINTS and where.startswith("worker"):
+                target = f"p99 <= {PB2_TARGET_MS:g} ms"
+                verdict = "met" if r["p99"] * 1e3 <= PB2_TARGET_MS else "**MISSED**"
+            rows.append([f"{points:,}", where, r["n"], ms(r["p50"]), ms(r["p99"]),
+                         ms(r["max"]), target, verdict, r["labels"]])
+    rounds = dict(zip(args.intervals, args.rounds, strict=True)).get(1.0, args.rounds[0])
+    log(f"pb2: overhead at a 1 s interval, {args.members} members × {rounds} intervals")
+    o = run_overhead(1.0, rounds, members=args.members, workers=args.workers,
+                     workdir=args.workdir, explore=popbt.PB2())
+    steady = 100 * o["gap_mean"] / (o["interval"] + o["gap_mean"])
+    overhead_row = [f"{o['members']} × {o['rounds']}", o["workers"], f"{o['ideal']:.2f}",
+                    f"{o['wall']:.2f}", f"{o['overhead']:.2f} %",
+                    f"{steady:.2f} %", f"< {OVERHEAD_TARGET:g} %",
+                    "met" if steady < OVERHEAD_TARGET else "**MISSED**",
+                    f"{ms(o['gap_mean'])} / {ms(o['gap_p99'])}", o["exploits"]]
+    text = [
+        "## 4. PB2's decision cost", "",
+        f"_{machine_line()}; `{args.command}`_", "",
+        table(["history points", "where", "decisions", "p50 ms", "p99 ms", "max ms",
+               "target", "verdict", "labels"], rows), "",
+        "- one `PB2().explore` call (gather every member's intervals, fit the GP with its "
+        "likelihood search, maximise the batch UCB), on a synthetic history of 10 members "
+        "(ready every 10 steps; hyperparameters of table 1's space, redrawn every 5 "
+        "intervals); the donor is each member in turn, every call with its own generator.",
+        "- where: a worker process as `popbt.Processes` starts them (one compute thread: "
+        "`OMP_NUM_THREADS`, `MKL_NUM_THREADS`, `OPENBLAS_NUM_THREADS` = 1 unless set), which "
+        "is where decisions are made when several workers train; and this process, with the "
+        "BLAS's default threads (an in-process run). The target is on the former: on a "
+        "machine whose cores are busy, a multi-threaded BLAS waits for them.",
+        "",
+        table(["members × intervals", "workers", "ideal s", "wall s", "overhead",
+               "steady-state overhead per interval", "target", "verdict",
+               "gap between train() calls ms (mean / p99)", "exploits"], [overhead_row]), "",
+        "- table 1's setup (sleeping trainable, 1-second interval, Truncation(0.25)) with "
+        "PB2 as the explore: each decision reads the population's events and fits the GP "
+        "in the deciding worker, inside the decision's transaction. The verdict is on the "
+        "steady-state overhead (gap / (interval + gap)); the whole-run figure includes "
+        "start-up and tail, as in table 1.",
+    ]
+    return "\n".join(text)
+
+
 # -- main ------------------------------------------------------------------------------------
 
 SECTIONS: dict[str, Callable[[argparse.Namespace], str]] = {
-    "overhead": overhead_section, "decisions": decision_section, "toy": toy_section}
+    "overhead": overhead_section, "decisions": decision_section, "toy": toy_section,
+    "pb2": pb2_section}
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        description="popbt framework overhead, ready-decision latency and toy-problem "
-                    "timings, printed as markdown tables.")
+        description="popbt framework overhead, ready-decision latency, toy-problem timings "
+                    "and PB2's decision cost, printed as markdown tables.")
     parser.add_argument("--quick", action="store_true",
                         help="a fast smoke run: fewer intervals, sizes, decisions and runs "
                              "(defaults below are the full run's; --quick changes those not "
@@ -534,6 +648,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--toy-runs", type=int, help="toy runs for the median (default "
                         f"{FULL['toy_runs']}; --quick {QUICK['toy_runs']})")
     parser.add_argument("--toy-steps", type=int, default=400, help="toy steps (default 400)")
+    parser.add_argument("--pb2-decisions", type=int, help="PB2 decisions timed per history "
+                        f"size (default {FULL['pb2_decisions']}; --quick "
+                        f"{QUICK['pb2_decisions']})")
     parser.add_argument("--workdir", default=tempfile.gettempdir(),
                         help="where the temporary SQLite files go (default: the system "
                              "temporary folder)")
@@ -545,7 +662,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     if len(args.rounds) != len(args.intervals):
         parser.error("--rounds needs one entry per --intervals entry")
     if args.members < 2 or args.workers < 1 or min(args.sizes) < 2 or args.decisions < 1 \
-            or args.toy_runs < 1 or min(args.rounds) < 1 or min(args.intervals) <= 0:
+            or args.toy_runs < 1 or min(args.rounds) < 1 or min(args.intervals) <= 0 \
+            or args.pb2_decisions < 1:
         parser.error("sizes and members must be >= 2; counts >= 1; intervals > 0")
     argv_shown = sys.argv[1:] if argv is None else list(argv)
     script = sys.argv[0] if argv is None and sys.argv[0].endswith(".py") \
@@ -557,7 +675,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 def main(argv: Sequence[str] | None = None) -> None:
     args = parse_args(argv)
     started = time.perf_counter()
-    print("# popbt benchmarks: framework overhead, decision latency, toy problem\n")
+    print("# popbt benchmarks: framework overhead, decision latency, toy problem, PB2\n")
     print(f"Command: `{args.command}`\n")
     print(machine_info() + "\n", flush=True)
     for name in args.sections:

@@ -122,6 +122,27 @@ def test_history_from_events():
     assert history.observations[0].metrics == {"score": 1.0, "x": 2.0}
     assert history.observations[1].metrics == {"score": 2.0}
     assert [o.step for o in history.own] == [10]
+    assert history.hparams == {"lr": 0.36}
+
+
+def test_history_stretches_start_at_the_copied_point_and_fitness_is_oriented():
+    events = [
+        (0, EventKind.CREATED, 0, {"hparams": {"lr": 0.1}}),
+        (0, EventKind.READY, 5, {"score": 3.0}),
+        (0, EventKind.READY, 10, {"score": 2.5}),
+        (0, EventKind.EXPLOIT, 10, {"donor": 1, "donor_step": 10, "score": 1.0,
+                                    "new": {"lr": 0.3}}),
+        (0, EventKind.EXPLORE, 10, {"old": {"lr": 0.3}, "new": {"lr": 0.36}}),
+        (0, EventKind.READY, 15, {"score": 0.5}),
+    ]
+    history = history_from_events(events, metric="loss", mode="min")[0]
+    first, second = history.stretches
+    assert [(o.step, o.score, o.fitness) for o in first] == [(5, 3.0, -3.0), (10, 2.5, -2.5)]
+    # the stretch after the exploit starts from the donor's point: the change over the
+    # interval trained with the explored lr (0.36) is measured from it
+    assert [(o.step, o.fitness, dict(o.hparams)) for o in second] == [
+        (10, -1.0, {}), (15, -0.5, {"lr": 0.36})]
+    assert history.runs == history.stretches and history.own == second[1:]
 
 
 SEEN: list[dict[int, Any]] = []

@@ -29,11 +29,14 @@ from popbt.records import Event, EventKind, Member, MemberState, Peer, Score
 from popbt.space import Choice, IntUniform, LogUniform, Space, Uniform
 from popbt.stopping import Plateau, StopRule, TargetScore, TimeBudget
 from popbt.strategies import (
+    PB2,
+    Backtrack,
     Every,
     Exploit,
     Explore,
     GaussianNoise,
     NoExploit,
+    PB2Mix,
     Perturb,
     Resample,
     Tournament,
@@ -50,11 +53,13 @@ if TYPE_CHECKING:
 __version__ = "0.1.0"
 
 __all__ = [
-    "Callback", "CallbackError", "CheckResult", "CheckpointError", "Choice", "ConfigError",
+    "Backtrack", "Callback", "CallbackError", "CheckResult", "CheckpointError", "Choice",
+    "ConfigError",
     "Event", "EventKind", "Every",
     "Exploit", "Explore", "FatalRunError", "Finding", "GaussianNoise",
-    "InProcess", "IntUniform", "LogUniform", "Member", "MemberState", "NoExploit", "Peer",
-    "Perturb", "Plateau", "PopbtError", "Population", "PopulationExists", "PopulationNotFound",
+    "InProcess", "IntUniform", "LogUniform", "Member", "MemberState", "NoExploit", "PB2",
+    "PB2Mix", "Peer", "Perturb", "Plateau", "PopbtError", "Population", "PopulationExists",
+    "PopulationNotFound",
     "Processes", "Ray", "Resample", "RunEnd",
     "Score", "Space", "StopRule",
     "StorageError", "TTest", "TargetScore", "TimeBudget", "Tournament", "Trainable",

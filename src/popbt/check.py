@@ -151,7 +151,7 @@ class _Check:
         return metrics, self.call("state_dict", trainable.state_dict)
 
     def metrics(self, result: Any) -> dict[str, float]:
-        from popbt.worker import score_of
+        from popbt._evaluation import score_of
 
         name: Any = self.metric
         if name is None and isinstance(result, Mapping):

@@ -4,7 +4,10 @@ Contract:
 - `Decider.decide` ranks the peers by the population's fitness (`Fitness.rank`), then
   compares the member only with peers that have reached its step (their
   latest scores, from that step or later), and copies only such a peer, with a finite score
-  and something to copy: a member never goes back to weights less trained than its own.
+  and something to copy: a member never goes back to weights less trained than its own,
+  except to the population's elite (the best checkpoint ever reported, still kept) when the
+  exploit declares `uses_elite` (`popbt.Backtrack`): the elite is then ranked with the
+  peers as one more candidate, and copying it is a `CopyDonor` with `backtrack=True`.
 - `Decider.reseed` picks, for a member that keeps failing, the best other member with a
   finite score, among those at its step or beyond when there are any (lowest id on ties).
 - `Decider.clone` is how a member added to a growing population starts from the best one:
@@ -55,6 +58,9 @@ from popbt.errors import ConfigError
 from popbt.records import Peer, Peers
 from popbt.settings import Settings
 
+ELITE = -1
+"""The elite's id among the peers an exploit that uses it ranks (no member has it)."""
+
 
 def describe_error(exc: BaseException) -> str:
     """"Type: message (at file:line)" of an exception, for records and messages."""
@@ -79,14 +85,17 @@ class Decider:
 
     def context(self, *, member: Peer, hparams: Mapping[str, Any], ready_count: int,
                 peers: Peers, donor: Callable[[int], DonorView | None],
-                history: Callable[[], History] | None = None) -> DecisionContext:
+                history: Callable[[], History] | None = None,
+                elite: Callable[[], DonorView | None] | None = None) -> DecisionContext:
         """The context of the member's decision at its `ready_count`-th ready point;
-        `history` reads the population's history (called only for an explore that uses it)."""
+        `history` reads the population's history (called only for an explore that uses
+        it), `elite` the population's elite (only for an exploit that uses it)."""
+        readers: dict[str, Any] = {"history": history, "elite": elite}
         return DecisionContext(
             member=member, hparams=hparams, ready_count=ready_count, peers=peers,
             space=self.settings.space, donor=donor,
             rng=self.settings.decision_rng(member.member_id, ready_count),
-            **({} if history is None else {"history": history}))
+            **{name: read for name, read in readers.items() if read is not None})
 
     def decide(self, context: DecisionContext) -> Decision:
         """The member's ready decision: exploit (and explore), explore in place, or carry on."""
@@ -94,11 +103,20 @@ class Decider:
         me = peers.find(context.member.member_id) or context.member  # as ranked too
         keep = peers.steps >= me.step
         if not keep.all():
-            peers = Peers(peers.member_ids[keep], peers.steps[keep], peers.fitness[keep],
-                          peers.history)
+            peers = peers.subset(keep)
+        elite = self._elite(context, peers)
+        if elite is not None:
+            peers = Peers(np.append(peers.member_ids, ELITE), np.append(peers.steps, elite.step),
+                          np.append(peers.fitness, elite.fitness), peers.history,
+                          samples=peers.samples)
         chosen = self.settings.exploit.select(me, peers, context.rng)
         if chosen is None:
             return Continue()
+        if chosen == ELITE and elite is not None:
+            explored = self._explore(elite.hparams, context)
+            return CopyDonor(donor=elite, old=dict(context.hparams), backtrack=True,
+                             hparams=dict(elite.hparams) if explored is None else explored[0],
+                             ops=None if explored is None else explored[1])
         if chosen == me.member_id:
             explored = self._explore(context.hparams, context)
             if explored is None:
@@ -112,6 +130,19 @@ class Decider:
         return CopyDonor(donor=donor, old=dict(context.hparams),
                          hparams=dict(donor.hparams) if explored is None else explored[0],
                          ops=None if explored is None else explored[1])
+
+    def _elite(self, context: DecisionContext, peers: Peers) -> DonorView | None:
+        """The population's elite as one more candidate donor, for an exploit that uses it:
+        None when there is none, or it is the current state of a member the peers hold."""
+        if not getattr(self.settings.exploit, "uses_elite", False):
+            return None
+        elite = context.elite()
+        if elite is None or not math.isfinite(elite.fitness):
+            return None
+        holder = peers.find(elite.member_id)
+        if holder is not None and holder.step == elite.step:
+            return None  # the elite is that member's current checkpoint: already a candidate
+        return elite
 
     def reseed(self, context: DecisionContext, error: str) -> Reseed:
         """Where a member that keeps failing starts again (see the module contract); a

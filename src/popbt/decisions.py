@@ -23,72 +23,113 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
+from popbt.fitness import fitness_of
 from popbt.records import EventKind, Peer, Peers
 from popbt.space import Space
 
 EventSpec = tuple[EventKind, int, dict[str, Any]]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Observation:
     """One ready point of a member: its step, the hyperparameters it trained the interval
-    before it with, and what it reported there (`score` on the population's metric)."""
+    before it with, and what it reported there (`score` on the population's metric,
+    `fitness` the same oriented: higher is better, -inf when not finite)."""
 
     step: int
     hparams: Mapping[str, Any]
     score: float
+    fitness: float
     metrics: Mapping[str, float]
 
 
 @dataclass(frozen=True)
 class MemberHistory:
-    """A member's ready points since it started (`observations`, in order) and the index of
-    the first one after its last exploit or re-seed (`since_exploit`)."""
+    """A member's ready points since it started (`observations`, in order), the index of
+    the first one after its last exploit or re-seed (`since_exploit`), the hyperparameters
+    in force now (`hparams`), and its `stretches`: the runs of intervals trained from one
+    set of weights, split at every exploit.
+
+    Each stretch is a tuple of observations in order. One that begins with an exploit starts
+    with the donor's point it copied (at the donor's step, with the donor's score and
+    fitness as the EXPLOIT event recorded them, and empty `hparams`: no interval of this
+    member ends there), so the change over the first interval after an exploit, the one
+    trained with the hyperparameters the explore chose, is measured too. A history built
+    without stretches (empty) reads as one stretch of `own`.
+    """
 
     member_id: int
     observations: tuple[Observation, ...]
     since_exploit: int
+    stretches: tuple[tuple[Observation, ...], ...] = ()
+    hparams: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def own(self) -> tuple[Observation, ...]:
         """The observations since its last exploit (those of its current weights' stretch)."""
         return self.observations[self.since_exploit:]
 
+    @property
+    def runs(self) -> tuple[tuple[Observation, ...], ...]:
+        """`stretches`, or `(own,)` for a history built without them."""
+        return self.stretches or (self.own,)
+
 
 History = Mapping[int, MemberHistory]
 
 
 def history_from_events(events: Iterable[tuple[int, EventKind, int, Mapping[str, Any]]], *,
-                        metric: str) -> dict[int, MemberHistory]:
+                        metric: str, mode: str = "max") -> dict[int, MemberHistory]:
     """Every member's history from its events, (member id, kind, step, data) in commit order:
     CREATED, EXPLOIT and EXPLORE set the hyperparameters in force; each READY is an
     observation (its `metrics`, or the score alone for events written before they were
-    recorded)."""
+    recorded), its fitness the score oriented by `mode`; each EXPLOIT starts a stretch (see
+    `MemberHistory`)."""
     hparams: dict[int, Mapping[str, Any]] = {}
     seen: dict[int, list[Observation]] = {}
     since: dict[int, int] = {}
+    stretches: dict[int, list[list[Observation]]] = {}
     for mid, kind, step, data in events:
         observed = seen.setdefault(mid, [])
+        runs = stretches.setdefault(mid, [[]])
         if kind in (EventKind.CREATED, EventKind.EXPLORE):
             hparams[mid] = data.get("hparams", data.get("new", {}))
         elif kind is EventKind.EXPLOIT:
             hparams[mid] = data["new"]
             since[mid] = len(observed)
+            score = _number(data.get("score"))
+            runs.append([Observation(step=int(data.get("donor_step", step)), hparams={},
+                                     score=score, fitness=fitness_of(score, mode),
+                                     metrics={metric: score})])
         elif kind is EventKind.READY:
-            score = float(data["score"]) if data.get("score") is not None else math.nan
-            observed.append(Observation(step=step, hparams=dict(hparams.get(mid, {})),
-                                        score=score,
-                                        metrics=dict(data.get("metrics") or {metric: score})))
-    return {mid: MemberHistory(mid, tuple(obs), since.get(mid, 0)) for mid, obs in seen.items()}
+            score = _number(data.get("score"))
+            obs = Observation(step=step, hparams=dict(hparams.get(mid, {})), score=score,
+                              fitness=fitness_of(score, mode),
+                              metrics=dict(data.get("metrics") or {metric: score}))
+            observed.append(obs)
+            runs[-1].append(obs)
+    return {mid: MemberHistory(mid, tuple(obs), since.get(mid, 0),
+                               tuple(tuple(run) for run in stretches[mid] if run),
+                               dict(hparams.get(mid, {})))
+            for mid, obs in seen.items()}
+
+
+def _number(value: Any) -> float:
+    """A recorded score as a float (NaN for None)."""
+    return math.nan if value is None else float(value)
 
 
 def _no_history() -> History:
     return {}
+
+
+def _no_elite() -> DonorView | None:
+    return None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -127,6 +168,9 @@ class DecisionContext:
             same transaction the decision is applied in.
         history: every member's history (see `MemberHistory`), read on demand (it reads
             every event of the population): for an explore that declares `uses_history`.
+        elite: the population's elite, read on demand: the checkpoint of the best fitness
+            ever reported, while it is kept (None when there is none, or the trainer keeps
+            no past checkpoints): for an exploit that declares `uses_elite`.
     """
 
     member: Peer
@@ -137,6 +181,7 @@ class DecisionContext:
     rng: np.random.Generator
     donor: Callable[[int], DonorView | None]
     history: Callable[[], History] = _no_history
+    elite: Callable[[], DonorView | None] = _no_elite
 
 
 class Decision:
@@ -151,12 +196,14 @@ class Continue(Decision):
 @dataclass(frozen=True, kw_only=True)
 class CopyDonor(Decision):
     """Exploit: take the donor's checkpoint, step and hyperparameters, then (with `ops` not
-    None) the explored `hparams`."""
+    None) the explored `hparams`. With `backtrack`, the donor is the population's elite, and
+    the member may go back to its step."""
 
     donor: DonorView
     old: Mapping[str, Any]
     hparams: Mapping[str, Any]
     ops: Mapping[str, str] | None
+    backtrack: bool = False
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -181,10 +228,12 @@ class Reseed(Decision):
 
 
 def _copy_events(d: CopyDonor | Reseed, donor: DonorView) -> list[EventSpec]:
-    events: list[EventSpec] = [(EventKind.EXPLOIT, donor.step, {
-        "donor": donor.member_id, "donor_step": donor.step,
-        "checkpoint_id": donor.checkpoint_id, "score": donor.score, "old": dict(d.old),
-        "new": dict(donor.hparams)})]
+    data = {"donor": donor.member_id, "donor_step": donor.step,
+            "checkpoint_id": donor.checkpoint_id, "score": donor.score, "old": dict(d.old),
+            "new": dict(donor.hparams)}
+    if isinstance(d, CopyDonor) and d.backtrack:
+        data["backtrack"] = True
+    events: list[EventSpec] = [(EventKind.EXPLOIT, donor.step, data)]
     if d.ops is not None:
         events.append((EventKind.EXPLORE, donor.step, {
             "old": dict(donor.hparams), "new": dict(d.hparams), "ops": dict(d.ops)}))
@@ -194,7 +243,8 @@ def _copy_events(d: CopyDonor | Reseed, donor: DonorView) -> list[EventSpec]:
 def decision_events(decision: Decision, *, step: int) -> list[EventSpec]:
     """The events that record `decision` of a member at `step`, in order: (kind, step, data).
 
-    A `CopyDonor` records EXPLOIT (then EXPLORE) at the donor's step; a `Reseed` records
+    A `CopyDonor` records EXPLOIT (then EXPLORE) at the donor's step (its data holds
+    `"backtrack": True` when the donor is the elite); a `Reseed` records
     RESEED first; `Continue` records nothing.
     """
     if isinstance(decision, CopyDonor):

@@ -86,8 +86,12 @@ class Member:
 class Event:
     """An append-only record of something that happened to a member.
 
-    `data` by kind: READY {"score"}; EXPLOIT {"donor", "donor_step", "checkpoint_id", "score",
-    "old", "new"}; EXPLORE {"old", "new", "ops"}; FAILURE {"error"}; CREATED {"hparams"};
+    `data` by kind: READY {"score", "metrics"}, with "samples" (the metric's values as
+    `evaluate` returned them, when it returned several) and "sample_fitness" (each one's
+    oriented fitness); EXPLOIT {"donor", "donor_step", "checkpoint_id", "score",
+    "old", "new"}, with "backtrack": True when the donor was the population's elite (its
+    step may be behind the member's); EXPLORE {"old", "new", "ops"}; FAILURE {"error"};
+    CREATED {"hparams"};
     RESEED {"donor" or None, "error"}; RETIRED {"size"} (the population's size after);
     WARM_START {"population", "member_id", "step", "score"} (where its weights came from).
     A member added to a grown population has a CREATED event at the step it starts from; one
@@ -205,13 +209,16 @@ class Peer(NamedTuple):
 
     `fitness` is oriented so that higher is better (the score, negated for mode "min"); it is
     -inf for a non-finite score. `history` holds the member's recent fitness values since its
-    last exploit, oldest first, when the strategy asked for them (`history_window` > 0).
+    last exploit, oldest first, and `samples` the oriented fitness of each sample of the
+    evaluation at its current step (when `evaluate` returned several values under the metric;
+    their mean is its score), both when the strategy asked for them (`history_window` > 0).
     """
 
     member_id: int
     step: int
     fitness: float
     history: tuple[float, ...] = ()
+    samples: tuple[float, ...] = ()
 
 
 class Peers(Sequence[Peer]):
@@ -227,11 +234,13 @@ class Peers(Sequence[Peer]):
     """
 
     def __init__(self, member_ids: np.ndarray, steps: np.ndarray, fitness: np.ndarray,
-                 history: Mapping[int, tuple[float, ...]] | None = None) -> None:
+                 history: Mapping[int, tuple[float, ...]] | None = None, *,
+                 samples: Mapping[int, tuple[float, ...]] | None = None) -> None:
         self.member_ids = np.asarray(member_ids, dtype=np.int64)
         self.steps = np.asarray(steps, dtype=np.int64)
         self.fitness = np.asarray(fitness, dtype=float)
         self.history = dict(history or {})
+        self.samples = dict(samples or {})
 
     @classmethod
     def of(cls, peers: Sequence[Peer]) -> Peers:
@@ -241,14 +250,27 @@ class Peers(Sequence[Peer]):
         return cls(np.array([p.member_id for p in peers], dtype=np.int64),
                    np.array([p.step for p in peers], dtype=np.int64),
                    np.array([p.fitness for p in peers], dtype=float),
-                   {p.member_id: p.history for p in peers})
+                   {p.member_id: p.history for p in peers},
+                   samples={p.member_id: p.samples for p in peers if p.samples})
+
+    def subset(self, keep: np.ndarray) -> Peers:
+        """The entries where the boolean mask `keep` is true, with their history and samples.
+
+        Examples:
+            >>> peers = Peers.of([Peer(0, 4, 1.0, samples=(0.5, 1.5)), Peer(1, 2, 2.0)])
+            >>> [(p.member_id, p.samples) for p in peers.subset(peers.steps >= 4)]
+            [(0, (0.5, 1.5))]
+        """
+        return Peers(self.member_ids[keep], self.steps[keep], self.fitness[keep], self.history,
+                     samples=self.samples)
 
     def __len__(self) -> int:
         return len(self.member_ids)
 
     def __getitem__(self, i: int) -> Peer:  # type: ignore[override]
         mid = int(self.member_ids[i])
-        return Peer(mid, int(self.steps[i]), float(self.fitness[i]), self.history.get(mid, ()))
+        return Peer(mid, int(self.steps[i]), float(self.fitness[i]), self.history.get(mid, ()),
+                    self.samples.get(mid, ()))
 
     def position(self, member_id: int) -> int | None:
         """The index of `member_id`, or None if it is not in the snapshot."""

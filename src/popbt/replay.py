@@ -16,10 +16,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from popbt._evaluation import score_of
 from popbt.errors import ConfigError
 from popbt.schedules import Schedule, check_schedule, fit_space
 from popbt.trainable import Trainable
-from popbt.worker import score_of
 
 if TYPE_CHECKING:
     from popbt.population import Population

@@ -69,6 +69,8 @@ class Settings:
             raise ConfigError(f"exploit={self.exploit!r}: expected popbt.Truncation, "
                               f"Tournament, TTest or NoExploit")
         object.__setattr__(self, "explore", as_explore(self.explore))
+        if self.explore is not None:
+            self.explore.check(size=self.size, space=self.space)
         object.__setattr__(self, "keep_checkpoints",
                            _positive_int("keep_checkpoints", self.keep_checkpoints, 1))
         object.__setattr__(self, "max_failures",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import abc
+from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
 from popbt.errors import ConfigError
@@ -87,8 +88,10 @@ class Trainable(abc.ABC):
         """Train `steps` steps under `hparams`."""
 
     @abc.abstractmethod
-    def evaluate(self) -> float | dict[str, float]:
-        """The score, or a dict of named scores that holds the population's metric."""
+    def evaluate(self) -> float | Sequence[float] | Mapping[str, float | Sequence[float]]:
+        """The score, or a dict of named scores that holds the population's metric. The
+        metric may be a list of values (samples, e.g. episode returns): its score is their
+        mean, and `TTest` (or a `margin_se`) tests the samples."""
 
     @abc.abstractmethod
     def state_dict(self) -> dict[str, Any]:

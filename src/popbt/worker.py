@@ -34,10 +34,10 @@ import socket
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
+from popbt._evaluation import evaluation_of
 from popbt.checkpoints import CheckpointStore
 from popbt.decider import Decider, describe_error
 from popbt.errors import CheckpointError, ConfigError, FatalRunError
@@ -93,30 +93,6 @@ class WorkerStats:
     steps: int = 0
     train_seconds: float = 0.0
     stopped: str | None = None  # why the population was stopped, when that ended the loop
-
-
-def score_of(result: Any, metric: str) -> tuple[float, dict[str, float]]:
-    """The metric's value and every recorded value of an `evaluate()` result.
-
-    Raises:
-        ConfigError: the result is not a number or a dict of numbers holding `metric`.
-    """
-    if isinstance(result, Mapping):
-        metrics: dict[str, float] = {}
-        for key, value in result.items():
-            if isinstance(value, bool) or not isinstance(value, int | float) and not hasattr(
-                    value, "__float__"):
-                raise ConfigError(f"evaluate() returned {key!r}: {value!r}, not a number")
-            metrics[str(key)] = float(value)
-        if metric not in metrics:
-            raise ConfigError(f"metric {metric!r} is not among the values evaluate() returned: "
-                              f"{sorted(metrics)!r}")
-        return metrics[metric], metrics
-    if isinstance(result, bool) or not (isinstance(result, int | float) or hasattr(
-            result, "__float__")):
-        raise ConfigError(f"evaluate() returned {result!r}; return a number or a dict of "
-                          f"numbers holding {metric!r}")
-    return float(result), {metric: float(result)}
 
 
 class _Heartbeat:
@@ -356,7 +332,7 @@ class Worker:
         result = trainable.evaluate()
         read = hparams.read if isinstance(hparams, Hyperparameters) else None
         self.stats.train_seconds += time.perf_counter() - started
-        score, metrics = score_of(result, settings.metric)
+        score, metrics, samples = evaluation_of(result, settings.metric)
         metrics = {**take_logged(trainable), **metrics}
         step = member.step + steps
         folder = f"{pop.name}/m{member.member_id:05d}"
@@ -381,6 +357,9 @@ class Worker:
         return trainable, path, read, Report(
             member_id=member.member_id, worker=claim.worker, token=claim.token, step=step,
             score=score, fitness=settings.fitness.of(metrics), metrics=metrics,
+            samples=samples,
+            sample_fitness=tuple(settings.fitness.of({**metrics, settings.metric: x})
+                                 for x in samples),
             checkpoint_path=path, checksum=checksum, size=size,
             ready=ready, decide=ready and settings.ready.may_exploit(step),
             keep_checkpoints=settings.keep_checkpoints)

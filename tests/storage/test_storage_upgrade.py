@@ -19,7 +19,7 @@ from trainables import SPACE, Quadratic
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def old_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """A storage whose population "old" was trained 10 steps by a popbt without the
-    `stopped` column (made now, then the column dropped)."""
+    `stopped` and elite columns (made now, then the columns dropped)."""
     url = (request.getfixturevalue("pg_url") if request.param == "postgres"
            else f"sqlite:///{tmp_path / 'old.db'}")
     pop = popbt.create_population(name="old", storage=url, space=SPACE, size=3,
@@ -29,7 +29,8 @@ def old_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     pop.storage.close()
     engine = sa.create_engine(url)
     with engine.begin() as conn:
-        conn.exec_driver_sql("ALTER TABLE popbt_populations DROP COLUMN stopped")
+        for column in ("stopped", "elite_checkpoint_id", "elite_fitness", "elite"):
+            conn.exec_driver_sql(f"ALTER TABLE popbt_populations DROP COLUMN {column}")
     engine.dispose()
     return url
 
@@ -66,7 +67,7 @@ def test_training_through_a_reader_adds_the_column_and_can_stop(old_url):
     assert best is not None and best.score is not None
     assert pop.row.stopped == (f"plateau: best {best.score:.6g} not improved by more than "
                                f"1e+09 in 1 ready rounds")
-    assert "stopped" in columns(old_url)
+    assert {"stopped", "elite_checkpoint_id", "elite_fitness", "elite"} <= columns(old_url)
     assert {m.step for m in pop.members} == {15}
     pop.train(Quadratic, steps=100, progress=False)
     assert {m.step for m in pop.members} == {100}
@@ -86,3 +87,24 @@ def test_a_reader_notices_a_column_added_by_another_process(old_url):
                         decide=NEVER) is not None
     reader.close()
     writer.close()
+
+
+def test_a_reader_reads_the_columns_a_database_has(tmp_path):
+    """A database that lacks only the newest columns (the elite's) still shows when it was
+    stopped and its trainable, read as it is."""
+    url = f"sqlite:///{tmp_path / 'newer.db'}"
+    pop = popbt.create_population(name="newer", storage=url, space=SPACE, size=2,
+                                  metric="score", ready=popbt.Every(steps=5))
+    pop.train(Quadratic, steps=5, progress=False)
+    pop.storage.set_stopped(pop.row, "time budget: done")
+    pop.storage.close()
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:
+        for column in ("elite_checkpoint_id", "elite_fitness", "elite"):
+            conn.exec_driver_sql(f"ALTER TABLE popbt_populations DROP COLUMN {column}")
+    engine.dispose()
+    reader = popbt.load_population(name="newer", storage=url)
+    assert reader.row.stopped == "time budget: done"
+    assert reader.row.trainable is not None and reader.row.trainable.endswith("Quadratic")
+    reader.storage.close()
+    assert "elite" not in columns(url)

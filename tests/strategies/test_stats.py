@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import special, stats
 
-from popbt.strategies._stats import betainc, welch_p_value
+from popbt.strategies._stats import betainc, mean_var, standard_error, welch_p_value
 
 # SciPy warns about near-identical samples; the comparisons below still hold
 pytestmark = pytest.mark.filterwarnings("ignore:Precision loss occurred:RuntimeWarning")
@@ -182,3 +182,30 @@ def test_welch_accepts_tuples_and_numpy() -> None:
     a = (0.2, 0.4, 0.3)
     b = np.array([0.8, 0.7, 0.9, 0.6])
     assert close(welch_p_value(a, b), scipy_welch(list(a), list(b)))
+
+
+# ---------------------------------------------------------------------------------------------
+# mean_var, standard_error
+
+
+def test_mean_var_and_standard_error_match_numpy_and_scipy() -> None:
+    gen = np.random.default_rng(11)
+    for n in (2, 3, 8, 100):
+        for _ in range(20):
+            values = [float(x) for x in gen.normal(gen.uniform(-5, 5), gen.uniform(0.01, 3), n)]
+            m, v = mean_var(values)
+            assert close(m, float(np.mean(values)))
+            assert close(v, float(np.var(values, ddof=1)))
+            assert close(standard_error(values), float(stats.sem(values)))
+
+
+def test_standard_error_of_constant_values_is_zero() -> None:
+    assert standard_error([0.3, 0.3, 0.3]) == 0.0
+
+
+@pytest.mark.parametrize("values", [[], [1.0]])
+def test_mean_var_needs_two_values(values: list[float]) -> None:
+    with pytest.raises(ValueError, match=f"at least two values, got {len(values)}"):
+        mean_var(values)
+    with pytest.raises(ValueError):
+        standard_error(values)

@@ -6,7 +6,8 @@ Contract:
   defaults to 0, `--mode` and the file's `mode` to "max", `--max-lead` and the file's
   `max_lead` to no bound, `--sync` and the file's `sync` to False, `--exploit`/`--explore` to the
   strategy registry's defaults, `--population` to `DEFAULT_SIZE`; a metric and a ready
-  interval have no default. `--fraction` alone sets the default truncation's fraction.
+  interval have no default. `--fraction` (or a margin option) alone sets the default
+  truncation's.
 - Options default to None, so an option left out is told from one given. Resuming needs
   only the file, the name and the steps. On an existing population every option given is
   compared with what is stored, and one with another value is a `ConfigError` naming both;
@@ -27,6 +28,7 @@ from popbt.records import StoredSettings
 from popbt.strategies import Every, from_config, registry
 
 DEFAULT_SIZE = 8
+EXPLOIT_OPTIONS = ("fraction", "margin", "margin_se", "window")  # of the exploit chosen
 _MISSING = object()
 
 
@@ -40,10 +42,12 @@ def _shown(config: Any) -> str:
 
 def _strategy_option(kind: registry.Kind, args: argparse.Namespace,
                      in_file: bool) -> Any | None:
-    """The `kind` strategy the options give: `--exploit`/`--explore` by name, or (`--fraction`
-    alone, when the file sets no exploit) the default truncation; None when they give none."""
+    """The `kind` strategy the options give: `--exploit`/`--explore` by name, or (`--fraction`,
+    `--margin`, `--margin-se` or `--window` alone, when the file sets no exploit) the default
+    truncation; None when they give none."""
     name = getattr(args, kind)
-    if name is None and kind == "exploit" and args.fraction is not None and not in_file:
+    tuned = any(getattr(args, option) is not None for option in EXPLOIT_OPTIONS)
+    if name is None and kind == "exploit" and tuned and not in_file:
         name = registry.DEFAULTS[kind]
     return None if name is None else registry.make(kind, name, vars(args))
 
@@ -115,6 +119,6 @@ def conflicts(args: argparse.Namespace, module: ModuleType, stored: StoredSettin
         in_file = module_setting(module, kind, _MISSING) is not _MISSING
         strategy = _strategy_option(kind, args, in_file)
         if strategy is not None and strategy.to_config() != getattr(stored, kind):
-            label = "--exploit/--fraction" if kind == "exploit" else "--explore"
+            label = "--exploit (and its options)" if kind == "exploit" else "--explore"
             found.append(f"{label} {strategy!r} (stored: {_shown(getattr(stored, kind))})")
     return found

@@ -13,7 +13,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from popbt._cli_args import MAX_POPULATION, integer, say, utf8_text
+from popbt._cli_args import MAX_POPULATION, integer, number, say, utf8_text
 from popbt.cli._common import Command, hparams_text, print_json
 from popbt.errors import ConfigError
 
@@ -29,9 +29,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
         raise ConfigError(f"--out {args.out!r}: the folder {str(Path(args.out).parent)!r} "
                           f"does not exist; give a path in an existing folder, or --out '' "
                           f"for no figure")
-    print(f"toy problem: 4 variants × {args.seeds} seeds, {steps} steps each ...",
+    noisy = f", Gaussian noise of sd {args.noise:g} on Q" if args.noise else ""
+    print(f"toy problem: 4 variants × {args.seeds} seeds, {steps} steps each{noisy} ...",
           file=sys.stderr)
-    runs = toy.run_toy(seeds=args.seeds, steps=steps)
+    runs = toy.run_toy(seeds=args.seeds, steps=steps, noise=args.noise)
     rows = toy.summarize(runs)
     if args.json:
         print_json(rows)
@@ -85,6 +86,9 @@ def _demo_args(demo: argparse.ArgumentParser) -> None:
     demo.add_argument("--steps", type=integer(1),
                       help="steps per member (toy 400, digits 2000)")
     demo.add_argument("--out", default="toy.png", help="toy: figure path ('' for none)")
+    demo.add_argument("--noise", type=number(), default=0.0,
+                      help="toy: the standard deviation of Gaussian noise on the reported Q "
+                           "(default 0: the paper's toy)")
     demo.add_argument("--population", type=integer(2, MAX_POPULATION), default=16,
                       help="digits: members")
     demo.add_argument("--workers", type=integer(1, MAX_POPULATION), default=2,

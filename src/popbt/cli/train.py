@@ -177,7 +177,16 @@ def _run_args(run: argparse.ArgumentParser) -> None:
                                         f"the file's `exploit`, else "
                                         f"{registry.DEFAULTS['exploit']})"))
     run.add_argument("--fraction", type=number(),
-                     help="truncation fraction (default 0.2)")
+                     help="truncation or backtrack fraction (default 0.2)")
+    run.add_argument("--margin", type=number(), metavar="AMOUNT",
+                     help="exploit: copy only a donor better by at least AMOUNT, in the "
+                          "metric's units (truncation, tournament, ttest, backtrack)")
+    run.add_argument("--margin-se", type=number(), metavar="K",
+                     help="exploit: copy only a donor better by K standard errors of the two "
+                          "scores (truncation, tournament, backtrack)")
+    run.add_argument("--window", type=integer(2, None), metavar="N",
+                     help="exploit: recent scores per member for --margin-se or ttest "
+                          "(default 10)")
     run.add_argument("--max-lead", type=integer(0, None), metavar="K",
                      help="no member starts an interval more than K ready intervals ahead of "
                           "the least-advanced one (default: no bound)")

@@ -6,6 +6,10 @@ Variants (two members from θ = (0.9, 0.9), h = (1, 0) and (0, 1), ready every 4
 - exploit only: copies, never explores;
 - explore only: never copies, explores its own h at every ready point;
 - grid search: neither (h stays fixed).
+
+The noisy toy (`run_variant(..., noise=σ)`) adds Gaussian noise of standard deviation σ to
+every Q a member reports, or reports `samples` such noisy values per evaluation; what is
+measured is then the true, noise-free Q.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from popbt.strategies import Every, GaussianNoise, NoExploit, Truncation
 
 if TYPE_CHECKING:
     from popbt.storage import Storage
+    from popbt.strategies import Exploit
 
 TARGET_Q = 1.19
 VARIANTS: dict[str, tuple[Any, Any]] = {
@@ -35,41 +40,82 @@ VARIANTS: dict[str, tuple[Any, Any]] = {
 @dataclass(frozen=True)
 class ToyRun:
     """One variant on one seed: the step Q ≥ 1.19 was first reached (None if never), the
-    final Q of the best member, and every member's (step, θ0, θ1, Q) in commit order."""
+    final Q of the best member, and every member's (step, θ0, θ1, Q) in commit order; `true_q`
+    is the noise-free Q of the best member (`final_q` is the Q it reported: the same without
+    noise). Steps and traces use the noise-free Q."""
 
     variant: str
     seed: int
     first_step: int | None
     final_q: float
     trace: dict[int, list[tuple[int, float, float, float]]]
+    true_q: float
 
 
-def run_variant(variant: str, seed: int, *, steps: int, storage: Storage) -> ToyRun:
-    """Train the toy population of `variant` with `seed` in `storage`."""
+def toy_trainable(*, noise: float = 0.0, samples: int = 0) -> type[ToyTrainable]:
+    """`ToyTrainable`, or with `noise` or `samples` the noisy toy (see `ToyTrainable`), a
+    class for training in this process.
+
+    Raises:
+        ConfigError: `noise` is not a finite number >= 0, or `samples` not an integer >= 0.
+    """
+    from popbt.errors import ConfigError
+
+    if isinstance(noise, bool) or not isinstance(noise, int | float) \
+            or not 0.0 <= noise < float("inf"):
+        raise ConfigError(f"noise={noise!r}: must be a finite number >= 0 (the standard "
+                          f"deviation of the noise on the reported Q)")
+    if isinstance(samples, bool) or not isinstance(samples, int) or samples < 0:
+        raise ConfigError(f"samples={samples!r}: must be an integer >= 0 (0: one value of Q "
+                          f"per evaluation)")
+    if noise == 0 and samples == 0:
+        return ToyTrainable
+
+    class NoisyToyTrainable(ToyTrainable):
+        pass
+
+    NoisyToyTrainable.noise, NoisyToyTrainable.samples = float(noise), samples
+    return NoisyToyTrainable
+
+
+def run_variant(variant: str, seed: int, *, steps: int, storage: Storage,
+                noise: float = 0.0, samples: int = 0, exploit: Exploit | None = None,
+                size: int = 2, name: str | None = None) -> ToyRun:
+    """Train the toy population of `variant` with `seed` in `storage`: with `noise` and
+    `samples` the noisy toy (see `toy_trainable`), with `exploit` in place of the
+    variant's, with `size` members (those after the paper's two start from h drawn from the
+    prior), as population `name` (default: from the variant and seed).
+
+    Raises:
+        ConfigError: as `toy_trainable`, or `size` below 2.
+    """
     from popbt.population import create_population
 
-    exploit, explore = VARIANTS[variant]
+    default, explore = VARIANTS[variant]
+    trainable = toy_trainable(noise=noise, samples=samples)
     pop = create_population(
-        name=f"toy-{variant.replace(' ', '-')}-{seed}", storage=storage, space=SPACE, size=2,
-        metric="Q", seed=seed,
-        ready=Every(steps=4), exploit=exploit, explore=explore, initial=INITIAL,
-        keep_checkpoints=1)
-    pop.train(ToyTrainable, steps=steps, progress=False)
-    trace: dict[int, list[tuple[int, float, float, float]]] = {0: [], 1: []}
+        name=name or f"toy-{variant.replace(' ', '-')}-{seed}", storage=storage, space=SPACE,
+        size=size, metric="Q", seed=seed, ready=Every(steps=4), exploit=exploit or default,
+        explore=explore, initial=INITIAL, keep_checkpoints=1)
+    pop.train(trainable, steps=steps, progress=False)
+    trace: dict[int, list[tuple[int, float, float, float]]] = {m: [] for m in range(size)}
     for mid in trace:
         trace[mid].append((0, 0.9, 0.9, q(0.9, 0.9)))
     first = None
     for s in pop.scores():
-        trace[s.member_id].append((s.step, s.metrics["theta0"], s.metrics["theta1"], s.score))
-        if first is None and s.score >= TARGET_Q:
+        true_q = q(s.metrics["theta0"], s.metrics["theta1"])
+        trace[s.member_id].append((s.step, s.metrics["theta0"], s.metrics["theta1"], true_q))
+        if first is None and true_q >= TARGET_Q:
             first = s.step
     best = pop.best
     assert best is not None and best.score is not None
-    return ToyRun(variant=variant, seed=seed, first_step=first, final_q=best.score, trace=trace)
+    return ToyRun(variant=variant, seed=seed, first_step=first, final_q=best.score, trace=trace,
+                  true_q=q(best.metrics["theta0"], best.metrics["theta1"]))
 
 
 def summarize(runs: list[ToyRun]) -> list[dict[str, Any]]:
-    """Per variant: seeds, how many reached Q ≥ 1.19, median step to it, median final Q."""
+    """Per variant: seeds, how many reached Q ≥ 1.19, median step to it, median final Q (the
+    true Q of the best member: on the noisy toy, not the noisy value it reported)."""
     rows = []
     for variant in VARIANTS:
         mine = [r for r in runs if r.variant == variant]
@@ -77,7 +123,7 @@ def summarize(runs: list[ToyRun]) -> list[dict[str, Any]]:
         rows.append({
             "variant": variant, "seeds": len(mine), "reached": len(reached),
             "median_step_to_1.19": statistics.median(reached) if reached else None,
-            "median_final_q": statistics.median(r.final_q for r in mine)})
+            "median_final_q": statistics.median(r.true_q for r in mine)})
     return rows
 
 
@@ -92,12 +138,13 @@ def table(rows: list[dict[str, Any]], steps: int) -> str:
     return "\n".join(lines)
 
 
-def run_toy(*, seeds: int = 20, steps: int = 400,
+def run_toy(*, seeds: int = 20, steps: int = 400, noise: float = 0.0,
             on_run: Callable[[ToyRun], None] | None = None) -> list[ToyRun]:
-    """Every variant on seeds 0..seeds-1, as populations of one temporary SQLite file.
+    """Every variant on seeds 0..seeds-1, as populations of one temporary SQLite file; with
+    `noise`, on the noisy toy (see `run_variant`).
 
     Raises:
-        ConfigError: `seeds` or `steps` is not an integer >= 1.
+        ConfigError: `seeds` or `steps` is not an integer >= 1, or see `toy_trainable`.
     """
     from popbt.errors import ConfigError
     from popbt.storage import get_storage
@@ -111,7 +158,8 @@ def run_toy(*, seeds: int = 20, steps: int = 400,
         try:
             for variant in VARIANTS:
                 for seed in range(seeds):
-                    run = run_variant(variant, seed, steps=steps, storage=storage)
+                    run = run_variant(variant, seed, steps=steps, storage=storage,
+                                      noise=noise)
                     runs.append(run)
                     if on_run is not None:
                         on_run(run)

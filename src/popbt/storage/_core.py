@@ -31,7 +31,7 @@ from popbt import _secrets
 from popbt.errors import ConfigError, StorageError
 from popbt.records import Member, MemberState
 from popbt.storage._engine import WRITE, check_tables, create_engine, create_tables
-from popbt.storage._statements import LOCKED, OLD_STATEMENTS, ROWS, SQL
+from popbt.storage._statements import LOCKED, ROWS, SQL, old_statements
 from popbt.storage._upgrade import add_missing, missing
 from popbt.storage.base import PopulationRow
 from popbt.storage.contract import Storage
@@ -109,12 +109,13 @@ class SQLCore(Storage):
                                          busy_timeout_s=busy_timeout_s, wal=create)
             self._write_engine = self._engine.execution_options(**{WRITE: True})
             # a database of an older popbt, opened to read: read as it is (see `_upgrade`)
-            self._old = False
+            self._old: frozenset[str] = frozenset()  # the columns it lacks
             if create:
                 create_tables(self._write_engine, sqlite=self.is_sqlite,
                               busy_timeout_s=busy_timeout_s)
             else:
-                self._old = bool(check_tables(self._engine, self.safe_url))
+                self._old = frozenset(c for _, c, _ in check_tables(self._engine,
+                                                                     self.safe_url))
         except (NoSuchModuleError, ArgumentError, ImportError) as exc:
             raise StorageError(f"cannot open storage {self.safe_url!r}: {exc}; use "
                                f"sqlite:///path/to/file.db, or postgresql+psycopg://... with "
@@ -128,11 +129,11 @@ class SQLCore(Storage):
 
     def _statements(self) -> dict[str, str]:
         """Every statement of `_statements.SQL` as this storage's driver runs it; those of
-        `OLD_STATEMENTS` instead while the database lacks columns an older popbt did not
+        `old_statements` instead while the database lacks columns an older popbt did not
         make."""
         lock = "" if self.is_sqlite else " FOR UPDATE"
         named = self.is_sqlite  # sqlite3 takes :name; psycopg takes %(name)s
-        chosen = {**SQL, **OLD_STATEMENTS} if self._old else SQL
+        chosen = {**SQL, **old_statements(self._old)} if self._old else SQL
         return {k: (v if named else re.sub(r":(\w+)", r"%(\1)s", v))
                 + (lock if k in LOCKED else "") for k, v in chosen.items()}
 
@@ -142,7 +143,7 @@ class SQLCore(Storage):
         if self._old:
             with self._write() as conn:
                 add_missing(conn, sqlite=self.is_sqlite)
-            self._old = False
+            self._old = frozenset()
             self._sql = self._statements()
 
     def _notice_upgrade(self) -> None:
@@ -150,10 +151,10 @@ class SQLCore(Storage):
         the columns it lacked, use the statements that read them."""
         if self._old:
             with self._read() as conn:
-                if missing(conn):
-                    return
-            self._old = False
-            self._sql = self._statements()
+                lacking = frozenset(c for _, c, _ in missing(conn))
+            if lacking != self._old:
+                self._old = lacking
+                self._sql = self._statements()
 
     def redact(self, text: str) -> str:
         """`text` with this storage's password and other secrets of its URL (see

@@ -56,7 +56,8 @@ class Decisions(SQLCore):
     @retried
     def peers(self, pop: PopulationRow, *, window: int = 0) -> Peers:
         """Every member that has a score, with its last `window` fitness values (scores since
-        its last exploit) when `window` > 0."""
+        its last exploit) and the fitness of its samples at its current step (see
+        `Peer.samples`) when `window` > 0."""
         with self._read() as conn:
             return self._peers(conn, pop, window)
 
@@ -81,11 +82,16 @@ class Decisions(SQLCore):
             self._snapshots[pop.id] = (version, steps, fitness)
         scored = np.flatnonzero(~np.isnan(fitness))
         history: dict[int, list[float]] = {}
+        samples: dict[int, tuple[float, ...]] = {}
         if window > 0:
             for mid, fit in self._rows(conn, "history", {"p": pop.id, "window": window}):
                 history.setdefault(mid, []).append(fit)
+            for mid, data in self._rows(conn, "samples", {"p": pop.id}):
+                found = json.loads(data).get("sample_fitness")
+                if found:  # the READY event at its step of a member that reported samples
+                    samples[mid] = tuple(float(x) for x in found)
         return Peers(scored, steps[scored], fitness[scored],
-                     {mid: tuple(h) for mid, h in history.items()})
+                     {mid: tuple(h) for mid, h in history.items()}, samples=samples)
 
     def _decide(self, conn: Connection, pop: PopulationRow, member_id: int, decide: Decide,
                 now: float, target: int, before: Snapshot | None = None) -> None:
@@ -126,28 +132,39 @@ class Decisions(SQLCore):
                              fitness=-math.inf if d.fitness is None else d.fitness,
                              hparams=json.loads(d.hparams), checkpoint_id=d.checkpoint_id)
 
+        def elite() -> DonorView | None:
+            found = self._rows(conn, "elite", {"p": pop.id})
+            if not found or found[0][0] is None:
+                return None
+            checkpoint_id, fitness, data = found[0]
+            best = json.loads(data)
+            return DonorView(member_id=best["member_id"], step=best["step"],
+                             score=best["score"], fitness=fitness, hparams=best["hparams"],
+                             checkpoint_id=checkpoint_id)
+
         def history() -> dict[int, MemberHistory]:
             rows = self._rows(conn, "history_events", {"p": pop.id})
             return history_from_events(
                 ((mid, EventKind(kind), step, json.loads(data)) for mid, kind, step, data in rows),
-                metric=metric)
+                metric=metric, mode=pop.settings.mode)
 
         me = Peers.of(peers).find(row.member_id) or Peer(
             row.member_id, row.step, math.nan if row.fitness is None else row.fitness)
         return decide.context(member=me, hparams=json.loads(row.hparams),
                               ready_count=row.ready_count, peers=peers, donor=donor,
-                              history=history)
+                              history=history, elite=elite)
 
     def _apply(self, conn: Connection, pop: PopulationRow, row: Any, decision: Decision,
                values: dict[str, Any], now: float, target: int) -> list[dict[str, Any]]:
         """Fill `values` (the member's columns, from `copyable(row)`) with `decision`; the
         rows of its events. A `CopyDonor` is applied only from a donor with a checkpoint and
-        a finite score that is not behind the member (its step would go back); any other is
-        applied as `Continue`. A copy that lands at the step `target` takes the donor's score
-        and metrics too: the member reports no more, and its score must be its checkpoint's."""
+        a finite score that is not behind the member (its step would go back), unless it is a
+        backtrack to the elite; any other is applied as `Continue`. A copy that lands at the
+        step `target` takes the donor's score and metrics too: the member reports no more, and
+        its score must be its checkpoint's."""
         if isinstance(decision, CopyDonor) and (
-                decision.donor.checkpoint_id is None or decision.donor.step < row.step
-                or not math.isfinite(decision.donor.fitness)):
+                decision.donor.checkpoint_id is None or not math.isfinite(decision.donor.fitness)
+                or (decision.donor.step < row.step and not decision.backtrack)):
             return []
         if isinstance(decision, CopyDonor | Reseed) and decision.donor is not None:
             d = decision.donor

@@ -1,15 +1,19 @@
 """`SQLStorage`'s reports and failures: what a worker publishes about a claimed member, and
 the re-seed of a member that keeps failing.
 
-Contract: a report (score, checkpoint pointer, READY event, release) commits as a whole or
-not at all, and only under the claim it names; one whose commit went through before the
-connection was lost is recognised when run again and accepted once. A checkpoint row is
-deleted, and its file reported for deletion, only when no member points at it and it is not
-among the last `keep` its writer made.
+Contract: a report (score, checkpoint pointer, READY event with the evaluation's samples,
+release) commits as a whole or not at all, and only under the claim it names; one whose
+commit went through before the connection was lost is recognised when run again and
+accepted once. A checkpoint row is deleted, and its file reported for deletion, only when no
+member points at it, it is not among the last `keep` its writer made, and it is not the
+population's elite: the checkpoint of the best finite fitness ever reported (the first one
+on ties), which a backtracking exploit may still copy.
 """
 
 from __future__ import annotations
 
+import json
+import math
 from typing import Any
 
 from sqlalchemy.engine import Connection
@@ -20,6 +24,15 @@ from popbt.storage._decisions import Decisions, copyable
 from popbt.storage._retry import retried
 from popbt.storage.base import Claim, Decide, Outcome, PopulationRow, Report
 from popbt.storage.contract import RESEEDS
+
+
+def ready_data(report: Report) -> dict[str, Any]:
+    """What the READY event of `report` records: its score and metrics, and its samples and
+    their fitness when `evaluate` returned several values under the metric."""
+    data: dict[str, Any] = {"score": report.score, "metrics": report.metrics}
+    if report.samples:
+        data.update(samples=list(report.samples), sample_fitness=list(report.sample_fitness))
+    return data
 
 
 class Reports(Decisions):
@@ -43,6 +56,12 @@ class Reports(Decisions):
             metrics = dumps(report.metrics)
             self._run(conn, "add_score", {
                 **key, "step": report.step, "fitness": fitness, "metrics": metrics})
+            if math.isfinite(fitness):  # the best ever reported: kept as the elite
+                self._run(conn, "set_elite", {"p": pop.id, "c": ckpt_id, "fitness": fitness,
+                                              "elite": dumps({
+                                                  "member_id": report.member_id,
+                                                  "step": report.step, "score": report.score,
+                                                  "hparams": json.loads(row.hparams)})})
             values: dict[str, Any] = {
                 "step": report.step, "fitness": fitness, "metrics": metrics,
                 "checkpoint_id": ckpt_id, "failures": 0, "error": None, "hparams": row.hparams,
@@ -52,8 +71,7 @@ class Reports(Decisions):
                 values.update(last_ready_step=report.step, ready_count=row.ready_count + 1)
                 self._run(conn, "add_event", {**key, "step": report.step,
                                               "kind": EventKind.READY.value,
-                                              "data": dumps({"score": report.score,
-                                                             "metrics": report.metrics})})
+                                              "data": dumps(ready_data(report))})
             done = report.step >= target
             values.update(state=(MemberState.DONE if done else MemberState.IDLE).value,
                           owner=None, pending=int(report.decide))

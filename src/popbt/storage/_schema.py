@@ -32,6 +32,10 @@ populations = Table(
     Column("schema_version", Integer, nullable=False, default=SCHEMA_VERSION),
     Column("stopped", Text, nullable=True),  # added after version 1: see `_upgrade`
     Column("trainable", Text, nullable=True),  # added after version 1: see `_upgrade`
+    # the best checkpoint ever reported (kept while it is): added after version 1
+    Column("elite_checkpoint_id", Integer, nullable=True),
+    Column("elite_fitness", Float, nullable=True),
+    Column("elite", Text, nullable=True),  # JSON: member_id, step, score, hparams
     UniqueConstraint("name", name="uq_popbt_population_name"),
 )
 

@@ -132,6 +132,10 @@ SQL = {
         "JOIN popbt_members m ON m.population_id = s.population_id AND "
         "m.member_id = s.member_id WHERE s.population_id = :p AND s.id > m.history_since) h "
         "WHERE rn <= :window ORDER BY id"),
+    "samples": (
+        "SELECT e.member_id, e.data FROM popbt_events e JOIN popbt_members m ON "
+        "m.population_id = e.population_id AND m.member_id = e.member_id AND m.step = e.step "
+        "WHERE e.population_id = :p AND e.kind = 'ready' ORDER BY e.id"),
     "history_events": ("SELECT member_id, kind, step, data FROM popbt_events "
                        "WHERE population_id = :p ORDER BY id"),
     "update_member": (
@@ -165,7 +169,14 @@ SQL = {
         "SELECT c.id, c.path FROM popbt_checkpoints c WHERE c.population_id = :p AND "
         "c.member_id = :m AND c.id NOT IN (SELECT id FROM popbt_checkpoints WHERE "
         "population_id = :p AND member_id = :m ORDER BY id DESC LIMIT :keep) AND NOT EXISTS "
-        "(SELECT 1 FROM popbt_members WHERE population_id = :p AND checkpoint_id = c.id)"),
+        "(SELECT 1 FROM popbt_members WHERE population_id = :p AND checkpoint_id = c.id) "
+        "AND NOT EXISTS (SELECT 1 FROM popbt_populations WHERE id = :p AND "
+        "elite_checkpoint_id = c.id)"),
+    "set_elite": (
+        "UPDATE popbt_populations SET elite_checkpoint_id = :c, elite_fitness = :fitness, "
+        "elite = :elite WHERE id = :p AND (elite_fitness IS NULL OR elite_fitness < :fitness)"),
+    "elite": ("SELECT p.elite_checkpoint_id, p.elite_fitness, p.elite FROM popbt_populations p "
+              "JOIN popbt_checkpoints c ON c.id = p.elite_checkpoint_id WHERE p.id = :p"),
     "delete_checkpoint": "DELETE FROM popbt_checkpoints WHERE id = :id",
     "reported": ("SELECT 1 FROM popbt_checkpoints WHERE population_id = :p AND member_id = :m "
                  "AND path = :path"),
@@ -204,10 +215,16 @@ SQL = {
                    f"population_id = :p AND id = :id"),
     "checkpoint_paths": "SELECT DISTINCT path FROM popbt_checkpoints",
 }
-# What a storage opened to read runs instead, on a database of an older popbt that lacks a
-# column of `_upgrade.ADDED` (read as NULL until a writer adds it).
-OLD_STATEMENTS = _population_reads(
-    POPULATION_COLS.replace("stopped", "NULL").replace("trainable", "NULL"), "NULL")
+
+
+def old_statements(missing: frozenset[str]) -> dict[str, str]:
+    """What a storage opened to read runs instead, on a database of an older popbt that lacks
+    the columns named in `missing` (of `_upgrade.ADDED`): each read as NULL until a writer
+    adds it."""
+    cols = ", ".join("NULL" if f in missing else f for f in POPULATION_FIELDS)
+    return _population_reads(cols, "NULL" if "stopped" in missing else "stopped")
+
+
 # The record each statement's rows come back as (others: plain tuples).
 ROWS: dict[str, Any] = {
     **dict.fromkeys(("take", "owned", "member", "members", "best", "best_donor",

@@ -21,6 +21,10 @@ from sqlalchemy.engine import Connection
 ADDED: tuple[tuple[str, str, str], ...] = (
     ("popbt_populations", "stopped", "TEXT"),  # the reason a population was stopped
     ("popbt_populations", "trainable", "TEXT"),  # a reference to the class that trains it
+    # the best checkpoint ever reported: its id, its fitness, and (JSON) whose and what
+    ("popbt_populations", "elite_checkpoint_id", "INTEGER"),
+    ("popbt_populations", "elite_fitness", "DOUBLE PRECISION"),
+    ("popbt_populations", "elite", "TEXT"),
 )
 
 

@@ -24,7 +24,8 @@ class Decide(Protocol):
 
     def context(self, *, member: Peer, hparams: Mapping[str, Any], ready_count: int,
                 peers: Peers, donor: Callable[[int], DonorView | None],
-                history: Callable[[], History] | None = None) -> DecisionContext: ...
+                history: Callable[[], History] | None = None,
+                elite: Callable[[], DonorView | None] | None = None) -> DecisionContext: ...
 
     def decide(self, context: DecisionContext) -> Decision: ...
 
@@ -112,7 +113,10 @@ class Report:
     """What a worker publishes after training a claimed member for one interval.
 
     `score`: the population's metric; `fitness`: what ranks it (the population's
-    `popbt.fitness.Fitness` of `metrics`, computed by the worker). `ready`: the member reached
+    `popbt.fitness.Fitness` of `metrics`, computed by the worker). `samples`: the metric's
+    values `score` is the mean of, when `evaluate` returned several (else empty), and
+    `sample_fitness` the fitness of each (computed by the worker, as `fitness`; recorded with
+    the READY event, for decisions to test). `ready`: the member reached
     a ready point (a READY event is recorded). `decide`: a ready decision is due (past the
     burn-in); it is made before the member trains again.
     """
@@ -130,6 +134,8 @@ class Report:
     ready: bool
     decide: bool
     keep_checkpoints: int
+    samples: tuple[float, ...] = ()
+    sample_fitness: tuple[float, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -264,9 +264,11 @@ class Storage(ABC):
 
         Returns `Outcome(accepted=False)` and changes nothing when the claim was lost; a
         report that was committed before (run again after a lost connection) is accepted
-        once. `Outcome.obsolete_paths`: the writer's checkpoints beyond its last
-        `report.keep_checkpoints` that no member points at, whose rows were deleted; the
-        caller deletes their files.
+        once. A finite fitness better than every one reported before makes the checkpoint
+        the population's elite (what `DecisionContext.elite` reads, for `popbt.Backtrack`).
+        `Outcome.obsolete_paths`: the writer's checkpoints beyond its last
+        `report.keep_checkpoints` that no member points at and that are not the elite, whose
+        rows were deleted; the caller deletes their files.
         """
 
     @abstractmethod

@@ -6,6 +6,7 @@ Every strategy class is registered once in `popbt.strategies.registry` (`registe
 
 from __future__ import annotations
 
+from popbt.strategies.backtrack import Backtrack
 from popbt.strategies.deferred import DeferredExploit, DeferredExplore
 from popbt.strategies.exploit import Exploit, NoExploit, Tournament, Truncation, TTest
 from popbt.strategies.explore import (
@@ -17,11 +18,14 @@ from popbt.strategies.explore import (
     StoredExplore,
     as_explore,
 )
+from popbt.strategies.pb2 import PB2
+from popbt.strategies.pb2_mix import PB2Mix
 from popbt.strategies.ready import Every
 from popbt.strategies.registry import from_config, register
 
 __all__ = [
-    "CallableExplore", "DeferredExploit", "DeferredExplore", "Every", "Exploit", "Explore",
-    "GaussianNoise", "NoExploit", "Perturb", "Resample", "StoredExplore", "TTest", "Tournament",
-    "Truncation", "as_explore", "from_config", "register",
+    "Backtrack", "CallableExplore", "DeferredExploit", "DeferredExplore", "Every", "Exploit",
+    "Explore",
+    "GaussianNoise", "NoExploit", "PB2", "PB2Mix", "Perturb", "Resample", "StoredExplore",
+    "TTest", "Tournament", "Truncation", "as_explore", "from_config", "register",
 ]

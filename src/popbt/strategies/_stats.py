@@ -1,4 +1,5 @@
-"""Welch's t-test without SciPy: the Student t tail through the regularised incomplete beta."""
+"""Welch's t-test without SciPy (the Student t tail through the regularised incomplete beta),
+and the sample statistics it and the noise-robust exploits share."""
 
 from __future__ import annotations
 
@@ -46,6 +47,36 @@ def betainc(a: float, b: float, x: float) -> float:
     return 1.0 - math.exp(log_front) * _betacf(b, a, 1.0 - x) / b
 
 
+def mean_var(values: Sequence[float]) -> tuple[float, float]:
+    """The mean and the sample variance (n − 1 in the denominator) of two or more values.
+
+    Examples:
+        >>> mean_var([1.0, 2.0, 3.0])
+        (2.0, 1.0)
+
+    Raises:
+        ValueError: fewer than two values.
+    """
+    n = len(values)
+    if n < 2:
+        raise ValueError(f"a sample variance needs at least two values, got {n}")
+    m = math.fsum(values) / n
+    return m, math.fsum((x - m) ** 2 for x in values) / (n - 1)
+
+
+def standard_error(values: Sequence[float]) -> float:
+    """The standard error of the mean of two or more values: s / √n.
+
+    Examples:
+        >>> standard_error([1.0, 3.0, 5.0, 7.0])
+        1.2909944487358056
+
+    Raises:
+        ValueError: fewer than two values.
+    """
+    return math.sqrt(mean_var(values)[1] / len(values))
+
+
 def welch_p_value(a: Sequence[float], b: Sequence[float]) -> float:
     """Two-sided p-value of Welch's t-test that `a` and `b` have equal means.
 
@@ -55,9 +86,8 @@ def welch_p_value(a: Sequence[float], b: Sequence[float]) -> float:
     na, nb = len(a), len(b)
     if na < 2 or nb < 2:
         raise ValueError("Welch's t-test needs at least two values per sample")
-    ma, mb = math.fsum(a) / na, math.fsum(b) / nb
-    va = math.fsum((x - ma) ** 2 for x in a) / (na - 1)
-    vb = math.fsum((x - mb) ** 2 for x in b) / (nb - 1)
+    ma, va = mean_var(a)
+    mb, vb = mean_var(b)
     se2 = va / na + vb / nb
     if se2 == 0.0:
         return 1.0 if ma == mb else 0.0

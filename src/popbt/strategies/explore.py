@@ -46,6 +46,11 @@ class Explore:
         """New hyperparameters inside `space`, and the operation applied to each one."""
         raise NotImplementedError
 
+    def check(self, *, size: int, space: Space) -> None:
+        """Called by `Settings` when a population is defined: raise `ConfigError` for
+        settings this explore cannot work with (a population of `size` members exploring
+        `space`); the base class accepts any."""
+
     def __call__(self, hparams: Mapping[str, Value], space: Space,
                  rng: np.random.Generator) -> dict[str, Value]:
         return self.explore(hparams, space, rng)[0]

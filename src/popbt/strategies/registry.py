@@ -23,7 +23,7 @@ Contract:
 
 Examples:
     >>> sorted(EXPLOITS)
-    ['tournament', 'truncation', 'ttest']
+    ['backtrack', 'tournament', 'truncation', 'ttest']
     >>> make("exploit", "truncation", {"fraction": 0.25})
     Truncation(fraction=0.25)
     >>> make("explore", "resample", {})
@@ -40,6 +40,7 @@ from typing import Any, Literal
 
 from popbt.errors import ConfigError
 from popbt.strategies._config import StrategyKind, is_builtin, rebuild
+from popbt.strategies.backtrack import Backtrack
 from popbt.strategies.deferred import DeferredExploit, DeferredExplore, build
 from popbt.strategies.exploit import Exploit, NoExploit, Tournament, Truncation, TTest
 from popbt.strategies.explore import (
@@ -50,6 +51,8 @@ from popbt.strategies.explore import (
     StoredExplore,
     callable_from_ref,
 )
+from popbt.strategies.pb2 import PB2
+from popbt.strategies.pb2_mix import PB2Mix
 from popbt.strategies.ready import Every
 
 __all__ = ["CHOICES", "DEFAULTS", "EXPLOITS", "EXPLORES", "Choice", "Entry", "Kind",
@@ -204,22 +207,37 @@ def from_config(config: Mapping[str, Any] | None, *, lazy: bool = False) -> Any:
     return rebuild(named[kind], spec)
 
 
-def _truncation(options: Options) -> Exploit:
-    fraction = options.get("fraction")
-    return Truncation() if fraction is None else Truncation(fraction=fraction)
+def _given(options: Options, *names: str) -> dict[str, Any]:
+    """The options among `names` that were given (not None)."""
+    return {name: options[name] for name in names if options.get(name) is not None}
+
+
+MARGINS = ("margin", "margin_se", "window")
 
 
 # The table of popbt's own strategies (a new one: its module, and one line here).
 register(Every)
-register(Truncation, name="truncation", make=_truncation,
+register(Truncation, name="truncation",
+         make=lambda options: Truncation(**_given(options, "fraction", *MARGINS)),
          help="the bottom --fraction copies a member of the top --fraction")
 register(Tournament, name="tournament",
+         make=lambda options: Tournament(**_given(options, *MARGINS)),
          help="copy one other member drawn at random if it scores higher")
-register(TTest, name="ttest", help="copy one other member drawn at random if Welch's t-test "
-                                   "over recent scores says it is better")
+register(TTest, name="ttest", make=lambda options: TTest(**_given(options, "window", "margin")),
+         help="copy one other member drawn at random if Welch's t-test over recent scores "
+              "(or the samples of its last evaluation) says it is better")
 register(NoExploit)
+register(Backtrack, name="backtrack",
+         make=lambda options: Backtrack(**_given(options, "fraction", *MARGINS)),
+         help="as truncation, but the best checkpoint ever seen stays a donor even after "
+              "its member moved on (the member may go back to its step)")
 register(Perturb, name="perturb",
          help="multiply each hyperparameter by 0.8 or 1.2, resampling some")
 register(Resample, name="resample", make=lambda options: Resample(probability=1.0),
          help="draw every hyperparameter afresh from its prior")
 register(GaussianNoise)
+register(PB2, name="pb2", help="Population-Based Bandits: a time-varying GP bandit on every "
+                               "member's score changes picks the hyperparameters (use with "
+                               "--exploit truncation --fraction 0.25)")
+register(PB2Mix, name="pb2mix", help="PB2 for categorical hyperparameters too: unordered "
+                                     "choices by an EXP3 bandit, the rest by the GP")

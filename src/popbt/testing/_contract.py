@@ -12,13 +12,14 @@ import pytest
 import popbt
 from popbt.records import EventKind, MemberState
 from popbt.storage.contract import RESEEDS, Storage
+from popbt.testing._contract_elite import EliteContract
 from popbt.testing._contract_pace import PaceContract
 from popbt.testing._contract_resize import ResizeContract
 from popbt.testing._contract_stop import StopContract
 from popbt.testing._helpers import NEVER, NOW, ScriptedDecide, claim, make, present, report
 
 
-class StorageContract(PaceContract, ResizeContract, StopContract):
+class StorageContract(EliteContract, PaceContract, ResizeContract, StopContract):
     """The storage contract's tests; subclass it and provide a `storage_factory` fixture (see
     the module docstring)."""
 
@@ -257,7 +258,8 @@ class StorageContract(PaceContract, ResizeContract, StopContract):
         assert one.member.member_id == 1
         report(storage, pop, one, steps=95, ready=False, keep=1)  # member 1 moves on
         zero = claim(storage, pop, "a")
-        gone = report(storage, pop, zero, ready=False, keep=1).obsolete_paths
+        # (scoring better than every report before, so that neither is the elite any more)
+        gone = report(storage, pop, zero, ready=False, keep=1, score=2.0).obsolete_paths
         assert sorted(gone) == ["m0/s10-2.npz", "m0/s5-1.npz"]
         with pytest.raises(popbt.StorageError, match="not recorded"):
             storage.checkpoint(pop, first)

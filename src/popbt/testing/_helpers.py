@@ -11,7 +11,7 @@ from popbt.decisions import Continue, CopyDonor, Decision, DecisionContext, Dono
 from popbt.fitness import fitness_of
 from popbt.records import Peer
 from popbt.settings import Settings
-from popbt.storage.base import Claim, PopulationRow, Report
+from popbt.storage.base import Claim, Decide, PopulationRow, Report
 from popbt.storage.contract import Storage
 from popbt.strategies import as_explore
 
@@ -109,6 +109,6 @@ def report(storage: Storage, pop: PopulationRow, claim: Claim, *, steps: int = 5
 
 
 def claim(storage: Storage, pop: PopulationRow, worker: str = "w", *, now: float = NOW,
-          lease: float = 30.0, decide: ScriptedDecide = NEVER) -> Any:
+          lease: float = 30.0, decide: Decide = NEVER) -> Any:
     """`storage.claim` for `worker` (a `Claim`, or None)."""
     return storage.claim(pop, worker=worker, lease_s=lease, now=now, decide=decide)

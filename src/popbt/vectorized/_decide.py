@@ -61,7 +61,7 @@ def decide_round(decider: Decider, records: list[dict[str, Any]],
             read.extend((e.member_id, e.kind, e.step, e.data) for e in stored())
         pending = ((m, kind, at, data) for m, at, kind, data in events)
         return history_from_events(itertools.chain(read, pending),
-                                   metric=decider.settings.metric)
+                                   metric=decider.settings.metric, mode=decider.settings.mode)
 
     def snapshot() -> Peers:
         fitnesses = {m: tuple(h) for m, h in history.items()} if window else None

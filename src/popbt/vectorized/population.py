@@ -9,6 +9,9 @@ Contract:
   hyperparameters; explore then changes the hyperparameters. As in the worker loop, the
   member keeps its own score until the next evaluation. Decisions due at the step target
   wait, as in the worker loop, until training is continued to more steps.
+- An evaluation is one value per metric and member (a 0-d tensor of `metrics_fn`); per-
+  evaluation samples (`evaluate` returning a list under the metric) are the worker loop's,
+  so here `TTest` and `margin_se` read each member's recent scores (`Peer.history`).
 - Each round (scores, READY / EXPLOIT / EXPLORE events, member records, and a snapshot of the
   stacked state every `snapshot_every` ready rounds and at the end) is one storage
   transaction, in the same tables as the worker loop, so `popbt status`, `best`, `schedule`
@@ -156,6 +159,11 @@ class VectorizedPopulation:
                             ready=ready, exploit=exploit, explore=as_explore(explore),
                             keep_checkpoints=keep_checkpoints, max_lead=max_lead, sync=sync)
         _numeric_space(space)
+        if getattr(settings.exploit, "uses_elite", False):
+            raise ConfigError(f"exploit={settings.exploit!r} copies past checkpoints, which the "
+                              f"vectorized trainer does not keep (its members are rows of one "
+                              f"state); use popbt.Truncation, or create_population for "
+                              f"backtracking")
         self.loss_fn = loss_fn or per_example_cross_entropy
         unused = [k for k in space if k not in _optim.DEFAULTS[optimizer] and k != BATCH_SIZE]
         if unused and not takes_hparams(self.loss_fn):
