@@ -45,7 +45,7 @@ import numpy as np
 from popbt.decisions import History, Observation
 from popbt.errors import ConfigError
 from popbt.space import Choice, Domain, IntUniform, Space, Value
-from popbt.strategies._gp import GP
+from popbt.strategies._gp import GP, one_thread
 from popbt.strategies.explore import Explore, Ops
 
 KEPT = 1000
@@ -254,9 +254,10 @@ def propose(space: Space, hparams: Mapping[str, Any], rng: np.random.Generator,
         return ({n: space[n].sample(rng) for n in names}, {n: "pb2 random" for n in names})
     data = data.last(max_points)
     y = np.clip((data.gain - np.mean(data.gain)) / (float(np.std(data.gain)) + 1e-8), -2, 2)
-    gp = GP.fit(data.t / unit, data.z, y)
     pending = np.array([p.z for p in points], float).reshape(len(points), len(names))
-    best = ucb_argmax(gp, t, pending, data, space, names, rng)
+    with one_thread():
+        gp = GP.fit(data.t / unit, data.z, y)
+        best = ucb_argmax(gp, t, pending, data, space, names, rng)
     return ({n: space[n].from_unit(float(best[j])) for j, n in enumerate(names)},
             {n: "pb2" for n in names})
 
