@@ -8,11 +8,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 import popbt
 from popbt.demos.toy_trainable import SPACE as TOY
 from popbt.demos.toy_trainable import ToyTrainable
+from popbt.report.data import population_data, schedule
 
 TESTS = Path(__file__).parent
 RULES = {"plain": 1.0, "double": 2.0, "frozen": 0.0}
@@ -61,6 +60,11 @@ def test_pb2_in_worker_processes_on_the_toy(tmp_path: Path):
     pop.train(ToyTrainable, steps=80, workers=2, progress=False)
     assert len(explored(pop)) >= 5 and labels(pop) == {"pb2", "pb2 random"}
     assert pop.best is not None and pop.best.score > 1.0  # from 1.2 - 2 · 0.81 = -0.42
+    # the report's schedules label the points PB2 chose
+    data = population_data(pop)
+    shown = {label for m in range(4) for entry in schedule(data, m)
+             for label in entry["ops"].values()}
+    assert "pb2" in shown
 
 
 def test_pb2mix_in_worker_processes_with_a_categorical(tmp_path: Path):
@@ -74,7 +78,6 @@ def test_pb2mix_in_worker_processes_with_a_categorical(tmp_path: Path):
 
 
 def test_pb2_in_the_vectorized_trainer(tmp_path: Path):
-    pytest.importorskip("torch")
     from torch import nn
 
     from popbt.demos.digits import SPACE, load_data
