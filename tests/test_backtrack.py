@@ -12,6 +12,7 @@ import popbt
 from backtrack_trainables import SPACE, Overshoot
 from popbt.checkpoints import CheckpointStore
 from popbt.records import EventKind, MemberState
+from popbt.replay import replay_member
 
 READY, TARGET = 2, 16
 
@@ -55,6 +56,29 @@ def test_members_go_back_to_the_elite_which_is_kept(tmp_path: Path):
     assert row[2] == best.step
     state = CheckpointStore(pop.row.checkpoint_root).load(row[0], row[1])
     assert -(float(state["theta"]) - 5.0) ** 2 == pytest.approx(best.score)
+
+
+def test_lineages_through_the_elite_replay_exactly(tmp_path: Path):
+    """A lineage through a backtrack takes the elite's member as it was when it reported the
+    elite (not its later exploits): replaying each member's schedule from scratch gives its
+    score exactly (the trainable is deterministic)."""
+    pop = popbt.create_population(
+        name="replayed", storage=f"sqlite:///{tmp_path / 'bt.db'}", space=SPACE, size=4,
+        metric="score", seed=2, ready=popbt.Every(steps=READY),
+        exploit=popbt.Backtrack(fraction=0.25), explore=popbt.Perturb(), keep_checkpoints=1)
+    pop.train(Overshoot, steps=TARGET, workers=1, progress=False)
+    chains = [pop.lineage(m.member_id) for m in pop.members]
+    through = [c for c in chains if any(e.data.get("backtrack") for seg in c for e in seg.events
+                                        if e.kind is EventKind.EXPLOIT)]
+    assert through, "no lineage goes through a backtrack: the test cannot tell"
+    for m, segments in zip(pop.members, chains, strict=True):
+        assert segments[0].start_step == 0 and segments[-1].end_step == TARGET
+        for before, after in zip(segments, segments[1:], strict=False):
+            assert before.end_step == after.start_step
+        for seg in segments:
+            readies = [e.step for e in seg.events if e.kind is EventKind.READY]
+            assert readies == sorted(set(readies)) and all(s <= seg.end_step for s in readies)
+        assert replay_member(pop, m.member_id, Overshoot).score == pytest.approx(m.score)
 
 
 def test_truncation_never_goes_back(tmp_path: Path):

@@ -3,7 +3,8 @@
 A member's weights descend through exploits: before its last exploit they were the donor's,
 up to the donor's step at that moment, and so on back to an initial member. Events carry
 increasing ids in commit order, so "the donor's history at the time of the copy" is the
-donor's events with a smaller id than the exploit event.
+donor's events with a smaller id than the exploit event; for a backtrack to the elite (an
+earlier checkpoint of the donor), its events up to the READY event that reported it.
 """
 
 from __future__ import annotations
@@ -50,8 +51,19 @@ def lineage(events: Sequence[Event], member_id: int, current_step: int) -> list[
         x = own[exploits[-1]]
         segments.append(Segment(mid, x.step, end, tuple(own[exploits[-1]:])))
         mid, bound, end = int(x.data["donor"]), x.event_id, int(x.data["donor_step"])
+        if x.data.get("backtrack"):  # the elite: the donor as it was when it reported it
+            bound = min(bound, _reported(by_member.get(mid, ()), x.data["checkpoint_id"]))
     segments.reverse()
     return segments
+
+
+def _reported(events: Sequence[Event], checkpoint_id: Any) -> float:
+    """Just past the id of the READY event that reported `checkpoint_id` (inf when none
+    does: events recorded before READY events named their checkpoint)."""
+    for e in events:
+        if e.kind is EventKind.READY and e.data.get("checkpoint_id") == checkpoint_id:
+            return e.event_id + 1
+    return math.inf
 
 
 def schedule(segments: Sequence[Segment]) -> list[tuple[int, dict[str, Any]]]:

@@ -86,12 +86,12 @@ class Member:
 class Event:
     """An append-only record of something that happened to a member.
 
-    `data` by kind: READY {"score", "metrics"}, with "samples" (the metric's values as
-    `evaluate` returned them, when it returned several) and "sample_fitness" (each one's
-    oriented fitness); EXPLOIT {"donor", "donor_step", "checkpoint_id", "score",
-    "old", "new"}, with "backtrack": True when the donor was the population's elite (its
-    step may be behind the member's); EXPLORE {"old", "new", "ops"}; FAILURE {"error"};
-    CREATED {"hparams"};
+    `data` by kind: READY {"score", "metrics", "checkpoint_id"}, with "samples" (the
+    metric's values as `evaluate` returned them, when it returned several) and
+    "sample_fitness" (each one's oriented fitness); EXPLOIT {"donor", "donor_step",
+    "checkpoint_id", "score", "old", "new"}, with "backtrack": True when the donor was the
+    population's elite (its step may be behind the member's); EXPLORE {"old", "new", "ops"};
+    FAILURE {"error"}; CREATED {"hparams"};
     RESEED {"donor" or None, "error"}; RETIRED {"size"} (the population's size after);
     WARM_START {"population", "member_id", "step", "score"} (where its weights came from).
     A member added to a grown population has a CREATED event at the step it starts from; one

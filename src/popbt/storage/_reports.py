@@ -6,8 +6,9 @@ release) commits as a whole or not at all, and only under the claim it names; on
 commit went through before the connection was lost is recognised when run again and
 accepted once. A checkpoint row is deleted, and its file reported for deletion, only when no
 member points at it, it is not among the last `keep` its writer made, and it is not the
-population's elite: the checkpoint of the best finite fitness ever reported (the first one
-on ties), which a backtracking exploit may still copy.
+population's elite: the checkpoint of the best finite fitness ever reported at a ready point
+(the first one on ties), which a backtracking exploit may still copy. A READY event names
+the checkpoint it reports (`checkpoint_id`), so a lineage through the elite is exact.
 """
 
 from __future__ import annotations
@@ -56,7 +57,7 @@ class Reports(Decisions):
             metrics = dumps(report.metrics)
             self._run(conn, "add_score", {
                 **key, "step": report.step, "fitness": fitness, "metrics": metrics})
-            if math.isfinite(fitness):  # the best ever reported: kept as the elite
+            if report.ready and math.isfinite(fitness):  # the best ever: kept as the elite
                 self._run(conn, "set_elite", {"p": pop.id, "c": ckpt_id, "fitness": fitness,
                                               "elite": dumps({
                                                   "member_id": report.member_id,
@@ -71,7 +72,8 @@ class Reports(Decisions):
                 values.update(last_ready_step=report.step, ready_count=row.ready_count + 1)
                 self._run(conn, "add_event", {**key, "step": report.step,
                                               "kind": EventKind.READY.value,
-                                              "data": dumps(ready_data(report))})
+                                              "data": dumps({**ready_data(report),
+                                                             "checkpoint_id": ckpt_id})})
             done = report.step >= target
             values.update(state=(MemberState.DONE if done else MemberState.IDLE).value,
                           owner=None, pending=int(report.decide))
