@@ -258,8 +258,8 @@ class StorageContract(EliteContract, PaceContract, ResizeContract, StopContract)
         assert one.member.member_id == 1
         report(storage, pop, one, steps=95, ready=False, keep=1)  # member 1 moves on
         zero = claim(storage, pop, "a")
-        # (scoring better than every report before, so that neither is the elite any more)
-        gone = report(storage, pop, zero, ready=False, keep=1, score=2.0).obsolete_paths
+        # (a ready point better than every one before, so that neither is the elite any more)
+        gone = report(storage, pop, zero, keep=1, score=2.0).obsolete_paths
         assert sorted(gone) == ["m0/s10-2.npz", "m0/s5-1.npz"]
         with pytest.raises(popbt.StorageError, match="not recorded"):
             storage.checkpoint(pop, first)
