@@ -569,7 +569,7 @@ def pb2_section(args: argparse.Namespace) -> str:
     rows = []
     for points in PB2_POINTS:
         for where, timer in (("worker process (1 compute thread)", time_pb2_in_worker),
-                             ("this process (BLAS's default threads)", time_pb2)):
+                             ("this process (an in-process run)", time_pb2)):
             log(f"pb2: {args.pb2_decisions} decisions on {points} history points, {where}")
             r = timer(points, args.pb2_decisions)
             target, verdict = "—", "—"
@@ -599,9 +599,9 @@ def pb2_section(args: argparse.Namespace) -> str:
         "intervals); the donor is each member in turn, every call with its own generator.",
         "- where: a worker process as `popbt.Processes` starts them (one compute thread: "
         "`OMP_NUM_THREADS`, `MKL_NUM_THREADS`, `OPENBLAS_NUM_THREADS` = 1 unless set), which "
-        "is where decisions are made when several workers train; and this process, with the "
-        "BLAS's default threads (an in-process run). The target is on the former: on a "
-        "machine whose cores are busy, a multi-threaded BLAS waits for them.",
+        "is where decisions are made when several workers train; and this process (an "
+        "in-process run), where PB2 holds the BLAS to one thread while it fits (on busy "
+        "cores a multi-threaded BLAS waits for them). The target is on the former.",
         "",
         table(["members × intervals", "workers", "ideal s", "wall s", "overhead",
                "steady-state overhead per interval", "target", "verdict",
