@@ -56,6 +56,21 @@ def test_ray_tasks_train_a_population_to_the_end(ray_cluster, make_pop):
     assert best is not None and best.step == 30
 
 
+def test_ray_tasks_run_pb2_with_a_margin_in_synchronous_generations(ray_cluster, make_pop):
+    pop = make_pop(size=4, sync=True, explore=popbt.PB2(),
+                   exploit=popbt.Truncation(fraction=0.25, margin=0.01))
+    pop.train(Quadratic, steps=30, workers=2, executor="ray", progress=False)
+    check_consistent(pop, 30)
+    events = pop.events()
+    labels = {op for e in events if e.kind is EventKind.EXPLORE for op in e.data["ops"].values()}
+    assert labels & {"pb2", "pb2 random"}
+    for step in range(5, 30, 5):  # every decision of a step after every member's ready point
+        ready = [i for i, e in enumerate(events) if e.kind is EventKind.READY and e.step == step]
+        decided = [i for i, e in enumerate(events) if e.step == step
+                   and e.kind in (EventKind.EXPLOIT, EventKind.EXPLORE)]
+        assert len(ready) >= 4 and (not decided or max(ready) < min(decided)), step
+
+
 def test_a_stop_rule_and_callbacks_serve_ray_tasks(ray_cluster, make_pop):
     class Reports(popbt.Callback):
         def __init__(self) -> None:
