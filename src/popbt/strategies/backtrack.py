@@ -5,8 +5,9 @@ of the best fitness ever reported, kept by the storage while it is the elite, ev
 its member moved on or was overwritten), exactly as `Truncation` ranks the peers alone; a
 member in the bottom fraction copies one drawn from the top fraction, which may be the
 elite. Copying the elite may take the member back to an earlier step (the elite's): the
-EXPLOIT event says `"backtrack": True`. With noisy scores the elite is the luckiest
-evaluation, so use it with a margin (`margin_se`) or repeated evaluations.
+EXPLOIT event says `"backtrack": True`; with a population's `max_lead` or `sync`, the others
+wait for it to catch up. With noisy scores the elite is the luckiest evaluation, so use it
+with repeated evaluations (samples) and a margin.
 """
 
 from __future__ import annotations
