@@ -129,7 +129,8 @@ def test_the_command_line_offers_and_accepts_it(strategy_module, tmp_path, monke
 
 def test_an_unknown_name_lists_the_known_ones(strategy_module, capsys):
     with pytest.raises(popbt.ConfigError, match=r"exploit 'copy-worst' is unknown; choose one "
-                                                r"of truncation, tournament, ttest, copy-best"):
+                                                r"of truncation, tournament, ttest, backtrack, "
+                                                r"copy-best"):
         registry.make("exploit", "copy-worst", {})
     with pytest.raises(popbt.ConfigError, match=r"unknown strategy type 'CopyBest'; known: "
                                                 r"\[.*'Truncation'"):
@@ -137,7 +138,8 @@ def test_an_unknown_name_lists_the_known_ones(strategy_module, capsys):
     with pytest.raises(SystemExit) as done:
         main(["run", TARGET, "--steps", "1", "--exploit", "copy-worst"])
     assert done.value.code == 2
-    assert "'truncation', 'tournament', 'ttest', 'copy-best'" in capsys.readouterr().err
+    assert ("'truncation', 'tournament', 'ttest', 'backtrack', 'copy-best'"
+            in capsys.readouterr().err)
 
 
 def test_a_stored_class_that_cannot_be_imported_stops_training_not_reading(
