@@ -187,6 +187,8 @@ def test_the_bandit_caps_a_category_when_there_are_more_than_members():
     assert p.sum() == pytest.approx(1.0) and p[0] == pytest.approx(max(p))
     assert p[0] <= 0.5 + 1e-9  # EXP3.M: no category drawn with probability above 1/B
     assert probabilities([], arms=3, batch=4) == pytest.approx([1 / 3] * 3)
+    # γ = 1 (few rounds, fewer members than categories): uniform, not a division by zero
+    assert probabilities([[(0, 1.0), (1, 0.0)]], arms=4, batch=2) == pytest.approx([0.25] * 4)
 
 
 def test_pb2mix_without_categories_is_pb2():

@@ -40,8 +40,10 @@ def _cap(weights: np.ndarray, gamma: float, batch: int) -> np.ndarray:
     """EXP3.M's capped weights: the largest held at α so that none is drawn with a
     probability above 1/B (unchanged when none would be)."""
     arms = len(weights)
+    if batch >= arms or gamma >= 1.0:
+        return weights
     eta = (1.0 / batch - gamma / arms) / (1.0 - gamma)
-    if batch >= arms or gamma >= 1.0 or np.max(weights) < eta * np.sum(weights):
+    if np.max(weights) < eta * np.sum(weights):
         return weights
     ordered = np.sort(weights)[::-1]
     for k in range(1, arms):
