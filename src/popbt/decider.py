@@ -134,7 +134,7 @@ class Decider:
     def _elite(self, context: DecisionContext, peers: Peers) -> DonorView | None:
         """The population's elite as one more candidate donor, for an exploit that uses it:
         None when there is none, or it is the current state of a member the peers hold."""
-        if not getattr(self.settings.exploit, "uses_elite", False):
+        if not self.settings.exploit.uses_elite:
             return None
         elite = context.elite()
         if elite is None or not math.isfinite(elite.fitness):

@@ -95,4 +95,7 @@ def welch_p_value(a: Sequence[float], b: Sequence[float]) -> float:
     # Welch–Satterthwaite, scaled by se2 so tiny variances do not underflow when squared
     wa, wb = va / na / se2, vb / nb / se2
     df = 1.0 / (wa * wa / (na - 1) + wb * wb / (nb - 1))
+    tail = t * t / (df + t * t)
+    if tail < 0.5:  # a small |t|: df / (df + t²) rounds towards 1, its complement does not
+        return 1.0 - betainc(0.5, df / 2.0, tail)
     return betainc(df / 2.0, 0.5, df / (df + t * t))

@@ -13,12 +13,11 @@ with repeated evaluations (samples) and a margin.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar
 
 from popbt.strategies.exploit import Truncation
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class Backtrack(Truncation):
     """`Truncation` whose top fraction may hold the population's elite (see the module
     contract): the paper of Zhang et al. (2021) and Orion's `BacktrackExploit`.
@@ -28,4 +27,4 @@ class Backtrack(Truncation):
         True
     """
 
-    uses_elite: ClassVar[bool] = True
+    uses_elite = True

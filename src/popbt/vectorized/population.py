@@ -159,7 +159,7 @@ class VectorizedPopulation:
                             ready=ready, exploit=exploit, explore=as_explore(explore),
                             keep_checkpoints=keep_checkpoints, max_lead=max_lead, sync=sync)
         _numeric_space(space)
-        if getattr(settings.exploit, "uses_elite", False):
+        if settings.exploit.uses_elite:
             raise ConfigError(f"exploit={settings.exploit!r} copies past checkpoints, which the "
                               f"vectorized trainer does not keep (its members are rows of one "
                               f"state); use popbt.Truncation, or create_population for "
