@@ -113,10 +113,9 @@ class Decider:
         if chosen is None:
             return Continue()
         if chosen == ELITE and elite is not None:
-            explored = self._explore(elite.hparams, context)
-            return CopyDonor(donor=elite, old=dict(context.hparams), backtrack=True,
-                             hparams=dict(elite.hparams) if explored is None else explored[0],
-                             ops=None if explored is None else explored[1])
+            new, ops = self._copied(elite, context)
+            return CopyDonor(donor=elite, old=dict(context.hparams), hparams=new, ops=ops,
+                             backtrack=True)
         if chosen == me.member_id:
             explored = self._explore(context.hparams, context)
             if explored is None:
@@ -126,10 +125,8 @@ class Decider:
         donor = context.donor(chosen)
         if donor is None or not math.isfinite(donor.fitness) or donor.step < me.step:
             return Continue()
-        explored = self._explore(donor.hparams, context)
-        return CopyDonor(donor=donor, old=dict(context.hparams),
-                         hparams=dict(donor.hparams) if explored is None else explored[0],
-                         ops=None if explored is None else explored[1])
+        new, ops = self._copied(donor, context)
+        return CopyDonor(donor=donor, old=dict(context.hparams), hparams=new, ops=ops)
 
     def _elite(self, context: DecisionContext, peers: Peers) -> DonorView | None:
         """The population's elite as one more candidate donor, for an exploit that uses it:
@@ -155,10 +152,9 @@ class Decider:
         for i in order:
             donor = context.donor(int(peers.member_ids[i]))
             if donor is not None:
-                explored = self._explore(donor.hparams, context)
-                return Reseed(error=error, donor=donor, old=dict(context.hparams),
-                              hparams=dict(donor.hparams) if explored is None else explored[0],
-                              ops=None if explored is None else explored[1])
+                new, ops = self._copied(donor, context)
+                return Reseed(error=error, donor=donor, old=dict(context.hparams), hparams=new,
+                              ops=ops)
         return Reseed(error=error, donor=None, old=dict(context.hparams),
                       hparams=dict(context.hparams), ops=None)
 
@@ -173,10 +169,15 @@ class Decider:
         context = self.context(member=Peer(member_id, donor.step, math.nan),
                                hparams=donor.hparams, ready_count=0, peers=Peers.of([]),
                                donor=lambda _: donor)
+        new, ops = self._copied(donor, context)
+        return CopyDonor(donor=donor, old=dict(donor.hparams), hparams=new, ops=ops)
+
+    def _copied(self, donor: DonorView, context: DecisionContext
+                ) -> tuple[dict[str, Any], dict[str, str] | None]:
+        """The hyperparameters a copy of `donor` trains with, and how they were explored
+        (None: no explore, the donor's own)."""
         explored = self._explore(donor.hparams, context)
-        return CopyDonor(donor=donor, old=dict(donor.hparams),
-                         hparams=dict(donor.hparams) if explored is None else explored[0],
-                         ops=None if explored is None else explored[1])
+        return (dict(donor.hparams), None) if explored is None else explored
 
     def _explore(self, hparams: Mapping[str, Any],
                  context: DecisionContext) -> tuple[dict[str, Any], dict[str, str]] | None:
