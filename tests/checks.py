@@ -1,13 +1,17 @@
-"""Checks shared by the tests of real worker runs (processes, Ray, PostgreSQL)."""
+"""Checks shared by the tests of real worker runs (processes, Ray, PostgreSQL), and the
+loading of benchmark scripts their tests share."""
 
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import os
 import subprocess
+import sys
 from collections import defaultdict
 from collections.abc import Iterator
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import pytest
@@ -108,3 +112,14 @@ def intervals_after_exploits(pop: popbt.Population, *, interval: int,
     expected = hparams_by_interval(pop)
     assert {(e.member_id, e.step + interval) for e in exploits} <= set(expected)
     return expected
+
+
+def load_script(path: Path) -> ModuleType:
+    """A benchmark script imported as a module named after its file (registered in
+    `sys.modules`: its dataclasses look their module up there)."""
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    assert spec is not None and spec.loader is not None, path
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[path.stem] = module
+    spec.loader.exec_module(module)
+    return module

@@ -3,7 +3,6 @@ a resumed results file, the noisy toy)."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import math
 import subprocess
@@ -12,15 +11,13 @@ from pathlib import Path
 
 import pytest
 
+from checks import load_script
+
 SCRIPT = Path(__file__).resolve().parent.parent / "benchmarks" / "quality.py"
 
 
 def _load():
-    spec = importlib.util.spec_from_file_location("quality", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["quality"] = module  # dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
+    return load_script(SCRIPT)
 
 
 def _run(*args: str, timeout: int = 600) -> subprocess.CompletedProcess[str]:

@@ -16,15 +16,13 @@ from pathlib import Path
 
 import pytest
 
+from checks import load_script
+
 SCRIPT = Path(__file__).resolve().parent.parent / "benchmarks" / "vs_ray_tune.py"
 
 
 def _load():
-    spec = importlib.util.spec_from_file_location("vs_ray_tune", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["vs_ray_tune"] = module  # dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
+    return load_script(SCRIPT)
 
 
 def _quick(tmp_path: Path, *args: str) -> tuple[subprocess.CompletedProcess[str],
