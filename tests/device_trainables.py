@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from typing import Any
 
 import torch
@@ -13,13 +14,25 @@ from trainables import SlowQuadratic
 
 class EnvRecorder(SlowQuadratic):
     """SlowQuadratic that appends "pid CUDA_VISIBLE_DEVICES POPBT_ASSIGNED_GPUS" ("-" for
-    unset) to the file named by $POPBT_TEST_DEVICES when it is set up."""
+    unset) to the file named by $POPBT_TEST_DEVICES when it is set up.
+
+    With $POPBT_TEST_DEVICES_PROCESSES=n, setup then waits (up to 60 s) until n distinct
+    processes have written, so that on a loaded machine one worker cannot finish the whole
+    run before the others start."""
 
     def setup(self, hparams: dict[str, Any], seed: int) -> None:
         super().setup(hparams, seed)
         seen = [os.environ.get(v, "-") for v in ("CUDA_VISIBLE_DEVICES", "POPBT_ASSIGNED_GPUS")]
-        with open(os.environ["POPBT_TEST_DEVICES"], "a") as log:
+        path = os.environ["POPBT_TEST_DEVICES"]
+        with open(path, "a") as log:
             log.write(f"{os.getpid()} {' '.join(seen)}\n")
+        wanted = int(os.environ.get("POPBT_TEST_DEVICES_PROCESSES", "1"))
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            with open(path) as log:
+                if len({line.split()[0] for line in log if line.strip()}) >= wanted:
+                    return
+            time.sleep(0.05)
 
 
 class Regression(TorchTrainable):

@@ -142,6 +142,7 @@ def test_each_worker_process_starts_with_its_gpus(make_pop: Any, tmp_path: Path,
         monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
     else:
         monkeypatch.setenv("CUDA_VISIBLE_DEVICES", visible)
+    monkeypatch.setenv("POPBT_TEST_DEVICES_PROCESSES", "2")
     before = dict(os.environ)
     pop = make_pop(size=4, ready=popbt.Every(steps=10))
     pop.train(EnvRecorder, steps=40, executor=Processes(workers=2, gpus=gpus), progress=False)
@@ -336,6 +337,7 @@ def test_the_api_and_the_cli_give_worker_processes_gpus(make_pop: Any, tmp_path:
            "--trainable", "EnvRecorder", "--metric", "score", "--population", "2",
            "--ready-every", "5", "--workers", "2", "--steps", "10",
            "--storage", f"sqlite:///{tmp_path / 'c.db'}", "--quiet"]
+    env["POPBT_TEST_DEVICES_PROCESSES"] = "2"  # both workers train
     done = subprocess.run([*run, "--gpus", "3,4"], env=env, capture_output=True, text=True,
                           timeout=300, cwd=tmp_path)
     assert done.returncode == 0, done.stderr
