@@ -187,6 +187,11 @@ def test_bad_data_and_metrics_are_refused(db_url: str):
     mean_loss = make(db_url, name="mean", loss_fn=lambda o, t: nn.functional.cross_entropy(o, t))
     with pytest.raises(popbt.ConfigError, match="one loss per example"):
         mean_loss.train(digits(), steps=10)
+    per_example = make(db_url, name="per-example",
+                       metrics_fn=lambda o, t: {"hit": (o.argmax(-1) == t).float()})
+    with pytest.raises(popbt.ConfigError, match=r"metrics_fn's 'hit' is \(\d+,\) for one "
+                                                r"member; return a 0-d tensor"):
+        per_example.train(digits(), steps=50)
 
 
 def test_the_two_trainers_do_not_take_each_others_populations(db_url: str):

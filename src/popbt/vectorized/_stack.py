@@ -199,7 +199,11 @@ def evaluate(stack: Stack, flat: torch.Tensor, x: torch.Tensor, y: torch.Tensor,
                 raise ConfigError(f"metrics_fn returned {type(extra).__name__}; return a dict "
                                   f"of scalar tensors")
             columns.update(extra)
-    values = {k: v.detach().to("cpu", torch.float64).reshape(-1).tolist()
-              for k, v in columns.items()}
-    size = len(values["loss"])
+    size = len(columns["loss"])
+    for name, column in columns.items():
+        if not isinstance(column, torch.Tensor) or tuple(column.shape) != (size,):
+            shape = tuple(column.shape[1:]) if isinstance(column, torch.Tensor) else column
+            raise ConfigError(f"metrics_fn's {name!r} is {shape!r} for one member; return a "
+                              f"0-d tensor (a scalar) for each metric")
+    values = {k: v.detach().to("cpu", torch.float64).tolist() for k, v in columns.items()}
     return [{k: float(v[i]) for k, v in values.items()} for i in range(size)]
