@@ -11,9 +11,8 @@
 For each example, population size and seed, populations are trained from scratch with
 `workers` processes:
 - **pbt**: the example's own exploit and explore;
-- **pb2**: `popbt.PB2()` as the explore, with the example's exploit when it is truncation and
-  `Truncation(fraction=0.25)` otherwise (what Ray Tune pairs PB2 with); not for a space with
-  an unordered Choice, which PB2 refuses;
+- **pb2**: `popbt.PB2()` as the explore with the example's own exploit, so that only the
+  explore differs from **pbt**; not for a space with an unordered Choice, which PB2 refuses;
 - **pb2mix**: `popbt.PB2Mix()` the same way; only for a space with an unordered Choice
   (elsewhere it is PB2);
 - **random search**: the same population size and the same initial hyperparameters (drawn
@@ -179,9 +178,7 @@ def strategies(task: Task, method: str) -> tuple[Any, Any]:
     if method == "pbt":
         return task.exploit, task.explore
     if method in ("pb2", "pb2mix"):
-        exploit = (task.exploit if isinstance(task.exploit, popbt.Truncation)
-                   else popbt.Truncation(fraction=0.25))
-        return exploit, popbt.PB2() if method == "pb2" else popbt.PB2Mix()
+        return task.exploit, popbt.PB2() if method == "pb2" else popbt.PB2Mix()
     return popbt.NoExploit(), None
 
 

@@ -48,7 +48,7 @@ def test_every_task_grid_is_a_whole_multiple_of_its_population():
         assert size == 3 * task.population, task.name
 
 
-def test_pb2_and_pb2mix_go_where_they_can_with_truncation():
+def test_pb2_and_pb2mix_go_where_they_can_with_the_example_s_own_exploit():
     import popbt
 
     quality = _load()
@@ -59,7 +59,8 @@ def test_pb2_and_pb2mix_go_where_they_can_with_truncation():
     assert quality.unsuited(available["cartpole"], "pb2mix") is not None
     assert quality.unsuited(categorical, "pb2mix") is None
     exploit, explore = quality.strategies(available["cartpole"], "pb2")  # its own: a t-test
-    assert exploit == popbt.Truncation(fraction=0.25) and isinstance(explore, popbt.PB2)
+    assert exploit is available["cartpole"].exploit and isinstance(exploit, popbt.TTest)
+    assert isinstance(explore, popbt.PB2)
     exploit, explore = quality.strategies(categorical, "pb2mix")
     assert exploit is categorical.exploit and isinstance(explore, popbt.PB2Mix)
     assert {p["activation"] for p in quality.grid(categorical.space, categorical.grid_levels)} \

@@ -268,7 +268,8 @@ class PB2(Explore):
     history (see the module contract), for spaces of Uniform, LogUniform, IntUniform and
     ordered Choice hyperparameters (use `PB2Mix` for unordered ones).
 
-    Use it with the exploit Ray Tune pairs it with, `Truncation(fraction=0.25)`.
+    Any exploit works with it: it replaces the explore only (Ray Tune pairs it with
+    `Truncation(fraction=0.25)`; with a noisy score, `TTest` or a margin copies less often).
 
     Args:
         max_points: the most recent intervals the GP is fitted to (Ray Tune keeps 1,000 and
