@@ -1,6 +1,6 @@
-"""A database made by an older popbt (without the columns of `_upgrade.ADDED`) still opens:
-readers read it as it is, changing nothing, and the first write that needs a new column adds
-it; a reader notices a column another process added."""
+"""A database made by an older popbt (without the columns of `_upgrade.ADDED` and the
+league's tables) still opens: readers read it as it is, changing nothing, and the first write
+that needs a new column or table adds it; a reader notices a column another process added."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import pytest
 import sqlalchemy as sa
 
 import popbt
+from popbt.storage._schema import LEAGUE_TABLES
 from popbt.storage.sql import SQLStorage
 from popbt.testing._helpers import NEVER
 from trainables import SPACE, Quadratic
@@ -19,7 +20,7 @@ from trainables import SPACE, Quadratic
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def old_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """A storage whose population "old" was trained 10 steps by a popbt without the
-    `stopped` and elite columns (made now, then the columns dropped)."""
+    `stopped` and elite columns and the league's tables (made now, then dropped)."""
     url = (request.getfixturevalue("pg_url") if request.param == "postgres"
            else f"sqlite:///{tmp_path / 'old.db'}")
     pop = popbt.create_population(name="old", storage=url, space=SPACE, size=3,
@@ -31,8 +32,19 @@ def old_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     with engine.begin() as conn:
         for column in ("stopped", "elite_checkpoint_id", "elite_fitness", "elite"):
             conn.exec_driver_sql(f"ALTER TABLE popbt_populations DROP COLUMN {column}")
+        for table in LEAGUE_TABLES:
+            conn.exec_driver_sql(f"DROP TABLE {table}")
     engine.dispose()
     return url
+
+
+def tables(url: str) -> set[str]:
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as conn:
+            return set(sa.inspect(conn).get_table_names())
+    finally:
+        engine.dispose()
 
 
 def columns(url: str) -> set[str]:
@@ -49,8 +61,11 @@ def test_a_reader_reads_an_old_database_as_it_is(old_url):
     assert pop.row.stopped is None
     assert [m.step for m in pop.members] == [10, 10, 10]
     assert len(pop.scores()) == 6 and pop.best is not None
+    assert pop.storage.entries(pop.row) == [] and pop.storage.matches(pop.row) == []
+    assert pop.storage.ratings(pop.row) == {}
     pop.storage.close()
     assert "stopped" not in columns(old_url)
+    assert not set(LEAGUE_TABLES) & tables(old_url)
 
 
 def test_a_writer_adds_the_missing_column(old_url):
@@ -68,6 +83,7 @@ def test_training_through_a_reader_adds_the_column_and_can_stop(old_url):
     assert pop.row.stopped == (f"plateau: best {best.score:.6g} not improved by more than "
                                f"1e+09 in 1 ready rounds")
     assert {"stopped", "elite_checkpoint_id", "elite_fitness", "elite"} <= columns(old_url)
+    assert set(LEAGUE_TABLES) <= tables(old_url)
     assert {m.step for m in pop.members} == {15}
     pop.train(Quadratic, steps=100, progress=False)
     assert {m.step for m in pop.members} == {100}

@@ -146,6 +146,11 @@ class SQLCore(Storage):
             self._old = frozenset()
             self._sql = self._statements()
 
+    def _has_league(self) -> bool:
+        """Whether the database has the league's tables (one of an older popbt, opened to
+        read, may not: see `_upgrade`)."""
+        return "popbt_league_entries" not in self._old
+
     def _notice_upgrade(self) -> None:
         """On a database of an older popbt read as it is: once another process has added
         the columns it lacked, use the statements that read them."""

@@ -29,6 +29,7 @@ from popbt.decisions import (
     decision_events,
     history_from_events,
 )
+from popbt.league.records import player_key
 from popbt.records import EventKind, MemberState, Peer, Peers
 from popbt.storage._core import SQLCore, dumps
 from popbt.storage._retry import retried
@@ -177,6 +178,10 @@ class Decisions(SQLCore):
             if d.step >= target:
                 donor = self._rows(conn, "member", {"p": pop.id, "m": d.member_id})[0]
                 values.update(fitness=donor.fitness, metrics=donor.metrics)
+            if self._has_league() and not getattr(decision, "backtrack", False):
+                self._run(conn, "inherit_rating", {  # the rating goes with the weights
+                    "p": pop.id, "member": player_key("member", row.member_id),
+                    "donor": player_key("member", d.member_id)})
         if isinstance(decision, CopyDonor | ExploreInPlace | Reseed):
             values["hparams"] = dumps(dict(decision.hparams))
         return [{"p": pop.id, "m": row.member_id, "now": now, "step": step, "kind": kind.value,

@@ -22,7 +22,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import OperationalError
 
 from popbt.errors import StorageError
-from popbt.storage._schema import metadata
+from popbt.storage._schema import LEAGUE_TABLES, metadata
 from popbt.storage._upgrade import add_missing, missing
 
 SCHEMA_LOCK = 0x706F7062  # the PostgreSQL advisory lock held while tables are created
@@ -77,18 +77,20 @@ def create_tables(engine: Engine, *, sqlite: bool, busy_timeout_s: float) -> Non
 
 def check_tables(engine: Engine, safe_url: str) -> list[tuple[str, str, str]]:
     """Refuse a database without popbt's tables (a storage opened with `create=False`);
-    `safe_url` names it in the message. Returns the columns of `_upgrade.ADDED` it lacks.
+    `safe_url` names it in the message. Returns what of `_upgrade` it lacks (`missing`).
 
     Raises:
         StorageError: a table is missing (the engine is disposed of first).
     """
     with engine.begin() as conn:
         inspector = sa.inspect(conn)
-        absent = [t for t in metadata.tables if not inspector.has_table(t)]
+        absent = [t for t in metadata.tables
+                  if t not in LEAGUE_TABLES and not inspector.has_table(t)]
         columns = [] if absent else missing(conn)
     if absent:
         engine.dispose()
-        what = ("none of popbt's tables" if len(absent) == len(metadata.tables)
+        what = ("none of popbt's tables"
+                if len(absent) == len(metadata.tables) - len(LEAGUE_TABLES)
                 else f"no table {', '.join(absent)}")
         raise StorageError(f"no popbt storage at {safe_url}: the database has {what}; check "
                            f"the URL, or create a population there first with `popbt run`")

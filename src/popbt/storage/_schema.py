@@ -107,3 +107,47 @@ events = Table(
     Index("ix_popbt_events_population", "population_id", "id"),
     Index("ix_popbt_events_member", "population_id", "member_id", "id"),
 )
+
+# -- the league (added after version 1: a database without these tables has no league)
+
+league_entries = Table(
+    "popbt_league_entries", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("population_id", Integer, ForeignKey("popbt_populations.id"), nullable=False),
+    Column("member_id", Integer, nullable=False),
+    Column("step", Integer, nullable=False),
+    Column("checkpoint_id", Integer, nullable=False),
+    Column("hparams", Text, nullable=False),
+    Column("created", Float, nullable=False),
+    UniqueConstraint("population_id", "checkpoint_id", name="uq_popbt_league_entry"),
+    Index("ix_popbt_league_entries_population", "population_id", "id"),
+)
+
+ratings = Table(  # one row per player ("member:<id>" or "entry:<id>") that has played
+    "popbt_ratings", metadata,
+    Column("population_id", Integer, ForeignKey("popbt_populations.id"), primary_key=True),
+    Column("player", String(32), primary_key=True),
+    Column("rating", Float, nullable=False),
+    Column("games", Integer, nullable=False),
+)
+
+matches = Table(
+    "popbt_matches", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("population_id", Integer, ForeignKey("popbt_populations.id"), nullable=False),
+    Column("report_key", String(64), nullable=False),
+    Column("player", String(32), nullable=False),
+    Column("player_step", Integer, nullable=False),
+    Column("opponent", String(32), nullable=False),
+    Column("opponent_step", Integer, nullable=False),
+    Column("result", Float, nullable=False),
+    Column("payoff", Float, nullable=True),
+    Column("seed", Integer, nullable=True),
+    Column("player_rating", Float, nullable=False),
+    Column("opponent_rating", Float, nullable=False),
+    Column("time", Float, nullable=False),
+    UniqueConstraint("population_id", "report_key", name="uq_popbt_match_report"),
+    Index("ix_popbt_matches_population", "population_id", "id"),
+)
+
+LEAGUE_TABLES = (league_entries.name, ratings.name, matches.name)

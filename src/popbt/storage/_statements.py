@@ -46,6 +46,12 @@ def _population_reads(cols: str, stopped: str) -> dict[str, str]:
     }
 
 
+# A checkpoint a league entry points at is never garbage (not in a database without a league).
+ENTRY_KEEPS = (" AND NOT EXISTS (SELECT 1 FROM popbt_league_entries WHERE population_id = :p "
+               "AND checkpoint_id = c.id)")
+MATCH_COLS = ("report_key, player, player_step, opponent, opponent_step, result, payoff, seed, "
+              "id, time, player_rating, opponent_rating")  # as `LeagueMatchRow`
+
 SQL = {
     # -- populations
     "add_population": (
@@ -171,7 +177,7 @@ SQL = {
         "population_id = :p AND member_id = :m ORDER BY id DESC LIMIT :keep) AND NOT EXISTS "
         "(SELECT 1 FROM popbt_members WHERE population_id = :p AND checkpoint_id = c.id) "
         "AND NOT EXISTS (SELECT 1 FROM popbt_populations WHERE id = :p AND "
-        "elite_checkpoint_id = c.id)"),
+        "elite_checkpoint_id = c.id)" + ENTRY_KEEPS),
     "set_elite": (
         "UPDATE popbt_populations SET elite_checkpoint_id = :c, elite_fitness = :fitness, "
         "elite = :elite WHERE id = :p AND (elite_fitness IS NULL OR elite_fitness < :fitness)"),
@@ -214,6 +220,43 @@ SQL = {
     "checkpoint": (f"SELECT {CHECKPOINT_COLS} FROM popbt_checkpoints WHERE "
                    f"population_id = :p AND id = :id"),
     "checkpoint_paths": "SELECT DISTINCT path FROM popbt_checkpoints",
+    # -- the league
+    "add_entry": (
+        "INSERT INTO popbt_league_entries (population_id, member_id, step, checkpoint_id, "
+        "hparams, created) VALUES (:p, :m, :step, :c, :hparams, :now) "
+        "ON CONFLICT (population_id, checkpoint_id) DO NOTHING"),
+    "entry_of": ("SELECT id FROM popbt_league_entries WHERE population_id = :p AND "
+                 "checkpoint_id = :c"),
+    "entry_exists": "SELECT 1 FROM popbt_league_entries WHERE population_id = :p AND id = :id",
+    "entries": (
+        "SELECT e.id, e.member_id, e.step, e.checkpoint_id, e.hparams, r.rating, r.games, "
+        "e.created FROM popbt_league_entries e LEFT JOIN popbt_ratings r ON "
+        "r.population_id = e.population_id AND r.player = 'entry:' || CAST(e.id AS TEXT) "
+        "WHERE e.population_id = :p ORDER BY e.id"),
+    "member_exists": ("SELECT 1 FROM popbt_members WHERE population_id = :p AND "
+                      "member_id = :m"),
+    "seed_rating": (
+        "INSERT INTO popbt_ratings (population_id, player, rating, games) "
+        "VALUES (:p, :player, :rating, 0) ON CONFLICT (population_id, player) DO NOTHING"),
+    "rating_of": ("SELECT rating, games FROM popbt_ratings WHERE population_id = :p AND "
+                  "player = :player"),
+    "set_rating": ("UPDATE popbt_ratings SET rating = :rating, games = games + 1 WHERE "
+                   "population_id = :p AND player = :player"),
+    "inherit_rating": (  # the WHERE lets SQLite parse ON CONFLICT after a SELECT
+        "INSERT INTO popbt_ratings (population_id, player, rating, games) "
+        "SELECT population_id, :member, rating, 0 FROM popbt_ratings WHERE population_id = :p "
+        "AND player = :donor ON CONFLICT (population_id, player) DO UPDATE SET "
+        "rating = excluded.rating"),
+    "ratings": "SELECT player, rating, games FROM popbt_ratings WHERE population_id = :p",
+    "match_by_key": (f"SELECT {MATCH_COLS} FROM popbt_matches WHERE population_id = :p AND "
+                     f"report_key = :key"),
+    "add_match": (
+        "INSERT INTO popbt_matches (population_id, report_key, player, player_step, opponent, "
+        "opponent_step, result, payoff, seed, player_rating, opponent_rating, time) VALUES "
+        "(:p, :key, :player, :player_step, :opponent, :opponent_step, :result, :payoff, "
+        ":seed, :player_rating, :opponent_rating, :now) RETURNING id"),
+    "matches": (f"SELECT {MATCH_COLS} FROM popbt_matches WHERE population_id = :p AND "
+                f"id > :after ORDER BY id"),
 }
 
 
@@ -222,7 +265,10 @@ def old_statements(missing: frozenset[str]) -> dict[str, str]:
     the columns named in `missing` (of `_upgrade.ADDED`): each read as NULL until a writer
     adds it."""
     cols = ", ".join("NULL" if f in missing else f for f in POPULATION_FIELDS)
-    return _population_reads(cols, "NULL" if "stopped" in missing else "stopped")
+    old = _population_reads(cols, "NULL" if "stopped" in missing else "stopped")
+    if "popbt_league_entries" in missing:
+        old["garbage"] = SQL["garbage"].replace(ENTRY_KEEPS, "")
+    return old
 
 
 # The record each statement's rows come back as (others: plain tuples).
@@ -234,8 +280,9 @@ ROWS: dict[str, Any] = {
 DECISIONS_PER_TRANSACTION = 1  # a transaction holds SQLite's write lock: keep it short
 # Rows a transaction changes, locked on PostgreSQL as they are read. Every transaction that
 # changes members locks its population's row first ("population"), so two never wait for
-# each other's member rows in opposite orders (no deadlock).
-LOCKED = ("population", "owned", "member")
+# each other's member rows in opposite orders (no deadlock); a match locks the two players'
+# rating rows ("rating_of") in the order of their keys, and nothing else.
+LOCKED = ("population", "owned", "member", "rating_of")
 
 
 def of_kinds(kinds: Sequence[EventKind]) -> dict[str, str | None]:

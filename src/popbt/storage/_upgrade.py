@@ -1,22 +1,27 @@
-"""Columns added to popbt's tables after their first version, and how a database made by an
-older popbt gets them.
+"""Columns and tables added to popbt's storage after its first version, and how a database
+made by an older popbt gets them.
 
 Contract:
 - `ADDED` lists every column added since the tables were first created, as (table, column,
-  SQL type); each is nullable, so the rows written before it read as NULL.
-- `missing` changes nothing: it names the columns of `ADDED` a database lacks. A storage
-  opened to read (`create=False`) on such a database reads those columns as NULL (see
-  `_statements.OLD_STATEMENTS`) until a writer adds them.
-- `add_missing` adds the columns a database lacks, in the write transaction it is given;
-  processes that run it at the same moment all succeed (SQLite's write lock orders them,
-  PostgreSQL's `IF NOT EXISTS` makes a column added meanwhile no error), and a second run
-  changes nothing.
+  SQL type); each is nullable, so the rows written before it read as NULL. `_schema.
+  LEAGUE_TABLES` are tables added since: a database without them has no league.
+- `missing` changes nothing: it names the columns of `ADDED` a database lacks, and each
+  added table it lacks as (table, table, "TABLE"). A storage opened to read (`create=False`)
+  on such a database reads those columns as NULL and those tables as empty (see
+  `_statements.old_statements`) until a writer adds them.
+- `add_missing` adds the columns and tables a database lacks, in the write transaction it is
+  given; processes that run it at the same moment all succeed (SQLite's write lock orders
+  them, PostgreSQL's `IF NOT EXISTS` makes a column or table added meanwhile no error), and a
+  second run changes nothing.
 """
 
 from __future__ import annotations
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
+from sqlalchemy.schema import CreateIndex, CreateTable
+
+from popbt.storage._schema import LEAGUE_TABLES, metadata
 
 ADDED: tuple[tuple[str, str, str], ...] = (
     ("popbt_populations", "stopped", "TEXT"),  # the reason a population was stopped
@@ -32,7 +37,7 @@ def missing(conn: Connection) -> list[tuple[str, str, str]]:
     """The entries of `ADDED` whose column the database lacks."""
     inspector = sa.inspect(conn)
     columns: dict[str, set[str]] = {}
-    found = []
+    found = [(t, t, "TABLE") for t in LEAGUE_TABLES if not inspector.has_table(t)]
     for table, column, kind in ADDED:
         if table not in columns:
             columns[table] = {c["name"] for c in inspector.get_columns(table)}
@@ -42,7 +47,13 @@ def missing(conn: Connection) -> list[tuple[str, str, str]]:
 
 
 def add_missing(conn: Connection, *, sqlite: bool) -> None:
-    """Add the columns of `ADDED` the database lacks, in the transaction of `conn`."""
+    """Add the columns of `ADDED` and the tables the database lacks, in the transaction of
+    `conn`."""
     guard = "" if sqlite else "IF NOT EXISTS "
     for table, column, kind in missing(conn):
-        conn.exec_driver_sql(f"ALTER TABLE {table} ADD COLUMN {guard}{column} {kind}")
+        if kind == "TABLE":
+            conn.execute(CreateTable(metadata.tables[table], if_not_exists=True))
+            for index in metadata.tables[table].indexes:
+                conn.execute(CreateIndex(index, if_not_exists=True))
+        else:
+            conn.exec_driver_sql(f"ALTER TABLE {table} ADD COLUMN {guard}{column} {kind}")

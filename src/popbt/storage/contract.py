@@ -48,12 +48,14 @@ from popbt.storage.base import (
     Resized,
     WarmStart,
 )
+from popbt.storage.league_contract import LeagueContract
 
 RESEEDS = 2  # re-seeds of a failing member before it is given up (see `Storage.fail`)
 
 
-class Storage(ABC):
-    """Populations, members, checkpoints' pointers, scores and events, shared by every worker
+class Storage(LeagueContract, ABC):
+    """Populations, members, checkpoints' pointers, scores and events, and the league's
+    entries, matches and ratings (`popbt.storage.league_contract`), shared by every worker
     that opens the same URL; see the module contract.
 
     Attributes:

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 from popbt._secrets import password_of, safe_url
 from popbt.storage._claims import Claims
+from popbt.storage._league import League
 from popbt.storage._populations import Populations
 from popbt.storage._reads import Reads
 from popbt.storage._reports import Reports
@@ -37,13 +38,13 @@ from popbt.storage.contract import RESEEDS
 __all__ = ["RESEEDS", "SQLStorage", "password_of", "safe_url"]
 
 
-class SQLStorage(Claims, Reports, Rounds, Populations, Resizes, Reads):
+class SQLStorage(Claims, Reports, Rounds, Populations, Resizes, Reads, League):
     """Populations, members, checkpoints' pointers, scores and events in one SQL database.
 
     Each concern is a part of its own, all sharing the opened storage (`_core.SQLCore`):
     populations (`_populations`), claims (`_claims`), ready decisions (`_decisions`),
-    reports and failures (`_reports`), whole rounds (`_rounds`), resizing (`_resize`) and
-    reads (`_reads`); every
+    reports and failures (`_reports`), whole rounds (`_rounds`), resizing (`_resize`),
+    reads (`_reads`) and the league (`_league`); every
     statement is in `_statements`.
 
     Examples:

@@ -2,7 +2,8 @@
 
 `StorageContract` holds one test per guarantee of `popbt.storage.Storage` (claims, leases,
 reports, decisions, failures and re-seeds, garbage collection, isolation of populations,
-growing and shrinking, warm starts, stops and reading what is new). A
+growing and shrinking, warm starts, stops, reading what is new, and the league's entries,
+matches and ratings). A
 backend author subclasses it in a pytest test module and provides a `storage_factory`
 fixture: a callable that opens a new handle on one fresh, empty storage each time it is
 called (several handles on the same storage play several processes). The suite closes every

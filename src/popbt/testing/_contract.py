@@ -13,13 +13,15 @@ import popbt
 from popbt.records import EventKind, MemberState
 from popbt.storage.contract import RESEEDS, Storage
 from popbt.testing._contract_elite import EliteContract
+from popbt.testing._contract_league import LeagueContract
 from popbt.testing._contract_pace import PaceContract
 from popbt.testing._contract_resize import ResizeContract
 from popbt.testing._contract_stop import StopContract
 from popbt.testing._helpers import NEVER, NOW, ScriptedDecide, claim, make, present, report
 
 
-class StorageContract(EliteContract, PaceContract, ResizeContract, StopContract):
+class StorageContract(EliteContract, LeagueContract, PaceContract, ResizeContract,
+                      StopContract):
     """The storage contract's tests; subclass it and provide a `storage_factory` fixture (see
     the module docstring)."""
 
