@@ -25,12 +25,14 @@ from popbt.errors import (
     TrainingError,
 )
 from popbt.hparams import UnusedHyperparameterWarning
+from popbt.league import League
 from popbt.records import Event, EventKind, Member, MemberState, Peer, Score
 from popbt.space import Choice, IntUniform, LogUniform, Space, Uniform
 from popbt.stopping import Plateau, StopRule, TargetScore, TimeBudget
 from popbt.strategies import (
     PB2,
     Backtrack,
+    EloTournament,
     Every,
     Exploit,
     Explore,
@@ -54,10 +56,10 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Backtrack", "Callback", "CallbackError", "CheckResult", "CheckpointError", "Choice",
-    "ConfigError",
+    "ConfigError", "EloTournament",
     "Event", "EventKind", "Every",
     "Exploit", "Explore", "FatalRunError", "Finding", "GaussianNoise",
-    "InProcess", "IntUniform", "LogUniform", "Member", "MemberState", "NoExploit", "PB2",
+    "InProcess", "IntUniform", "League", "LogUniform", "Member", "MemberState", "NoExploit", "PB2",
     "PB2Mix", "Peer", "Perturb", "Plateau", "PopbtError", "Population", "PopulationExists",
     "PopulationNotFound",
     "Processes", "Ray", "Resample", "RunEnd",

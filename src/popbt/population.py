@@ -12,6 +12,7 @@ from popbt._places import check_name, checkpoint_root
 from popbt._population import Population, check_trainer
 from popbt._warmstart import warm_starts
 from popbt.errors import ConfigError, PopulationExists
+from popbt.league import League
 from popbt.records import EventKind
 from popbt.settings import Settings
 from popbt.space import Domain, Space
@@ -39,7 +40,8 @@ def create_population(*, name: str, storage: str | Storage = DEFAULT_STORAGE,
                       checkpoints: str | Path | None = None, keep_checkpoints: int = 3,
                       max_failures: int = 3, load_if_exists: bool = False,
                       warm_start: Population | tuple[str, str | Storage] | None = None,
-                      max_lead: int | None = None, sync: bool = False) -> Population:
+                      max_lead: int | None = None, sync: bool = False,
+                      league: League | None = None) -> Population:
     """Create a population in `storage`, or resume it with `load_if_exists=True`.
 
     `space`: a `popbt.Space`, or a dict of name → domain. `explore=None` never changes
@@ -55,6 +57,10 @@ def create_population(*, name: str, storage: str | Storage = DEFAULT_STORAGE,
     step's decisions are made together, against the same scores, then all go on. Workers
     still coordinate only through the storage; a worker killed mid-generation loses
     nothing (its member's lease runs out and another worker trains it).
+
+    `league` (`popbt.League`): members play each other, and frozen snapshots of each other,
+    through `Trainable.league`; every evaluation records the member's rating as the metric
+    "rating", which `metric="rating"` makes the fitness (see `popbt.league`).
 
     `warm_start` (a `Population`, or its `(name, storage)`): member i starts from the
     weights and hyperparameters of that population's i-th best member, its checkpoint copied
@@ -79,7 +85,8 @@ def create_population(*, name: str, storage: str | Storage = DEFAULT_STORAGE,
     settings = Settings(space=space if isinstance(space, Space) else Space(space), size=size,
                         metric=metric, mode=mode, seed=seed, ready=ready, exploit=exploit,
                         explore=as_explore(explore), keep_checkpoints=keep_checkpoints,
-                        max_failures=max_failures, max_lead=max_lead, sync=sync)
+                        max_failures=max_failures, max_lead=max_lead, sync=sync,
+                        league=league)
     source = (load_population(name=warm_start[0], storage=warm_start[1])
               if isinstance(warm_start, tuple) else warm_start)
     return open_population(settings, name=name, storage=storage, initial=initial,

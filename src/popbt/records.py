@@ -197,6 +197,12 @@ class StoredSettings:
         return bool(self.config.get("sync", False))
 
     @property
+    def league(self) -> dict[str, Any] | None:
+        """The league, as `popbt.league.League.to_config` writes it (None: no league; also
+        for populations stored before there were leagues)."""
+        return self.config.get("league")
+
+    @property
     def trainer(self) -> str:
         """Which trainer trains the population: "workers" (also for populations stored
         before the trainer was recorded) or "vectorized"."""

@@ -10,6 +10,7 @@ import numpy as np
 
 from popbt.errors import ConfigError
 from popbt.fitness import Fitness, MetricFitness
+from popbt.league.config import RATING_METRIC, League
 from popbt.records import StoredSettings
 from popbt.space import Space
 from popbt.strategies import Every, Exploit, Explore, as_explore, from_config
@@ -32,7 +33,9 @@ class Settings:
     intervals ahead of the least-advanced member still training (None: no bound). `sync`
     (synchronous generations): every member stops at each ready step, and the decisions of
     that step are made together, against the scores and records as they were when the last
-    member reached it; then all go on (implies `max_lead=0`).
+    member reached it; then all go on (implies `max_lead=0`). `league`: members play each
+    other (`popbt.League`); its rating is recorded as the metric "rating", which
+    `metric="rating"` (with mode "max") makes the fitness.
 
     Raises:
         ConfigError: on any invalid value, naming it and what would be valid.
@@ -50,6 +53,7 @@ class Settings:
     max_failures: int = 3
     max_lead: int | None = None
     sync: bool = False
+    league: League | None = None
 
     def __post_init__(self) -> None:
         if isinstance(self.space, Mapping) and not isinstance(self.space, Space):
@@ -83,6 +87,20 @@ class Settings:
             raise ConfigError(f"max_lead={self.max_lead!r} with sync=True: synchronous "
                               f"generations keep every member at the same step; leave "
                               f"max_lead out (or 0), or set sync=False")
+        self._check_league()
+
+    def _check_league(self) -> None:
+        if self.league is not None and not isinstance(self.league, League):
+            raise ConfigError(f"league={self.league!r}: expected popbt.League(...)")
+        if self.metric == RATING_METRIC and self.league is None:
+            raise ConfigError("metric='rating' is a league's rating; give league=popbt.League"
+                              "(...), or name a metric evaluate() returns")
+        if self.metric == RATING_METRIC and self.mode != "max":
+            raise ConfigError(f"metric='rating' with mode={self.mode!r}: a higher rating is "
+                              f"better; use mode='max'")
+        if self.exploit.needs_rating and self.metric != RATING_METRIC:
+            raise ConfigError(f"{self.exploit!r} compares ratings: use it with "
+                              f"league=popbt.League(...) and metric='rating'")
 
     @property
     def fitness(self) -> Fitness:
@@ -97,7 +115,8 @@ class Settings:
                 "exploit": self.exploit.to_config(),
                 "explore": None if self.explore is None else self.explore.to_config(),
                 "keep_checkpoints": self.keep_checkpoints, "max_failures": self.max_failures,
-                "max_lead": self.max_lead, "sync": self.sync}
+                "max_lead": self.max_lead, "sync": self.sync,
+                "league": None if self.league is None else self.league.to_config()}
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any], *,
@@ -127,7 +146,8 @@ class Settings:
                    mode=stored.mode, seed=stored.seed, ready=from_config(stored.ready),
                    exploit=from_config(stored.exploit), explore=chosen,
                    keep_checkpoints=stored.keep_checkpoints, max_failures=stored.max_failures,
-                   max_lead=stored.max_lead, sync=stored.sync)
+                   max_lead=stored.max_lead, sync=stored.sync,
+                   league=None if stored.league is None else League.from_config(stored.league))
 
     def differences(self, other: Settings) -> list[str]:
         """Human-readable differences in the stored settings (custom explores compare by name)."""

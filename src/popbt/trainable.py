@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
 from popbt.errors import ConfigError
+from popbt.league.member import NO_LEAGUE, MemberLeague
 
 _LOGGED = "_popbt_logged"  # the instance attribute `Trainable.log` collects values in
 
@@ -35,6 +36,9 @@ class Trainable(abc.ABC):
     - `log(**values)`: numbers logged during `train` or `evaluate` are recorded with the
       interval's evaluation, beside what `evaluate` returns (which wins on a name both give):
       they are the score's `metrics`, shown by the report and passed to loggers.
+    - `league`: in a population with a league (`popbt.League`), the member's view of it:
+      `self.league.sample()` draws an opponent, `self.league.report(opponent, result)`
+      records a match (see `popbt.league.member`); without a league, using it says so.
 
     Examples:
         >>> class Quadratic(Trainable):
@@ -53,6 +57,7 @@ class Trainable(abc.ABC):
 
     member_id: int | None = None
     member_step: int = 0
+    league: MemberLeague = NO_LEAGUE
     # How to put a hyperparameter this class never reads to use: the end of popbt's
     # unused-hyperparameter warning ("{them}" is "it" or "them"); None for the default,
     # "read {them} in train()". Base classes that apply hyperparameters themselves say how.

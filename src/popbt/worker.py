@@ -19,6 +19,10 @@ Contract:
 - Before `setup`, `train` and `evaluate`, the trainable's `member_id` and `member_step` are
   set (see `Trainable`); what it logs with `Trainable.log` in an interval is recorded with
   that interval's metrics, beside what `evaluate` returns.
+- In a population with a league (`popbt.League`), each trainable's `league` is the member's
+  view of it (`popbt.league.client`), every evaluation records the member's rating as the
+  metric "rating", and a ready point at which a snapshot is due freezes the checkpoint it
+  reports as a league entry, in the report's transaction.
 - After the first interval it trains, a worker checks which names of the search space the
   trainable read from the hyperparameters given to `train` (see `popbt.hparams`); names it
   never read are reported once, to `on_unread` (by default an
@@ -42,6 +46,7 @@ from popbt.checkpoints import CheckpointStore
 from popbt.decider import Decider, describe_error
 from popbt.errors import CheckpointError, ConfigError, FatalRunError
 from popbt.hparams import Hyperparameters, Unread, find_unread, warn_unread
+from popbt.league.client import LeagueClient
 from popbt.records import Member, MemberState
 from popbt.settings import Settings
 from popbt.storage.base import Claim, Outcome, PopulationRow, Report
@@ -181,6 +186,9 @@ class Worker:
         self._read_back = False
         self._reads_checked = False
         self._setup_hparams = Hyperparameters()
+        self.league = None if settings.league is None else LeagueClient(
+            storage=storage, pop=pop, settings=settings, trainable=trainable,
+            load=self.checkpoints.load)
 
     def run(self) -> WorkerStats:
         """Loop until every member is done or failed, or the population is stopped (see
@@ -294,6 +302,8 @@ class Worker:
             return cached[1]
         trainable = self.trainable()
         trainable.member_id, trainable.member_step = member.member_id, member.step
+        if self.league is not None:
+            trainable.league = self.league.view(trainable)
         hparams = dict(member.hparams)
         if not self._reads_checked:
             hparams = self._setup_hparams = Hyperparameters(hparams)
@@ -326,10 +336,14 @@ class Worker:
         if not self._reads_checked:
             hparams = Hyperparameters(hparams)
         take_logged(trainable)  # what an interval that failed logged is not recorded
+        if self.league is not None:
+            self.league.stale()
         trainable.member_step = member.step
         trainable.train(hparams, steps)
         trainable.member_step = member.step + steps
         result = trainable.evaluate()
+        if self.league is not None:
+            result = self.league.with_rating(result, member.member_id)
         read = hparams.read if isinstance(hparams, Hyperparameters) else None
         self.stats.train_seconds += time.perf_counter() - started
         score, metrics, samples = evaluation_of(result, settings.metric)
@@ -354,6 +368,9 @@ class Worker:
                                   f"but cannot be loaded back: {exc}") from None
             self._read_back = True
         ready = settings.ready.is_ready(step=step, last_ready_step=member.last_ready_step)
+        freeze = (ready and settings.league is not None
+                  and settings.league.snapshot_due(last_ready_step=member.last_ready_step,
+                                                   step=step))
         return trainable, path, read, Report(
             member_id=member.member_id, worker=claim.worker, token=claim.token, step=step,
             score=score, fitness=settings.fitness.of(metrics), metrics=metrics,
@@ -362,4 +379,5 @@ class Worker:
                                  for x in samples),
             checkpoint_path=path, checksum=checksum, size=size,
             ready=ready, decide=ready and settings.ready.may_exploit(step),
-            keep_checkpoints=settings.keep_checkpoints)
+            keep_checkpoints=settings.keep_checkpoints,
+            league_entry=settings.league.rating.initial if freeze and settings.league else None)

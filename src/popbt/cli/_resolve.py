@@ -6,8 +6,9 @@ Contract:
   defaults to 0, `--mode` and the file's `mode` to "max", `--max-lead` and the file's
   `max_lead` to no bound, `--sync` and the file's `sync` to False, `--exploit`/`--explore` to the
   strategy registry's defaults, `--population` to `DEFAULT_SIZE`; a metric and a ready
-  interval have no default. `--fraction` (or a margin option) alone sets the default
-  truncation's.
+  interval have no default. A league (`league = popbt.League(...)`) comes from the file,
+  else the stored population; there is no option for it. `--fraction` (or a margin option)
+  alone sets the default truncation's.
 - Options default to None, so an option left out is told from one given. Resuming needs
   only the file, the name and the steps. On an existing population every option given is
   compared with what is stored, and one with another value is a `ConfigError` naming both;
@@ -24,6 +25,7 @@ from typing import Any
 
 from popbt.cli._userfile import module_setting
 from popbt.errors import ConfigError
+from popbt.league import League
 from popbt.records import StoredSettings
 from popbt.strategies import Every, from_config, registry
 
@@ -86,15 +88,17 @@ def resolve(args: argparse.Namespace, module: ModuleType, file: str,
         strategies[kind] = value
     if stored is None:
         size = DEFAULT_SIZE if args.population is None else args.population
-        mode, seed, max_lead, sync = "max", 0, None, False
+        mode, seed, max_lead, sync, league = "max", 0, None, False, None
     else:
         size, mode, seed = stored.size, stored.mode, stored.seed
         max_lead, sync = stored.max_lead, stored.sync
+        league = None if stored.league is None else League.from_config(stored.league)
     return {"space": module_setting(module, "space"), "metric": metric, "ready": ready,
             "size": size, "mode": _pick(args.mode, module, "mode", mode),
             "seed": seed if args.seed is None else args.seed,
             "max_lead": _pick(args.max_lead, module, "max_lead", max_lead),
             "sync": _pick(args.sync, module, "sync", sync),
+            "league": module_setting(module, "league", league),
             "initial": module_setting(module, "initial", ()), **strategies}
 
 

@@ -49,6 +49,20 @@ def _entry(row: Sequence[Any], initial: float) -> LeagueEntry:
                        created=created)
 
 
+def freeze(core: SQLCore, conn: Connection, pop: PopulationRow, *, member_id: int, step: int,
+           checkpoint_id: int, hparams: str, initial: float, now: float) -> int:
+    """In the transaction of `conn`: the id of the entry of `checkpoint_id` (member
+    `member_id` at `step`, with `hparams` as stored JSON), added if it has none, rated as the
+    member is (`initial` if it has no rating)."""
+    core._run(conn, "add_entry", {"p": pop.id, "m": member_id, "step": step, "c": checkpoint_id,
+                                  "hparams": hparams, "now": now})
+    entry_id: int = core._rows(conn, "entry_of", {"p": pop.id, "c": checkpoint_id})[0][0]
+    rated = core._rows(conn, "rating_of", {"p": pop.id, "player": player_key("member", member_id)})
+    core._run(conn, "seed_rating", {"p": pop.id, "player": player_key("entry", entry_id),
+                                    "rating": rated[0][0] if rated else initial})
+    return entry_id
+
+
 class League(SQLCore):
     """Entries, matches and ratings."""
 
@@ -59,14 +73,9 @@ class League(SQLCore):
         rated as the member is (`initial` when it has not played)."""
         self._upgrade()
         with self._write() as conn:
-            self._run(conn, "add_entry", {"p": pop.id, "m": member_id, "step": step,
-                                          "c": checkpoint_id, "hparams": dumps(hparams),
-                                          "now": now})
-            entry_id = self._rows(conn, "entry_of", {"p": pop.id, "c": checkpoint_id})[0][0]
-            rated = self._rows(conn, "rating_of", {"p": pop.id,
-                                                   "player": player_key("member", member_id)})
-            self._run(conn, "seed_rating", {"p": pop.id, "player": player_key("entry", entry_id),
-                                            "rating": rated[0][0] if rated else initial})
+            entry_id = freeze(self, conn, pop, member_id=member_id, step=step,
+                              checkpoint_id=checkpoint_id, hparams=dumps(hparams),
+                              initial=initial, now=now)
         return next(e for e in self.entries(pop, initial=initial) if e.entry_id == entry_id)
 
     @retried

@@ -8,7 +8,9 @@ accepted once. A checkpoint row is deleted, and its file reported for deletion, 
 member points at it, it is not among the last `keep` its writer made, and it is not the
 population's elite: the checkpoint of the best finite fitness ever reported at a ready point
 (the first one on ties), which a backtracking exploit may still copy. A READY event names
-the checkpoint it reports (`checkpoint_id`), so a lineage through the elite is exact.
+the checkpoint it reports (`checkpoint_id`), so a lineage through the elite is exact. A
+report that asks for it (`Report.league_entry`) freezes its checkpoint as a league entry in
+the same transaction.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from sqlalchemy.engine import Connection
 from popbt.records import EventKind, Member, MemberState
 from popbt.storage._core import dumps, owner, to_member
 from popbt.storage._decisions import Decisions, copyable
+from popbt.storage._league import freeze
 from popbt.storage._retry import retried
 from popbt.storage.base import Claim, Decide, Outcome, PopulationRow, Report
 from popbt.storage.contract import RESEEDS
@@ -68,6 +71,10 @@ class Reports(Decisions):
                 "checkpoint_id": ckpt_id, "failures": 0, "error": None, "hparams": row.hparams,
                 "last_ready_step": row.last_ready_step, "ready_count": row.ready_count,
                 "history_since": row.history_since}
+            if report.ready and report.league_entry is not None:
+                freeze(self, conn, pop, member_id=report.member_id, step=report.step,
+                       checkpoint_id=ckpt_id, hparams=row.hparams,
+                       initial=report.league_entry, now=now)
             if report.ready:
                 values.update(last_ready_step=report.step, ready_count=row.ready_count + 1)
                 self._run(conn, "add_event", {**key, "step": report.step,

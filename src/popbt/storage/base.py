@@ -118,7 +118,9 @@ class Report:
     `sample_fitness` the fitness of each (computed by the worker, as `fitness`; recorded with
     the READY event, for decisions to test). `ready`: the member reached
     a ready point (a READY event is recorded). `decide`: a ready decision is due (past the
-    burn-in); it is made before the member trains again.
+    burn-in); it is made before the member trains again. `league_entry`: at a ready point,
+    freeze the reported checkpoint as a league entry, rated as the member is (this rating if
+    it has none).
     """
 
     member_id: int
@@ -136,6 +138,7 @@ class Report:
     keep_checkpoints: int
     samples: tuple[float, ...] = ()
     sample_fitness: tuple[float, ...] = ()
+    league_entry: float | None = None
 
 
 @dataclass(frozen=True)

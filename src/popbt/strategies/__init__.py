@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from popbt.strategies.backtrack import Backtrack
 from popbt.strategies.deferred import DeferredExploit, DeferredExplore
+from popbt.strategies.elo_tournament import EloTournament
 from popbt.strategies.exploit import Exploit, NoExploit, Tournament, Truncation, TTest
 from popbt.strategies.explore import (
     CallableExplore,
@@ -24,7 +25,8 @@ from popbt.strategies.ready import Every
 from popbt.strategies.registry import from_config, register
 
 __all__ = [
-    "Backtrack", "CallableExplore", "DeferredExploit", "DeferredExplore", "Every", "Exploit",
+    "Backtrack", "CallableExplore", "DeferredExploit", "DeferredExplore", "EloTournament",
+    "Every", "Exploit",
     "Explore",
     "GaussianNoise", "NoExploit", "PB2", "PB2Mix", "Perturb", "Resample", "StoredExplore",
     "TTest", "Tournament", "Truncation", "as_explore", "from_config", "register",

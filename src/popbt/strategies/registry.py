@@ -42,6 +42,7 @@ from popbt.errors import ConfigError
 from popbt.strategies._config import StrategyKind, is_builtin, rebuild
 from popbt.strategies.backtrack import Backtrack
 from popbt.strategies.deferred import DeferredExploit, DeferredExplore, build
+from popbt.strategies.elo_tournament import EloTournament
 from popbt.strategies.exploit import Exploit, NoExploit, Tournament, Truncation, TTest
 from popbt.strategies.explore import (
     Explore,
@@ -227,6 +228,7 @@ register(TTest, name="ttest", make=lambda options: TTest(**_given(options, "wind
          help="copy one other member drawn at random if Welch's t-test over recent scores "
               "(or the samples of its last evaluation) says it is better")
 register(NoExploit)
+register(EloTournament)
 register(Backtrack, name="backtrack",
          make=lambda options: Backtrack(**_given(options, "fraction", *MARGINS)),
          help="as truncation, but the best checkpoint ever seen stays a donor even after "
