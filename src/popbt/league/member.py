@@ -30,13 +30,14 @@ if TYPE_CHECKING:
 @dataclass(frozen=True, kw_only=True, eq=False)
 class Opponent:
     """A player a member faces: `key` ("member:<id>" or "entry:<id>"), the member it is (or
-    was a snapshot of), the step and checkpoint it plays with, its hyperparameters and rating
-    when drawn, and `trainable`, loaded and frozen."""
+    was a snapshot of), the step and checkpoint it plays with (None: a member that has none
+    yet, playing as `setup` made it), its hyperparameters and rating when drawn, and
+    `trainable`, loaded and frozen."""
 
     key: str
     member_id: int
     step: int
-    checkpoint_id: int
+    checkpoint_id: int | None
     hparams: dict[str, Any]
     rating: float
     trainable: Trainable
