@@ -1,6 +1,6 @@
-"""The `popbt` command: run, worker, resize, check, status, best, schedule, gc, export, replay,
-report, dashboard, demo. The commands that only read (status, best, schedule, export, report,
-dashboard, gc) create nothing in a storage and never import the user's code.
+"""The `popbt` command: run, worker, resize, check, status, best, schedule, gc, league, export,
+replay, report, dashboard, demo. The commands that only read (status, best, schedule, league,
+export, report, dashboard, gc) create nothing in a storage and never import the user's code.
 
 Bad input and failed runs end with one line on stderr (`popbt: error: ...`) and a non-zero
 exit status, never a traceback: 2 for bad input or storage (`ConfigError`,
@@ -28,15 +28,15 @@ from popbt import _secrets
 from popbt._cli_args import Parser
 from popbt._signals import Terminated, sigterm_interrupts, told
 from popbt._text import printable
-from popbt.cli import check, demo, export, replay, report, resize, train, views
+from popbt.cli import check, demo, export, league, replay, report, resize, train, views
 from popbt.cli._common import Command
 from popbt.errors import PopbtError, TrainingError
 
 __all__ = ["COMMANDS", "Command", "build_parser", "main"]
 
 COMMANDS: tuple[Command, ...] = (
-    *train.COMMANDS, *resize.COMMANDS, *check.COMMANDS, *views.COMMANDS, *export.COMMANDS,
-    *replay.COMMANDS, *report.COMMANDS, *demo.COMMANDS)
+    *train.COMMANDS, *resize.COMMANDS, *check.COMMANDS, *views.COMMANDS, *league.COMMANDS,
+    *export.COMMANDS, *replay.COMMANDS, *report.COMMANDS, *demo.COMMANDS)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,5 +1,6 @@
 """The commands that only read a population: `popbt status`, `best`, `schedule` and `gc`
-(which removes only checkpoint files no row points at).
+(which removes only checkpoint files no row points at). In a population with a league,
+`status` shows each member's rating (in `--json`, `rating`).
 
 Contract: they create nothing in a storage and never import the user's code (see
 `open_population`). Text for people has control characters escaped; `--json` and the CSV
@@ -11,11 +12,16 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from popbt._cli_args import say
 from popbt._text import printable
 from popbt.cli._common import Command, fmt, hparams_text, open_population, print_json, storage_args
 from popbt.errors import ConfigError
+
+if TYPE_CHECKING:
+    from popbt.population import Population
 
 DEFAULT_GC_MIN_AGE_S = 3600.0  # popbt.garbage.DEFAULT_MIN_AGE_S, without importing it
 
@@ -30,10 +36,13 @@ def cmd_status(args: argparse.Namespace) -> int:
     pop = open_population(args)
     status = pop.status()
     members = pop.members
+    rating = _ratings(pop)
     if args.json:
         status["members"] = [{"member_id": m.member_id, "state": m.state.value, "step": m.step,
                               "score": m.score, "hparams": m.hparams, "failures": m.failures,
-                              "error": m.error} for m in members]
+                              "error": m.error, **({} if rating is None
+                                                   else {"rating": rating(m.member_id)})}
+                             for m in members]
         print_json(status)
         return 0
     say(f"population {status['name']} in {status['storage']}")
@@ -44,12 +53,26 @@ def cmd_status(args: argparse.Namespace) -> int:
         say(f"error: {status['error']}")
     if status["stopped"]:
         say(f"stopped: {status['stopped']}")
-    say(f"{'member':>6}  {'state':<8} {'step':>8}  {'score':>10}  hparams")
+    shown = rating is not None and pop.settings.metric != "rating"
+    say(f"{'member':>6}  {'state':<8} {'step':>8}  {'score':>10}  "
+        + (f"{'rating':>9}  " if shown else "") + "hparams")
     for m in members:
         score = "-" if m.score is None else fmt(m.score)
-        say(f"{m.member_id:>6}  {m.state.value:<8} {m.step:>8}  {score:>10}  "
+        rated = f"{fmt(rating(m.member_id)):>9}  " if shown and rating is not None else ""
+        say(f"{m.member_id:>6}  {m.state.value:<8} {m.step:>8}  {score:>10}  {rated}"
             f"{hparams_text(m.hparams)}")
     return 0
+
+
+def _ratings(pop: Population) -> Callable[[int], float] | None:
+    """A member's league rating (the initial one before it plays), or None without a
+    league."""
+    league = pop.settings.league
+    if league is None:
+        return None
+    ratings = pop.storage.ratings(pop.row)
+    initial = league.rating.initial
+    return lambda member_id: ratings.get(f"member:{member_id}", (initial, 0))[0]
 
 
 def cmd_best(args: argparse.Namespace) -> int:
