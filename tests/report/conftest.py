@@ -1,10 +1,12 @@
 """A known small population, trained deterministically in this process, for the report's
-tests; and the folder their artifacts (screenshots, reports) go to."""
+tests; the folder their artifacts (screenshots, reports) go to; and a real headless Chromium
+(Debian's `chromium` and `chromium-driver`, installed by tests/system-deps.sh; driven by
+selenium, which is pointed at /usr/bin/chromedriver so that it never downloads anything)."""
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -12,6 +14,8 @@ import pytest
 import popbt
 from trainables import SPACE, Quadratic
 
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMEDRIVER = Path("/usr/bin/chromedriver")
 SIZE = 6
 STEPS = 40
 
@@ -47,3 +51,22 @@ def artifacts(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = Path(where) if where else tmp_path_factory.mktemp("artifacts")
     folder.mkdir(parents=True, exist_ok=True)
     return folder
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator:
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    for binary in (CHROMIUM, CHROMEDRIVER):
+        assert binary.is_file(), f"{binary} is missing: run bash tests/system-deps.sh"
+    options = webdriver.ChromeOptions()
+    options.binary_location = str(CHROMIUM)
+    for arg in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                "--window-size=1280,2200"):
+        options.add_argument(arg)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
+    driver.set_page_load_timeout(30)
+    yield driver
+    driver.quit()

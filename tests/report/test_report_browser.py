@@ -7,40 +7,18 @@ from __future__ import annotations
 import argparse
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 import popbt
 from popbt.records import EventKind
-from popbt.report import Dashboard, write_report
+from popbt.report import Dashboard, population_data, write_report
 from popbt.report.cli import cmd_dashboard
 from trainables import SPACE, Quadratic
 
 pytestmark = pytest.mark.browser
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMEDRIVER = Path("/usr/bin/chromedriver")
 OPS = {"×0.8", "×1.2", "resample"}
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator:
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    for binary in (CHROMIUM, CHROMEDRIVER):
-        assert binary.is_file(), f"{binary} is missing: run bash tests/system-deps.sh"
-    options = webdriver.ChromeOptions()
-    options.binary_location = str(CHROMIUM)
-    for arg in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                "--window-size=1280,2200"):
-        options.add_argument(arg)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
-    driver.set_page_load_timeout(30)
-    yield driver
-    driver.quit()
 
 
 def _wait(driver, condition, timeout: float = 10.0) -> None:
@@ -130,6 +108,39 @@ def test_the_report_draws_the_known_population(browser, known_pop: popbt.Populat
     browser.execute_script("arguments[0].dispatchEvent(new MouseEvent('click', "
                            "{bubbles: true}))", lane)
     _wait(browser, lambda d: panels.get_attribute("data-member") == str(best))
+    assert _errors(browser) == []
+
+
+def test_the_report_draws_a_league(browser, tmp_path: Path, artifacts: Path,
+                                   known_pop: popbt.Population):
+    from test_report_league import trained_league
+
+    pop = trained_league(tmp_path)
+    league = population_data(pop)["league"]
+    browser.get(write_report(pop, artifacts / "league-report.html").as_uri())
+    _wait(browser, lambda d: _rendered(d) >= 1)
+    assert _all(browser, "#fig-league")[0].is_displayed()
+    assert _members(browser, ".rating-line") == [0, 1, 2]
+    entries = [p["key"] for p in league["players"] if p["frozen"]]
+    assert sorted(e.get_attribute("data-key") for e in _all(browser, ".entry-dot")) == \
+        sorted(entries)
+    cells = _all(browser, ".payoff-cell")
+    n = len(league["payoff"]["keys"])
+    assert len(cells) == n * n
+    shown = {(c.get_attribute("data-row"), c.get_attribute("data-col")):
+             c.get_attribute("data-mean") for c in cells}
+    keys, mean = league["payoff"]["keys"], league["payoff"]["mean"]
+    for i, a in enumerate(keys):
+        for j, b in enumerate(keys):
+            value = shown[(a, b)]
+            assert (value == "") if mean[i][j] is None else float(value) == \
+                pytest.approx(mean[i][j])
+    assert len(_all(browser, "#faced-table tbody tr")) == 3
+    browser.save_screenshot(str(artifacts / "league.png"))
+    assert _errors(browser) == []
+    browser.get(write_report(known_pop, artifacts / "no-league.html").as_uri())
+    _wait(browser, lambda d: _rendered(d) >= 1)
+    assert not _all(browser, "#fig-league")[0].is_displayed()
     assert _errors(browser) == []
 
 

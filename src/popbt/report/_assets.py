@@ -8,6 +8,7 @@ JSON endpoint.
 from __future__ import annotations
 
 from popbt.report._figures import FIGURES_JS
+from popbt.report._league_figures import LEAGUE_JS
 
 CSS = """
 body{font:14px/1.4 system-ui,-apple-system,"Segoe UI",sans-serif;margin:0;color:#1d2330;
@@ -52,6 +53,9 @@ tr.best td{background:#fff4e0}
 tbody tr:hover td{background:#eef3ff;cursor:pointer}
 .table-box{max-height:480px;overflow:auto}
 #status{color:#c92a2a}
+.rating-line{fill:none;stroke-width:1.5;stroke-opacity:.8}
+.entry-dot{fill:#868e96}
+.payoff-cell{stroke:none}
 """
 
 _PAGE_JS = r"""var S = {data: null, member: null, sort: "id", dir: 1, renders: 0};
@@ -125,6 +129,7 @@ function render(d, member) {
   drawSchedule(d, member);
   drawLineage(d, by);
   drawTables(d, by);
+  drawLeague(d);
   S.renders += 1;
   document.body.setAttribute("data-rendered", S.renders);
 }
@@ -203,4 +208,4 @@ document.addEventListener("DOMContentLoaded", function () {
 });
 """
 
-JS = '(function () {\n"use strict";\n' + FIGURES_JS + _PAGE_JS + "})();\n"
+JS = '(function () {\n"use strict";\n' + FIGURES_JS + LEAGUE_JS + _PAGE_JS + "})();\n"

@@ -33,7 +33,10 @@ The result (every float finite or None, so it is valid JSON):
   `ops` (explore operations: {"lr": "×1.2", "noise": "resample"}), `donor`, `parent`,
   `root`: one node per hyperparameter change, pointing at the change in force before it
   along the lineage. `schedule(data, member)` reads a member's schedule from it: the
-  entries of `Population.schedule(member)` with their operations and donors.
+  entries of `Population.schedule(member)` with their operations and donors;
+- `league` (from `stored_data`; None without a league): the league's standings, ratings
+  over its matches, payoff matrix and the opponents each member faced (see
+  `popbt.report.league`).
 """
 
 from __future__ import annotations
@@ -72,13 +75,20 @@ def stored_data(storage: Storage, row: PopulationRow, *,
     first to see whether anything changed); events and scores are read after them, so they
     hold at least what the members show.
     """
+    from popbt.league.config import League
+    from popbt.report.league import stored_league
+
     if members is None:
         members = storage.members(row)
-    return records_data(name=row.name, storage=storage.safe_url, config=row.config,
+    data = records_data(name=row.name, storage=storage.safe_url, config=row.config,
                         target_steps=row.target_steps, error=row.error, stopped=row.stopped,
                         members=members,
                         events=storage.events(row, kinds=EVENT_KINDS),
                         scores=storage.scores(row))
+    stored = row.settings.league
+    data["league"] = stored_league(storage, row, None if stored is None
+                                   else League.from_config(stored), members)
+    return data
 
 
 def _finite(value: Any) -> float | None:

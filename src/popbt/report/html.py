@@ -1,4 +1,5 @@
-"""One self-contained HTML file per population: score curves, a schedule, the lineage tree.
+"""One self-contained HTML file per population: score curves, a schedule, the lineage tree,
+and for a population with a league its ratings, payoff matrix and opponents faced.
 
 The file holds its data as JSON and draws it with an inline, hand-written script (see
 `_assets.py`): it opens offline and fetches nothing. The live dashboard serves the same page
@@ -50,6 +51,14 @@ jumped to its donor's. Click a line to see that member's schedule.</p>
 it was copied) to the receiver. Orange: the best member's ancestry. ○ initial members
 (● whose weights survive), ◆ final members.</p>
 <svg id="lineage-svg" role="img" aria-label="lineage tree"></svg></section>
+<section id="fig-league" hidden><h2>League</h2><p class="hint" id="league-info"></p>
+<p class="hint">Ratings after each match (lines: members; dots: frozen entries, at their
+last match).</p>
+<svg id="ratings-svg" role="img" aria-label="ratings over matches"></svg>
+<p class="hint">Payoff: the row player's mean result against the column player (blue: it
+wins, red: it loses, grey: never met), best rated first.</p>
+<svg id="payoff-svg" role="img" aria-label="payoff matrix"></svg>
+<div class="table-box"><table id="faced-table"></table></div></section>
 <section id="members"><h2>Members</h2>
 <div class="table-box"><table id="member-table"></table></div></section>
 <section id="settings"><h2>Settings</h2><table id="settings-table"></table></section>
