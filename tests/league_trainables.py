@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import os
+import time
 from typing import Any
 
 import numpy as np
@@ -71,3 +72,16 @@ class NoLeagueUser(Skill):
 
     def train(self, hparams: dict[str, Any], steps: int) -> None:
         self.league.sample()
+
+
+class MatchPerStep(Skill):
+    """Plays one match per step, 20 ms apart: a worker killed mid-interval leaves some of
+    its matches recorded and one unreported."""
+
+    def train(self, hparams: dict[str, Any], steps: int) -> None:
+        for _ in range(steps):
+            self.s += hparams["lr"]
+            opponent = self.league.sample()
+            p = 1.0 / (1.0 + math.exp(opponent.trainable.s - self.s))
+            time.sleep(0.02)
+            self.league.report(opponent, float(self.rng.random() < p))
