@@ -25,7 +25,8 @@ SHORT_RUNS = {"toy.py": ("Truncation", 8), "digits.py": ("Truncation", 200),
               "fashion_mnist.py": ("Truncation", 200), "cartpole.py": ("TTest", 20),
               "gan.py": ("Tournament", 200), "lightning_digits.py": ("Truncation", 200),
               "sb3_cartpole.py": ("Truncation", 10), "translation.py": ("Truncation", 100),
-              "leduc_league.py": ("EloTournament", 40)}
+              "leduc_league.py": ("EloTournament", 40),
+              "soccer_league.py": ("EloTournament", 40)}
 
 
 def test_every_example_file_is_listed():
