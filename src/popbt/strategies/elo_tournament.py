@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from popbt.errors import ConfigError
+from popbt.league.ratings import Elo
 from popbt.records import Peer
 from popbt.strategies.exploit import Exploit, _pick_other
 
@@ -57,7 +58,7 @@ class EloTournament(Exploit):
 
     def win_probability(self, member: float, other: float) -> float:
         """The Elo-expected probability that a player rated `member` beats one rated `other`."""
-        return 1.0 / (1.0 + 10.0 ** ((other - member) / self.scale))
+        return Elo(scale=self.scale).expected(member, other)
 
     def select(self, member: Peer, peers: Sequence[Peer], rng: np.random.Generator) -> int | None:
         other = _pick_other(member, peers, rng)
