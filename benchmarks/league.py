@@ -17,10 +17,13 @@ Methods, at equal games (`--members` × `--steps` batches of 32 games each):
 Per seed, every method starts from the same initial hyperparameters (drawn from the
 example's space with the seed). The learner a method hands over is its highest rated member
 at each ready round (leagues: the one PBT would pick, without looking at exploitability)
-or the learner (self-play); its exploitability is its NashConv, computed by OpenSpiel.
+or the learner (self-play); its exploitability is its NashConv, computed by OpenSpiel. A
+league also hands over its mixture, as PSRO does: at the end, every player (members and
+frozen entries) weighted by the Nash equilibrium of the payoff matrix its matches estimate
+(`popbt.league.Nash`'s), played as one policy (OpenSpiel's `policy_aggregator`).
 Printed: per method the median over seeds of the final NashConv, its range, the per-seed wins
-against naive self-play, and the median NashConv after each quarter of the games; `--figure`
-draws the median curves.
+against naive self-play, the median NashConv after each quarter of the games, and the
+leagues' mixtures; `--figure` draws the median curves.
 """
 
 from __future__ import annotations
@@ -77,8 +80,10 @@ def naive(hparams: dict[str, Any], seed: int, steps: int, every: int) -> list[fl
 
 
 def league_run(method: str, initial: list[dict[str, Any]], seed: int, steps: int,
-               ready: int, snapshot: int, workers: int, folder: Path) -> list[float]:
-    """NashConv of the highest rated member at every ready round of a league run."""
+               ready: int, snapshot: int, workers: int,
+               folder: Path) -> tuple[list[float], float]:
+    """NashConv of the highest rated member at every ready round of a league run, and of
+    the league's mixture at the end."""
     pbt = method == "PBT league"
     opponents = Uniform() if method == "uniform league" else PFSP()
     pop = popbt.create_population(
@@ -92,7 +97,45 @@ def league_run(method: str, initial: list[dict[str, Any]], seed: int, steps: int
     rounds: dict[int, list[tuple[float, float]]] = {}
     for s in pop.scores():
         rounds.setdefault(s.step, []).append((s.score, s.metrics["nash_conv"]))
-    return [max(rounds[step])[1] for step in sorted(rounds)]
+    return [max(rounds[step])[1] for step in sorted(rounds)], mixture_nash_conv(pop)
+
+
+def mixture_nash_conv(pop: popbt.Population) -> float:
+    """NashConv of the league's players mixed by the Nash equilibrium of the payoff matrix
+    their matches estimate (see the module docstring)."""
+    from open_spiel.python import policy as policy_lib
+    from open_spiel.python.algorithms import exploitability, policy_aggregator
+
+    from popbt.checkpoints import CheckpointStore
+    from popbt.league._nash import nash_mixture
+    from popbt.league.standings import payoff
+
+    store, league = CheckpointStore(pop.row.checkpoint_root), pop.settings.league
+    assert league is not None
+    players = [(f"member:{m.member_id}", m.checkpoint_id, m.hparams, m.member_id)
+               for m in pop.members]
+    players += [(e.key, e.checkpoint_id, e.hparams, e.member_id)
+                for e in pop.storage.entries(pop.row)]
+    ratings = pop.storage.ratings(pop.row)
+    rated = np.array([ratings.get(k, (league.rating.initial, 0))[0] for k, *_ in players])
+    expected = 1.0 / (1.0 + 10.0 ** ((rated[None, :] - rated[:, None]) / league.rating.scale))
+    mean, games = payoff(pop.storage.matches(pop.row), [k for k, *_ in players])
+    won = np.where(games > 0, mean * games, 0.0)  # as the samplers estimate it
+    estimate = (won + league.prior_games * expected) / (games + league.prior_games)
+    np.fill_diagonal(estimate, 0.5)
+    sigma = nash_mixture(estimate - 0.5)
+    info, policies = leduc.infosets(), []
+    for _, checkpoint_id, hparams, member in players:
+        row = pop.storage.checkpoint(pop.row, checkpoint_id)
+        learner = leduc.LeducPolicy()
+        learner.setup(dict(hparams), pop.settings.member_seed(member))
+        learner.load_state_dict(store.load(row.path, row.checksum))
+        tabular = policy_lib.TabularPolicy(info.game)
+        tabular.action_probability_array = learner.table()
+        policies.append(tabular)
+    mixed = policy_aggregator.PolicyAggregator(info.game).aggregate(
+        [0, 1], [policies, policies], [list(sigma), list(sigma)])
+    return float(exploitability.nash_conv(info.game, mixed))
 
 
 def main() -> None:
@@ -116,6 +159,7 @@ def main() -> None:
         parser.error(f"unknown methods {unknown}; choose from {', '.join(METHODS)}")
     games_per_round = args.members * args.ready * leduc.GAMES_PER_STEP
     curves: dict[str, list[list[float]]] = {m: [] for m in methods}
+    mixtures: dict[str, list[float]] = {}
     started = time.time()
     with tempfile.TemporaryDirectory() as tmp:
         for seed in range(args.seeds):
@@ -126,22 +170,26 @@ def main() -> None:
                     curve = naive(initial[0], seed, args.members * args.steps,
                                   args.members * args.ready)
                 else:
-                    curve = league_run(method, initial, seed, args.steps, args.ready,
-                                       args.snapshot, args.workers, Path(tmp))
+                    curve, mixture = league_run(method, initial, seed, args.steps, args.ready,
+                                                args.snapshot, args.workers, Path(tmp))
+                    mixtures.setdefault(method, []).append(mixture)
                 curves[method].append(curve)
-                print(f"seed {seed} {method}: final NashConv {curve[-1]:.3f} "
-                      f"({time.time() - started:.0f} s)", file=sys.stderr)
-    report(curves, methods, games_per_round, args)
+                print(f"seed {seed} {method}: final NashConv {curve[-1]:.3f}"
+                      + (f", mixture {mixtures[method][-1]:.3f}" if method in mixtures else "")
+                      + f" ({time.time() - started:.0f} s)", file=sys.stderr)
+    report(curves, methods, games_per_round, args, mixtures)
     if args.json:
         Path(args.json).write_text(json.dumps({"games_per_round": games_per_round,
-                                               "args": vars(args), "curves": curves}))
+                                               "args": vars(args), "curves": curves,
+                                               "mixtures": mixtures}))
     if args.figure:
         figure(curves, methods, games_per_round, args.figure)
 
 
 def report(curves: dict[str, list[list[float]]], methods: list[str], games_per_round: int,
-           args: argparse.Namespace) -> None:
-    """The table: final NashConv per method, wins against naive self-play, the curve."""
+           args: argparse.Namespace, mixtures: dict[str, list[float]]) -> None:
+    """The tables: final NashConv per method, wins against naive self-play, the curve; then
+    the leagues' mixtures."""
     rounds = min(len(c) for runs in curves.values() for c in runs)
     quarters = sorted({max(1, round(rounds * q / 4)) for q in (1, 2, 3, 4)})
     total = rounds * games_per_round
@@ -161,6 +209,17 @@ def report(curves: dict[str, list[list[float]]], methods: list[str], games_per_r
         mids = [statistics.median(c[q - 1] for c in curves[method]) for q in quarters]
         print(f"| {method} | {statistics.median(finals):.3f} | {min(finals):.3f} – "
               f"{max(finals):.3f} | {wins} | " + " | ".join(f"{m:.3f}" for m in mids) + " |")
+    if not mixtures:
+        return
+    print("\nThe leagues' Nash mixtures at the end (every member and frozen entry)\n")
+    print("| league | mixture's NashConv (median) | min – max | wins vs naive self-play |")
+    print("|---|---:|---:|---:|")
+    for method, values in mixtures.items():
+        wins = ("—" if base is None else
+                f"{sum(v < b[rounds - 1] for v, b in zip(values, base, strict=True))}/"
+                f"{len(values)}")
+        print(f"| {method} | {statistics.median(values):.3f} | {min(values):.3f} – "
+              f"{max(values):.3f} | {wins} |")
 
 
 def figure(curves: dict[str, list[list[float]]], methods: list[str], games_per_round: int,
