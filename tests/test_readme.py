@@ -156,6 +156,7 @@ def run_cluster_blocks(shell: Block, python: Block, folder: Path, pg_url: str, b
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1800)  # every block of the README in turn: minutes on a busy machine
 def test_the_readme_runs_top_to_bottom(tmp_path: Path, pg_url: str, s3_bucket: str,
                                        ray_head: None, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("POPBT_STORAGE", raising=False)
