@@ -71,6 +71,7 @@ class LeagueClient:
         self.trainable = trainable
         self._load_state = load  # (checkpoint row path, checksum) -> state
         self._players: dict[str, Player] = {}
+        self._table: tuple[Pool, list[Player]] | None = None
         self._read_at = -math.inf
         self._seen = 0
         self._results: dict[tuple[str, str], deque[float]] = {}
@@ -105,6 +106,7 @@ class LeagueClient:
             self._results[pair].append(match.result)
             self._seen = match.match_id
         self._players = players
+        self._table = None
         self._read_at = time.monotonic()
 
     def stale(self) -> None:
@@ -121,12 +123,23 @@ class LeagueClient:
         return self.league.rating.initial if found is None else found[0]
 
     def pool(self, member_id: int) -> tuple[Pool, list[Player]]:
-        """The pool member `member_id` draws from, and its players in the pool's order."""
+        """The pool member `member_id` draws from, and its players in the pool's order (the
+        estimates are made once per read of the pool, for every member alike)."""
         self._fresh()
-        own = player_key("member", member_id)
-        players = sorted(self._players.values(), key=lambda p: (p.added, p.key))
-        if own not in self._players:
+        if self._table is None:
+            self._table = self._estimate()
+        pool, players = self._table
+        key = player_key("member", member_id)
+        if key not in self._players:
             raise ConfigError(f"member {member_id} is not in the league (retired?)")
+        own = pool.keys.index(key)
+        return Pool(keys=pool.keys, ratings=pool.ratings, win_rate=pool.payoff[own],
+                    payoff=pool.payoff, added=pool.added, own=own), players
+
+    def _estimate(self) -> tuple[Pool, list[Player]]:
+        """Every player of the pool read last, in order, and the estimated probabilities
+        between them (as a `Pool` whose `own` and `win_rate` are placeholders)."""
+        players = sorted(self._players.values(), key=lambda p: (p.added, p.key))
         keys = [p.key for p in players]
         n = len(keys)
         index = {k: i for i, k in enumerate(keys)}
@@ -139,9 +152,8 @@ class LeagueClient:
         elo = self.league.rating
         expected = 1.0 / (1.0 + 10.0 ** ((ratings[None, :] - ratings[:, None]) / elo.scale))
         payoff = estimate_win_rates(results, games, expected, self.league.prior_games)
-        i = index[own]
-        return Pool(keys=tuple(keys), ratings=ratings, win_rate=payoff[i], payoff=payoff,
-                    added=np.array([p.added for p in players]), own=i), players
+        return Pool(keys=tuple(keys), ratings=ratings, win_rate=payoff[0], payoff=payoff,
+                    added=np.array([p.added for p in players]), own=0), players
 
     # -- opponents
 
