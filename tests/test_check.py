@@ -205,7 +205,8 @@ def test_every_example_passes(path: Path):
     module = load_file(str(path))
     trainable = find_trainable(module, str(path), None)
     result = popbt.check_trainable(trainable, module_setting(module, "space"), steps=2,
-                                   metric=module_setting(module, "metric"))
+                                   metric=module_setting(module, "metric"),
+                                   league=module_setting(module, "league"))
     assert result.ok, str(result)
 
 

@@ -18,6 +18,10 @@ looks for both, and for names of the space the trainable never reads, in a few s
 Each training runs with Python's, NumPy's and torch's global generators seeded alike (and
 put back afterwards), so only the trainable's own state can make runs differ: the result is
 the same every time for a given `seed`.
+
+A trainable of a league (`league=popbt.League(...)`) plays frozen copies of itself through
+`self.league` (`popbt.league.practice`): its reports are checked as a run would check them,
+and its rating is added to what `evaluate()` returns, as the metric "rating".
 """
 
 from __future__ import annotations
@@ -35,6 +39,8 @@ from popbt._compare import difference, same_number
 from popbt._serialize import deserialize, serialize
 from popbt.errors import CheckpointError, ConfigError
 from popbt.hparams import Hyperparameters, find_unread
+from popbt.league.config import RATING_METRIC, League
+from popbt.league.practice import PracticeLeague
 from popbt.space import Domain, Space
 from popbt.trainable import Trainable
 
@@ -122,9 +128,11 @@ def _gap(name: str, first: float, second: float) -> str:
 
 class _Check:
     def __init__(self, trainable: type[Trainable], space: Space, steps: int, seed: int,
-                 metric: str | None) -> None:
+                 metric: str | None, league: League | None) -> None:
         self.cls, self.space, self.steps, self.seed, self.metric = (
             trainable, space, steps, seed, metric)
+        self.league = league
+        self.rating: float | None = None  # the league rating a restored copy starts from
         self.findings: list[Finding] = []
 
     def call(self, what: str, fn: Any, *args: Any) -> Any:
@@ -139,15 +147,28 @@ class _Check:
 
     def new(self, hparams: dict[str, Any], seed: int) -> Trainable:
         trainable = self.call("__init__", self.cls)
+        if self.league is not None:
+            trainable.league = PracticeLeague(trainable, dict(hparams), seed, self.league.rating,
+                                              start=self.rating)
         self.call("setup", trainable.setup, hparams, seed)
         return trainable
+
+    def evaluated(self, trainable: Trainable) -> dict[str, float]:
+        """What `evaluate()` returns, with the rating of a league's trainable."""
+        result = self.call("evaluate", trainable.evaluate)
+        if self.league is not None:
+            if not isinstance(result, Mapping) or RATING_METRIC in result:
+                self.stop("result", f"evaluate() of a league's trainable returns a dict "
+                                    f"without 'rating' (the league adds it), not {result!r}")
+            result = {**result, RATING_METRIC: trainable.league.rating}
+        return self.metrics(result)
 
     def train(self, trainable: Trainable, hparams: dict[str, Any],
               seed: int) -> tuple[dict[str, float], dict[str, Any]]:
         """Train `steps` steps; the evaluation's values and the state afterwards."""
         with _global_generators(seed):
             self.call("train", trainable.train, hparams, self.steps)
-        metrics = self.metrics(self.call("evaluate", trainable.evaluate))
+        metrics = self.evaluated(trainable)
         return metrics, self.call("state_dict", trainable.state_dict)
 
     def metrics(self, result: Any) -> dict[str, float]:
@@ -190,11 +211,13 @@ class _Check:
         original = self.new(setup_hparams, self.seed)
         with _global_generators(self.seed):
             self.call("train", original.train, train_hparams, self.steps)
-        self.metrics(self.call("evaluate", original.evaluate))
+        self.evaluated(original)
         unread = find_unread(self.cls, self.space, train_hparams.read, setup_hparams.read)
         if unread is not None:
             self.findings.append(Finding("unread", unread.message))
         saved = self.saved(self.call("state_dict", original.state_dict))
+        if self.league is not None:
+            self.rating = original.league.rating
         copy = self.restored(hparams, saved)
         self.compare_copy(original, copy, hparams)
         for name, domain in self.space.items():
@@ -204,7 +227,7 @@ class _Check:
 
     def compare_copy(self, original: Trainable, copy: Trainable,
                      hparams: dict[str, Any]) -> None:
-        ours, theirs = vars(original), vars(copy)
+        ours, theirs = (_own(vars(original)), _own(vars(copy)))
         differing = [name for name in sorted(set(ours) | set(theirs))
                      if name not in ours or name not in theirs
                      or difference(ours[name], theirs[name], name) is not None]
@@ -242,15 +265,23 @@ class _Check:
                          f"by load_state_dict), or remove it from the space"))
 
 
+def _own(attributes: dict[str, Any]) -> dict[str, Any]:
+    """The trainable's own attributes: without `league`, which popbt sets."""
+    return {k: v for k, v in attributes.items() if k != "league"}
+
+
 def check_trainable(trainable: type[Trainable], space: Space | Mapping[str, Domain], *,
-                    steps: int = 3, seed: int = 0, metric: str | None = None) -> CheckResult:
+                    steps: int = 3, seed: int = 0, metric: str | None = None,
+                    league: League | None = None) -> CheckResult:
     """Exercise `trainable` on `space` for a few steps and report what would make PBT
     silently wrong (see the module's help): state `state_dict()` leaves out, hyperparameters
     that change nothing, names of the space it never reads. Deterministic for a `seed`.
 
     `metric`: the key of `evaluate()` to compare (and require); by default every value
     `evaluate()` returns is compared, so leave out values that vary by themselves (a time).
-    The trainable's own errors are findings, not exceptions.
+    `league`: the population's league, for a trainable that plays through `self.league`
+    (it then plays frozen copies of itself; see the module's help). The trainable's own
+    errors are findings, not exceptions.
 
     Examples:
         >>> import popbt
@@ -276,7 +307,9 @@ def check_trainable(trainable: type[Trainable], space: Space | Mapping[str, Doma
     if metric is not None and (not isinstance(metric, str) or not metric):
         raise ConfigError(f"metric={metric!r}: expected the name of a value evaluate() "
                           f"returns, or None")
-    check = _Check(trainable, space, steps, seed, metric)
+    if league is not None and not isinstance(league, League):
+        raise ConfigError(f"league={league!r}: expected popbt.League(...) or None")
+    check = _Check(trainable, space, steps, seed, metric, league)
     with contextlib.suppress(_Stop):
         check.run()
     return CheckResult(trainable=trainable.__name__, steps=steps,

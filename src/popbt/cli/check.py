@@ -31,7 +31,8 @@ def cmd_check(args: argparse.Namespace) -> int:
     if not isinstance(space, popbt.Space):
         raise ConfigError(f"{args.file!r} must define `space = popbt.Space({{...}})`")
     result = check_trainable(trainable, space, steps=args.steps, seed=args.seed,
-                             metric=args.metric or module_setting(module, "metric"))
+                             metric=args.metric or module_setting(module, "metric"),
+                             league=module_setting(module, "league"))
     for line in str(result).splitlines():
         say(line)
     return 0 if result.ok else 1
