@@ -123,3 +123,42 @@ def load_script(path: Path) -> ModuleType:
     sys.modules[path.stem] = module
     spec.loader.exec_module(module)
     return module
+
+
+def kill_workers_for(cmd: list[str], *, workers: int, seconds: float,
+                     pause: tuple[float, float], still_running: Any) -> int:
+    """Start `workers` processes of `cmd`; for `seconds`, kill -9 one of them at random after
+    each pause (drawn uniformly from `pause`) and start another in its place; then check that
+    the run had not ended (`still_running()`), let the workers finish, and check that each
+    exited with status 0. Returns the number of kills; a worker left on the way out is
+    killed."""
+    import random
+    import signal
+    import time
+
+    def start() -> subprocess.Popen[bytes]:
+        return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+    chance = random.Random()
+    running = [start() for _ in range(workers)]
+    kills, started = 0, time.monotonic()
+    try:
+        while time.monotonic() - started < seconds:
+            time.sleep(chance.uniform(*pause))
+            alive = [w for w in running if w.poll() is None]
+            assert alive, "every worker exited during the chaos"
+            victim = chance.choice(alive)
+            victim.send_signal(signal.SIGKILL)
+            victim.wait(10)
+            kills += 1
+            running = [w for w in running if w is not victim] + [start()]
+        assert still_running(), "the run ended before the chaos"
+        for w in running:
+            _, err = w.communicate(timeout=300)
+            assert w.returncode == 0, err.decode()
+    finally:
+        for w in running:
+            if w.poll() is None:
+                w.kill()
+                w.wait()
+    return kills

@@ -4,18 +4,15 @@ then every promise is checked against the record."""
 from __future__ import annotations
 
 import json
-import random
-import signal
 import subprocess
 import sys
-import time
 from collections import Counter, defaultdict
 from pathlib import Path
 
 import pytest
 
 import popbt
-from checks import check_no_member_trained_twice_at_once
+from checks import check_no_member_trained_twice_at_once, kill_workers_for
 from popbt.checkpoints import CheckpointStore
 from popbt.records import EventKind, MemberState
 from trainables import SPACE
@@ -61,32 +58,8 @@ def test_random_kill_9_of_workers_for_a_minute(tmp_path: Path, monkeypatch):
     cmd = [sys.executable, "-m", "popbt", "worker", str(TESTS / "fault_trainables.py"),
            "--storage", url, "--name", "chaos", "--trainable", "Chaos", "--lease", "5"]
 
-    def start() -> subprocess.Popen[bytes]:
-        return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-
-    chance = random.Random()
-    workers = [start() for _ in range(WORKERS)]
-    kills = 0
-    started = time.monotonic()
-    try:
-        while time.monotonic() - started < CHAOS_S:
-            time.sleep(chance.uniform(0.2, 2.5))
-            alive = [w for w in workers if w.poll() is None]
-            assert alive, "every worker exited during the chaos"
-            victim = chance.choice(alive)
-            victim.send_signal(signal.SIGKILL)
-            victim.wait(10)
-            kills += 1
-            workers = [w for w in workers if w is not victim] + [start()]
-        assert min(m.step for m in pop.members) < TARGET, "the run ended before the chaos"
-        for w in workers:
-            _, err = w.communicate(timeout=300)
-            assert w.returncode == 0, err.decode()
-    finally:
-        for w in workers:
-            if w.poll() is None:
-                w.kill()
-                w.wait()
+    kills = kill_workers_for(cmd, workers=WORKERS, seconds=CHAOS_S, pause=(0.2, 2.5),
+                             still_running=lambda: min(m.step for m in pop.members) < TARGET)
     assert kills >= 20
     assert all(m.step == TARGET and m.state is MemberState.DONE for m in pop.members)
     assert pop.row.error is None

@@ -5,16 +5,13 @@ an exploit hands a member its donor's rating, which the contract tests check.)""
 
 from __future__ import annotations
 
-import random
-import signal
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
 import popbt
+from checks import kill_workers_for
 from league_trainables import SKILL_SPACE
 from popbt.league import Elo, Uniform
 
@@ -34,27 +31,8 @@ def test_killed_workers_lose_only_unreported_matches(tmp_path: Path):
     pop.storage.set_target(pop.row, TARGET)
     cmd = [sys.executable, "-m", "popbt", "worker", str(TESTS / "league_trainables.py"),
            "--storage", url, "--name", "chaos", "--trainable", "MatchPerStep", "--lease", "3"]
-    workers = [subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-               for _ in range(3)]
-    chance, kills, started = random.Random(), 0, time.monotonic()
-    try:
-        while time.monotonic() - started < CHAOS_S:
-            time.sleep(chance.uniform(0.3, 1.5))
-            victim = chance.choice([w for w in workers if w.poll() is None])
-            victim.send_signal(signal.SIGKILL)
-            victim.wait(10)
-            kills += 1
-            workers = [w for w in workers if w is not victim] + [
-                subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)]
-        assert min(m.step for m in pop.members) < TARGET, "the run ended before the chaos"
-        for w in workers:
-            _, err = w.communicate(timeout=300)
-            assert w.returncode == 0, err.decode()
-    finally:
-        for w in workers:
-            if w.poll() is None:
-                w.kill()
-                w.wait()
+    kills = kill_workers_for(cmd, workers=3, seconds=CHAOS_S, pause=(0.3, 1.5),
+                             still_running=lambda: min(m.step for m in pop.members) < TARGET)
     assert kills >= 5 and pop.row.error is None
     assert all(m.step == TARGET for m in pop.members)
     matches = pop.storage.matches(pop.row)
