@@ -9,7 +9,7 @@ import os
 import subprocess
 import sys
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -126,7 +126,7 @@ def load_script(path: Path) -> ModuleType:
 
 
 def kill_workers_for(cmd: list[str], *, workers: int, seconds: float,
-                     pause: tuple[float, float], still_running: Any) -> int:
+                     pause: tuple[float, float], still_running: Callable[[], bool]) -> int:
     """Start `workers` processes of `cmd`; for `seconds`, kill -9 one of them at random after
     each pause (drawn uniformly from `pause`) and start another in its place; then check that
     the run had not ended (`still_running()`), let the workers finish, and check that each
