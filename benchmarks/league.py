@@ -5,14 +5,16 @@ against games played.
     python benchmarks/league.py --seeds 5 --json league.json --figure league.png
     python benchmarks/league.py --quick                          # a smoke run, not a result
 
-Methods, at equal games (`--members` × `--steps` batches of 32 games each):
+Methods, at equal games (`--members` × `--steps` batches of 256 games each):
 - **naive self-play**: one learner, every batch against a frozen copy of itself as it is now,
   trained `members × steps` steps with member 0's initial hyperparameters;
 - **uniform league**: `members` learners, each batch against an opponent drawn uniformly
   from the league (the other members and frozen snapshots of every member every
   `--snapshot` steps); hyperparameters fixed, no exploit;
-- **PFSP league**: the same with prioritised fictitious self-play ("hard") opponents;
-- **PBT league**: PFSP opponents, Elo ratings as the fitness, `EloTournament(0.3)` and
+- **PFSP league**: the same with the example's opponents, AlphaStar's main agents' rule: 35 %
+  of the batches against the learner's own latest checkpoint, the rest by prioritised
+  fictitious self-play ("hard");
+- **PBT league**: the PFSP league's opponents, Elo ratings as the fitness, `EloTournament(0.3)` and
   `Perturb()` (the example's settings).
 Per seed, every method starts from the same initial hyperparameters (drawn from the
 example's space with the seed). The learner a method hands over is its highest rated member
@@ -41,7 +43,7 @@ import numpy as np
 
 import popbt
 from popbt._refs import load_file
-from popbt.league import PFSP, Uniform
+from popbt.league import Uniform
 from popbt.league.member import MemberLeague, Opponent
 
 HERE = Path(__file__).resolve().parent
@@ -85,7 +87,7 @@ def league_run(method: str, initial: list[dict[str, Any]], seed: int, steps: int
     """NashConv of the highest rated member at every ready round of a league run, and of
     the league's mixture at the end."""
     pbt = method == "PBT league"
-    opponents = Uniform() if method == "uniform league" else PFSP()
+    opponents = Uniform() if method == "uniform league" else leduc.league.opponents
     pop = popbt.create_population(
         name=method.replace(" ", "-") + f"-{seed}", storage=f"sqlite:///{folder / 'l.db'}",
         space=leduc.space, size=len(initial), metric="rating", seed=seed,

@@ -33,16 +33,39 @@ def test_nash_conv_is_open_spiel_s():
     assert expected == pytest.approx(4.747222, abs=1e-6)  # OpenSpiel's published value
 
 
-def test_games_are_zero_sum_and_record_only_the_learner_s_decisions():
+def test_games_are_played_as_dealt_and_record_only_the_learner_s_decisions():
+    from open_spiel.python import policy as policy_lib
+    from open_spiel.python.algorithms import expected_game_score
+
     info = leduc.infosets()
     rng = np.random.default_rng(0)
-    totals = []
+    legal = info.legal.numpy().astype(np.float64)
+    mine = rng.random(legal.shape) * legal
+    mine /= mine.sum(axis=1, keepdims=True)
+    theirs = rng.random(legal.shape) ** 3 * legal
+    theirs /= theirs.sum(axis=1, keepdims=True)
+    seats = np.arange(40_000) % 2
+    games = leduc.play(mine, theirs, seats, rng)
+    acting = np.array([s.current_player() for s in info.tabular.states])
+    assert (acting[games.infoset] == seats[games.game]).all()  # only the learner's own seat
+    assert legal[games.infoset, games.action].all()
+    assert np.abs(games.returns).max() <= 13  # Leduc's largest pot
+    # the mean return is the policies' expected value as OpenSpiel computes it
+    joint = policy_lib.TabularPolicy(info.game)
     for seat in (0, 1):
-        for _ in range(200):
-            decisions, ret = leduc.play(uniform(), uniform(), seat, rng)
-            assert decisions and all(info.legal[i, a] for i, a in decisions)
-            totals.append(ret)
-    assert abs(np.mean(totals)) < 1.0 and max(map(abs, totals)) <= 13  # Leduc's largest pot
+        joint.action_probability_array = np.where((acting == seat)[:, None], mine, theirs)
+        value = expected_game_score.policy_value(info.game.new_initial_state(),
+                                                     [joint, joint])[seat]
+        returns = games.returns[seats == seat]
+        assert abs(returns.mean() - value) < 4 * returns.std() / np.sqrt(len(returns))
+
+
+def test_a_draw_never_picks_an_action_of_probability_zero():
+    cumulative = np.cumsum(np.array([[0.0, 0.5, 0.5], [0.3, 0.7, 0.0], [0.0, 0.0, 0.9999]]),
+                           axis=1)
+    for u in (0.0, 0.3, 0.49, 0.5, 0.99999, 0.999999999):
+        picked = leduc.draw(cumulative, np.full(3, u))
+        assert picked[0] in (1, 2) and picked[1] in (0, 1) and picked[2] == 2
 
 
 def test_popbt_run_trains_a_league_and_records_nash_conv(tmp_path: Path):
