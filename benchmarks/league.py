@@ -120,7 +120,7 @@ def mixture_nash_conv(pop: popbt.Population) -> float:
                 for e in pop.storage.entries(pop.row)]
     ratings = pop.storage.ratings(pop.row)
     rated = np.array([ratings.get(k, (league.rating.initial, 0))[0] for k, *_ in players])
-    expected = 1.0 / (1.0 + 10.0 ** ((rated[None, :] - rated[:, None]) / league.rating.scale))
+    expected = league.rating.expected_matrix(rated)
     mean, games = payoff(pop.storage.matches(pop.row), [k for k, *_ in players])
     won = np.where(games > 0, mean * games, 0.0)  # as the samplers estimate it
     estimate = (won + league.prior_games * expected) / (games + league.prior_games)

@@ -19,6 +19,15 @@ def test_expectations_and_updates_keep_the_sum():
     assert elo.update(1500, 1500, 0.5) == (1500, 1500)
 
 
+def test_the_matrix_of_expectations_is_expected_for_every_pair():
+    elo, ratings = Elo(scale=300), np.array([900.0, 1000.0, 1400.0])
+    matrix = elo.expected_matrix(ratings)
+    for i, a in enumerate(ratings):
+        for j, b in enumerate(ratings):
+            assert matrix[i, j] == pytest.approx(elo.expected(a, b))
+    assert np.allclose(np.diag(matrix), 0.5) and np.allclose(matrix + matrix.T, 1.0)
+
+
 def test_ratings_learn_who_is_stronger():
     rng = np.random.default_rng(0)
     elo, ratings, gaps = Elo(), [1000.0, 1000.0], []

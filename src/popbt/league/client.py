@@ -149,8 +149,7 @@ class LeagueClient:
                 results[index[a], index[b]] += sum(recent)
                 games[index[a], index[b]] += len(recent)
         ratings = np.array([p.rating for p in players])
-        elo = self.league.rating
-        expected = 1.0 / (1.0 + 10.0 ** ((ratings[None, :] - ratings[:, None]) / elo.scale))
+        expected = self.league.rating.expected_matrix(ratings)
         payoff = estimate_win_rates(results, games, expected, self.league.prior_games)
         return Pool(keys=tuple(keys), ratings=ratings, win_rate=payoff[0], payoff=payoff,
                     added=np.array([p.added for p in players]), own=0), players

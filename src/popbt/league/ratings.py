@@ -23,6 +23,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import numpy as np
+
 from popbt.errors import ConfigError
 
 
@@ -70,6 +72,12 @@ class Elo:
     def expected(self, a: float, b: float) -> float:
         """The expected result of a player rated `a` against one rated `b`, in (0, 1)."""
         return 1.0 / (1.0 + 10.0 ** ((b - a) / self.scale))
+
+    def expected_matrix(self, ratings: np.ndarray) -> np.ndarray:
+        """`expected(ratings[i], ratings[j])` at [i, j] for every pair of players (0.5 on the
+        diagonal)."""
+        r = np.asarray(ratings, dtype=np.float64)
+        return 1.0 / (1.0 + np.power(10.0, (r[None, :] - r[:, None]) / self.scale))
 
     def update(self, a: float, b: float, result: float) -> tuple[float, float]:
         """The two ratings after a match the player rated `a` scored `result` in.
