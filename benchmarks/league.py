@@ -1,7 +1,7 @@
 """Does a league beat naive self-play? Leduc poker (examples/leduc_league.py): exploitability
 against games played.
 
-    python benchmarks/league.py                                  # 5 seeds, every method
+    python benchmarks/league.py                                  # 5 seeds, every method (~7 min)
     python benchmarks/league.py --seeds 5 --json league.json --figure league.png
     python benchmarks/league.py --quick                          # a smoke run, not a result
 

@@ -1,7 +1,7 @@
 """popbt against Ray Tune's and Syne Tune's PBT, and against Ray Tune's PB2: same problems,
 same machine, one run.
 
-    python benchmarks/vs_ray_tune.py                        # both problems, 5 seeds (~35 min)
+    python benchmarks/vs_ray_tune.py                        # both problems, 5 seeds (~20 min)
     python benchmarks/vs_ray_tune.py --quick                # a smoke run (1 seed, few steps)
     python benchmarks/vs_ray_tune.py --problems toy --seeds 3 --json out.json
     python benchmarks/vs_ray_tune.py --frameworks "popbt PB2,Ray Tune PB2" --problems digits
