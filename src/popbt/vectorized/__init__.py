@@ -2,7 +2,8 @@
 
 `VectorizedPopulation` stacks every member's parameters and trains them with
 `torch.func.vmap`; decisions use the same strategy objects, and records go to the same
-storage, as the worker loop.
+storage, as the worker loop. `popbt.vectorized.envs` has classic-control environments as
+tensors (`CartPole`, `Acrobot`: members × environments stepped at once, on any device).
 """
 
 from __future__ import annotations
