@@ -102,6 +102,18 @@ def test_an_exploit_copies_the_donor_s_environments_and_recent_returns(tmp_path:
         assert torch.equal(now[0], before[key][2]) and torch.equal(now[1], before[key][1])
 
 
+def test_episode_returns_are_recorded_as_samples_and_ttest_reads_them(tmp_path: Path):
+    vp = population(tmp_path, exploit=popbt.TTest(), episodes_scored=6)
+    vp.train(steps=20)
+    ready = [e for e in vp.population.events() if e.kind.value == "ready"]
+    assert len(ready) == 2 * 3
+    for event in ready:
+        samples = event.data["samples"]
+        assert 1 <= len(samples) <= 6 and event.data["sample_fitness"] == samples
+        assert event.data["score"] == pytest.approx(sum(samples) / len(samples))
+    assert vp._samples == {m: ready[-3 + m].data["sample_fitness"] for m in range(3)}
+
+
 def test_a_resumed_run_goes_on_as_an_uninterrupted_one(tmp_path: Path):
     whole = population(tmp_path, name="whole")
     whole.train(steps=30)

@@ -4,7 +4,7 @@ loop makes them."""
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -24,19 +24,21 @@ from popbt.records import Event, EventKind, Peers
 def decide_round(decider: Decider, records: list[dict[str, Any]],
                  history: dict[int, list[float]], *, step: int,
                  events: list[tuple[int, int, EventKind, dict]],
-                 stored: Callable[[], Sequence[Event]], together: bool = False) -> np.ndarray:
+                 stored: Callable[[], Sequence[Event]], together: bool = False,
+                 samples: Mapping[int, Sequence[float]] | None = None) -> np.ndarray:
     """Make every member's decision at the ready `step`, one member at a time in member
     order, each seeing the exploits made before it in the round (as members taking turns do),
     or with `together` (a synchronous generation) the donors' records as they were before
     any decision of the round (a history-reading explore still sees the round's earlier
     decisions, as the worker loop's do).
 
-    `records` (the members' hyperparameters change in place) and `history` (the fitness
-    since each member's last exploit; an exploit empties it) are updated, and the decisions'
-    events appended to `events`. `stored` reads the population's stored events, called at
-    most once, when a strategy asks for history. Returns, for each member, the row its
-    parameters and optimizer state are to be copied from (its own when it keeps them; a
-    chain of copies within the round resolves to its origin).
+    `records` (the members' hyperparameters change in place) and `history` (the fitness since
+    each member's last exploit; an exploit empties it) are updated, and the decisions' events
+    appended to `events`; `samples` holds each member's latest evaluation's samples' fitness,
+    for strategies that test them (`TTest`, `margin_se`). `stored` reads the population's
+    stored events, called at most once, when a strategy asks for history. Returns, for each
+    member, the row its parameters and optimizer state are to be copied from (its own when it
+    keeps them; a chain of copies within the round resolves to its origin).
     """
     size = len(records)
     fitness = np.array([-np.inf if r["fitness"] is None else r["fitness"] for r in records])
@@ -64,8 +66,11 @@ def decide_round(decider: Decider, records: list[dict[str, Any]],
                                    metric=decider.settings.metric, mode=decider.settings.mode)
 
     def snapshot() -> Peers:
-        fitnesses = {m: tuple(h) for m, h in history.items()} if window else None
-        return Peers(np.arange(size), np.full(size, step), fitness, fitnesses)
+        if not window:
+            return Peers(np.arange(size), np.full(size, step), fitness)
+        return Peers(np.arange(size), np.full(size, step), fitness,
+                     {m: tuple(h) for m, h in history.items()},
+                     samples={m: tuple(v) for m, v in (samples or {}).items() if v})
 
     first = snapshot()
     for rec in records:

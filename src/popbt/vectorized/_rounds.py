@@ -17,6 +17,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from popbt._evaluation import evaluation_of
 from popbt._watch import Watch
 from popbt.callbacks import Callback, RunEnd, check_callbacks
 from popbt.checkpoints import CheckpointStore
@@ -62,6 +63,8 @@ class Rounds:
     `_check_space`, `_train_steps` and `_evaluate`, and, when it holds per-member state of
     its own, `_gather`, `_extra_state` and `_load_extra`."""
 
+    metric_hint = ""  # what the message for a metric never computed adds
+
     def __init__(self, *, settings: Settings, model_fn: Callable[[], nn.Module], name: str,
                  optimizer: str, snapshot_every: int, device: str | torch.device,
                  storage: str | Storage, initial: Sequence[Mapping[str, Any]],
@@ -93,6 +96,7 @@ class Rounds:
         self.opt_state = _optim.init_state(optimizer, self.flat)
         self._records = [self._fresh_record(m) for m in self.population.members]
         self._history: dict[int, list[float]] = {}
+        self._samples: dict[int, list[float]] = {}  # each member's latest samples' fitness
         self._pending: int | None = None  # a ready step whose decisions wait for more steps
         self._snapshot_step = -1  # the step of the newest snapshot this object wrote
 
@@ -105,8 +109,9 @@ class Rounds:
         """Train every member `steps` steps with the hyperparameters `hp` ([P] tensors)."""
         raise NotImplementedError
 
-    def _evaluate(self, hp: dict[str, torch.Tensor]) -> list[dict[str, float]]:
-        """Every member's metrics, in member order."""
+    def _evaluate(self, hp: dict[str, torch.Tensor]) -> list[dict[str, Any]]:
+        """Every member's metrics, in member order: numbers, or under the metric a list of
+        samples (episode returns, say) whose mean is the score, as `evaluate` may return."""
         raise NotImplementedError
 
     def _gather(self, index: torch.Tensor) -> None:
@@ -145,6 +150,7 @@ class Rounds:
                 "optimizer": {k: v.cpu() for k, v in self.opt_state.items()},
                 "step": self.step, "records": json.dumps(self._records),
                 "history": json.dumps({str(k): v for k, v in self._history.items()}),
+                "samples": json.dumps({str(k): v for k, v in self._samples.items()}),
                 "pending": -1 if self._pending is None else self._pending,
                 **self._extra_state()}
 
@@ -171,6 +177,7 @@ class Rounds:
                 rec["fitness"] = (None if rec["score"] is None
                                   else self.settings.fitness.of(rec["metrics"]))
         self._history = {int(k): v for k, v in json.loads(state["history"]).items()}
+        self._samples = {int(k): v for k, v in json.loads(state.get("samples", "{}")).items()}
         self._pending = None if state["pending"] < 0 else int(state["pending"])
         if any(m.step != snap.step for m in self.population.members):
             storage.rewind(row, step=snap.step, members=self._records, snapshot_id=snap.id)
@@ -232,24 +239,29 @@ class Rounds:
             self._round(self._evaluate(hp), self.step + chunk, steps)
             watch.poll()
 
-    def _round(self, results: list[dict[str, float]], step: int, target: int) -> None:
+    def _round(self, results: list[dict[str, Any]], step: int, target: int) -> None:
         """Decide and record the round that ends at `step`, evaluated as `results`."""
         settings = self.settings
         if settings.metric not in results[0]:
             raise ConfigError(f"metric {settings.metric!r} is not among the values computed: "
-                              f"{sorted(results[0])}; pass metrics_fn= to compute it")
+                              f"{sorted(results[0])}{self.metric_hint}")
         ready = settings.ready.is_ready(step=step,
                                         last_ready_step=self._records[0]["last_ready_step"])
         scores, events = [], []
-        for rec, metrics in zip(self._records, results, strict=True):
-            score = metrics[settings.metric]
+        for rec, result in zip(self._records, results, strict=True):
+            score, metrics, samples = evaluation_of(result, settings.metric)
             fitness = settings.fitness.of(metrics)
             rec.update(step=step, score=score, fitness=fitness, metrics=metrics)
             scores.append((rec["member_id"], step, fitness, metrics))
+            sample_fitness = [settings.fitness.of({**metrics, settings.metric: x})
+                              for x in samples]
+            self._samples[rec["member_id"]] = sample_fitness
             if ready:
                 rec.update(last_ready_step=step, ready_count=rec["ready_count"] + 1)
-                events.append((rec["member_id"], step, EventKind.READY,
-                               {"score": score, "metrics": dict(metrics)}))
+                data: dict[str, Any] = {"score": score, "metrics": dict(metrics)}
+                if samples:  # as the worker loop records them
+                    data.update(samples=list(samples), sample_fitness=sample_fitness)
+                events.append((rec["member_id"], step, EventKind.READY, data))
                 history = self._history.setdefault(rec["member_id"], [])
                 history.append(fitness)
                 del history[:-max(1, self._decider.history_window)]
@@ -284,7 +296,7 @@ class Rounds:
         the exploits."""
         source = decide_round(self._decider, self._records, self._history, step=step,
                               events=events, stored=self.population.events,
-                              together=self.settings.sync)
+                              together=self.settings.sync, samples=self._samples)
         if (source != np.arange(len(source))).any():
             self._gather(torch.as_tensor(source, device=self.device))
 

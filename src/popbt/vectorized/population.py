@@ -9,9 +9,10 @@ Contract:
   hyperparameters; explore then changes the hyperparameters. As in the worker loop, the
   member keeps its own score until the next evaluation. Decisions due at the step target
   wait, as in the worker loop, until training is continued to more steps.
-- An evaluation is one value per metric and member (a 0-d tensor of `metrics_fn`); per-
-  evaluation samples (`evaluate` returning a list under the metric) are the worker loop's,
-  so here `TTest` and `margin_se` read each member's recent scores (`Peer.history`).
+- An evaluation is one value per metric and member (a 0-d tensor of `metrics_fn`), so
+  `TTest` and `margin_se` read each member's recent scores (`Peer.history`); a trainer whose
+  evaluation gives samples under the metric (`VectorizedActorCritic`'s episode returns)
+  records them as the worker loop does, and those strategies test them.
 - Each round (scores, READY / EXPLOIT / EXPLORE events, member records, and a snapshot of the
   stacked state every `snapshot_every` ready rounds and at the end) is one storage
   transaction, in the same tables as the worker loop, so `popbt status`, `best`, `schedule`
@@ -107,6 +108,8 @@ class VectorizedPopulation(Rounds):
     Raises:
         ConfigError: on any invalid setting, naming it.
     """
+
+    metric_hint = "; pass metrics_fn= to compute it"
 
     def __init__(self, *, model_fn: Callable[[], nn.Module], size: int, space: Space,
                  metric: str, ready: Every, name: str, optimizer: str = "adam",
@@ -211,6 +214,6 @@ class VectorizedPopulation(Rounds):
             grads = self._stack.gradients(self.flat, bx, by, mask, hp, self.shared_batch)
             _optim.update(self.optimizer, self.flat, grads, self.opt_state, opt_settings)
 
-    def _evaluate(self, hp: dict[str, torch.Tensor]) -> list[dict[str, float]]:
+    def _evaluate(self, hp: dict[str, torch.Tensor]) -> list[dict[str, Any]]:
         x, y = self._splits["val"]
         return evaluate(self._stack, self.flat, x, y, hp, self.metrics_fn)

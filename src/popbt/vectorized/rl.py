@@ -12,9 +12,10 @@ Contract (beyond `popbt.vectorized.population`'s, which holds here too):
   A2C) is refused: it would change nothing.
 - Each member's gradient is clipped to `max_grad_norm` on its own, then the optimizer updates
   every row; a member's update is what training it alone would give.
-- Metrics at every evaluation: `return`, the mean return of the member's last
-  `episodes_scored` finished episodes (before its first one ends: the mean return so far of
-  the episodes under way), and `episodes`, how many it has finished.
+- Metrics at every evaluation: `return`, the returns of the member's last `episodes_scored`
+  finished episodes as samples (its score is their mean, and `TTest` tests them, as episode
+  returns `evaluate` gives in the worker loop; before its first episode ends, the mean return
+  so far of the episodes under way), and `episodes`, how many it has finished.
 - An exploit copies the donor's rows of the parameters, of the optimizer state, of its
   environments (their states, episodes under way and recent returns): the member goes on from
   exactly where the donor is. Snapshots hold all of it, and the generators, so a resumed run
@@ -108,6 +109,8 @@ class VectorizedActorCritic(Rounds):
     Raises:
         ConfigError: on any invalid setting, naming it.
     """
+
+    metric_hint = "; VectorizedActorCritic computes 'return' and 'episodes'"
 
     def __init__(self, *, model_fn: Callable[[], nn.Module], env: Callable[..., Batched],
                  size: int, space: Space, ready: Every, name: str, metric: str = "return",
@@ -279,12 +282,14 @@ class VectorizedActorCritic(Rounds):
 
     # -- evaluation and state ------------------------------------------------------------------
 
-    def _evaluate(self, hp: dict[str, torch.Tensor]) -> list[dict[str, float]]:
-        recent = self._recent.nanmean(dim=1)
-        under_way = self._env.running.float().mean(dim=1)
-        scores = torch.where(self._finished > 0, recent, under_way)
-        return [{"return": float(s), "episodes": int(n)}
-                for s, n in zip(scores.tolist(), self._finished.tolist(), strict=True)]
+    def _evaluate(self, hp: dict[str, torch.Tensor]) -> list[dict[str, Any]]:
+        under_way = self._env.running.float().mean(dim=1).tolist()
+        out: list[dict[str, Any]] = []
+        for recent, finished, running in zip(self._recent.tolist(), self._finished.tolist(),
+                                             under_way, strict=True):
+            returns = [x for x in recent if not math.isnan(x)]
+            out.append({"return": returns or running, "episodes": finished})
+        return out
 
     def _gather(self, index: torch.Tensor) -> None:
         super()._gather(index)
