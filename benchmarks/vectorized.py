@@ -1,6 +1,7 @@
 """How fast does a population train as one batched model? Loop vs worker processes vs vmap.
 
-    python benchmarks/vectorized.py               # speed table and the digits quality check
+    python benchmarks/vectorized.py               # speed, digits quality, reinforcement learning
+    python benchmarks/vectorized.py --sections rl # CartPole: worker loop against vectorized
     python benchmarks/vectorized.py --quick       # a smoke run (short, not a result)
 
 Speed: member-steps per second (one member-step = one SGD-with-momentum step of one member on
@@ -18,6 +19,11 @@ against the machine's ceiling: a 2048×2048 float32 matmul on the same threads.
 
 Quality: PBT on digits (16 members, 1,000 steps, ready every 100) by the worker loop and by
 the vectorized trainer, over seeds 0–4: the best member's test accuracy.
+
+Reinforcement learning (`--sections rl`, see `benchmarks/_vectorized_rl.py`): the CartPole
+example's A2C population by the worker loop and by `VectorizedActorCritic`: environment steps
+per second for each of `--rl-sizes`, and PBT's test return at equal steps per member for
+`--rl-quality-size` members over `--seeds` seeds.
 """
 
 from __future__ import annotations
@@ -35,10 +41,12 @@ import torch
 from torch import nn
 
 import popbt
+from popbt._refs import load_file
 from popbt.demos.digits import EXPLOIT, EXPLORE, READY, SPACE, DigitsMLP, load_data
 from popbt.torch import TorchTrainable
 from popbt.vectorized import VectorizedPopulation
 
+HERE = Path(__file__).resolve().parent
 BATCH = 64
 SPEED_SPACE = popbt.Space({"lr": popbt.LogUniform(1e-3, 0.1),
                            "momentum": popbt.Uniform(0.5, 0.99)})
@@ -226,18 +234,35 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="short runs: a smoke test")
     parser.add_argument("--sizes", default="8,32,128", help="population sizes")
-    parser.add_argument("--seeds", type=int, default=5, help="seeds of the quality check")
+    parser.add_argument("--seeds", type=int, default=5, help="seeds of the quality checks")
+    parser.add_argument("--sections", default="speed,quality,rl",
+                        help="comma-separated, from: speed, quality, rl")
+    parser.add_argument("--rl-sizes", default="8,32,128", help="population sizes, RL speed")
+    parser.add_argument("--rl-quality-size", type=int, default=32,
+                        help="population size of the RL quality check")
     args = parser.parse_args(argv)
+    sections = [s.strip() for s in args.sections.split(",")]
+    unknown = sorted(set(sections) - {"speed", "quality", "rl"})
+    if unknown:
+        parser.error(f"--sections: unknown {unknown}; choose from speed, quality, rl")
     try:
         sizes = [int(s) for s in args.sizes.split(",")]
+        rl_sizes = [int(s) for s in args.rl_sizes.split(",")]
     except ValueError:
-        parser.error(f"--sizes {args.sizes!r}: give comma-separated integers")
-    if any(s < 2 for s in sizes) or args.seeds < 1:
+        parser.error(f"--sizes {args.sizes!r}, --rl-sizes {args.rl_sizes!r}: give "
+                     f"comma-separated integers")
+    if any(s < 2 for s in sizes + rl_sizes + [args.rl_quality_size]) or args.seeds < 1:
         parser.error("population sizes must be at least 2 and --seeds at least 1")
+    seeds = 1 if args.quick else args.seeds
     with tempfile.TemporaryDirectory(prefix="popbt-vectorized-") as tmp:
-        print(speed_table(sizes, args.quick, Path(tmp)))
-        print()
-        print(quality(1 if args.quick else args.seeds, 200 if args.quick else 1000, Path(tmp)))
+        if "speed" in sections:
+            print(speed_table(sizes, args.quick, Path(tmp)), end="\n\n")
+        if "quality" in sections:
+            print(quality(seeds, 200 if args.quick else 1000, Path(tmp)), end="\n\n")
+        if "rl" in sections:
+            rl = load_file(HERE / "_vectorized_rl.py")
+            print(rl.speed_table(rl_sizes, 10 if args.quick else 50, Path(tmp)), end="\n\n")
+            print(rl.quality(args.rl_quality_size, 40 if args.quick else 400, seeds, Path(tmp)))
     return 0
 
 

@@ -53,8 +53,8 @@ def alone(model: torch.nn.Module, batch: dict[str, torch.Tensor], member: int,
     logp_all = torch.log_softmax(logits, -1)
     logp = logp_all.gather(-1, batch["actions"][member][:, None])[:, 0]
     advantages = batch["advantages"][member]
+    advantages = (advantages - advantages.mean()) / (advantages.std() + 1e-8)
     if algorithm == "ppo":
-        advantages = (advantages - advantages.mean()) / (advantages.std() + 1e-8)
         ratio = torch.exp(logp - batch["logp"][member])
         policy = -torch.min(ratio * advantages, ratio.clamp(1 - clip, 1 + clip) * advantages)
         policy = policy.mean()

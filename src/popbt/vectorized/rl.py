@@ -4,8 +4,9 @@ as tensors on the same device (`popbt.vectorized.envs`).
 Contract (beyond `popbt.vectorized.population`'s, which holds here too):
 - One training step is one rollout of `rollout` steps in each of the `envs` environments of
   every member, then one update (A2C) or `epochs` updates on the whole rollout (PPO's clipped
-  objective, advantages normalised per member). Advantages by GAE; an episode cut by the
-  time limit is bootstrapped from the value of its last observation, a terminated one not.
+  objective). Advantages by GAE, standardised over each member's rollout unless
+  `normalize_advantages=False`; an episode cut by the time limit is bootstrapped from the
+  value of its last observation, a terminated one not.
 - Per-member hyperparameters, as [P] tensors: the optimizer's settings (`lr`, ...) and
   `entropy_coef`, `value_coef`, `gamma`, `gae_lambda` and, for PPO, `clip_range`; those not in
   the space take `DEFAULTS`. A hyperparameter that none of these is (or `clip_range` with
@@ -92,6 +93,7 @@ class VectorizedActorCritic(Rounds):
         algorithm: "a2c" or "ppo".
         epochs: PPO's passes over each rollout.
         max_grad_norm: each member's gradient is clipped to this norm (None: not clipped).
+        normalize_advantages: standardise each member's advantages over its rollout.
         episodes_scored: finished episodes the `return` metric averages.
 
     Examples:
@@ -115,7 +117,8 @@ class VectorizedActorCritic(Rounds):
     def __init__(self, *, model_fn: Callable[[], nn.Module], env: Callable[..., Batched],
                  size: int, space: Space, ready: Every, name: str, metric: str = "return",
                  envs: int = 8, rollout: int = 16, algorithm: str = "a2c", epochs: int = 4,
-                 max_grad_norm: float | None = 0.5, episodes_scored: int = 10,
+                 max_grad_norm: float | None = 0.5, normalize_advantages: bool = True,
+                 episodes_scored: int = 10,
                  optimizer: str = "adam", mode: str = "max",
                  exploit: Exploit = DEFAULT_EXPLOIT,
                  explore: Explore | Callable[..., Any] | None = DEFAULT_EXPLORE,
@@ -137,6 +140,7 @@ class VectorizedActorCritic(Rounds):
                 or max_grad_norm <= 0):
             raise ConfigError(f"max_grad_norm={max_grad_norm!r}: must be a number > 0, or None")
         self.max_grad_norm = max_grad_norm
+        self.normalize_advantages = bool(normalize_advantages)
         settings = Settings(space=space, size=size, metric=metric, mode=mode, seed=seed,
                             ready=ready, exploit=exploit, explore=as_explore(explore),
                             keep_checkpoints=keep_checkpoints, max_lead=max_lead, sync=sync)
@@ -263,9 +267,10 @@ class VectorizedActorCritic(Rounds):
         logp = logp_all.gather(-1, batch["actions"][..., None])[..., 0]
         entropy = -(logp_all.exp() * logp_all).sum(-1).mean(1)
         advantages = batch["advantages"]
-        if self.algorithm == "ppo":
+        if self.normalize_advantages:
             advantages = (advantages - advantages.mean(1, keepdim=True)) / (
                 advantages.std(1, keepdim=True) + 1e-8)
+        if self.algorithm == "ppo":
             ratio = torch.exp(logp - batch["logp"])
             clip = rl["clip_range"][:, None]
             policy = -torch.min(ratio * advantages,
