@@ -1,7 +1,7 @@
 """How fast does a population train as one batched model? Loop vs worker processes vs vmap.
 
     python benchmarks/vectorized.py               # speed, digits quality, reinforcement learning
-    python benchmarks/vectorized.py --sections rl # CartPole: worker loop against vectorized
+    python benchmarks/vectorized.py --sections rl,rl-quality  # CartPole, loop vs vectorized
     python benchmarks/vectorized.py --quick       # a smoke run (short, not a result)
 
 Speed: member-steps per second (one member-step = one SGD-with-momentum step of one member on
@@ -20,10 +20,10 @@ against the machine's ceiling: a 2048×2048 float32 matmul on the same threads.
 Quality: PBT on digits (16 members, 1,000 steps, ready every 100) by the worker loop and by
 the vectorized trainer, over seeds 0–4: the best member's test accuracy.
 
-Reinforcement learning (`--sections rl`, see `benchmarks/_vectorized_rl.py`): the CartPole
-example's A2C population by the worker loop and by `VectorizedActorCritic`: environment steps
-per second for each of `--rl-sizes`, and PBT's test return at equal steps per member for
-`--rl-quality-size` members over `--seeds` seeds.
+Reinforcement learning (see `benchmarks/_vectorized_rl.py`): the CartPole example's A2C
+population by the worker loop and by `VectorizedActorCritic`: environment steps per second
+for each of `--rl-sizes` (section `rl`), and PBT's test return at equal steps per member for
+`--rl-quality-size` members over `--seeds` seeds (section `rl-quality`).
 """
 
 from __future__ import annotations
@@ -47,6 +47,7 @@ from popbt.torch import TorchTrainable
 from popbt.vectorized import VectorizedPopulation
 
 HERE = Path(__file__).resolve().parent
+SECTIONS = ("speed", "quality", "rl", "rl-quality")
 BATCH = 64
 SPEED_SPACE = popbt.Space({"lr": popbt.LogUniform(1e-3, 0.1),
                            "momentum": popbt.Uniform(0.5, 0.99)})
@@ -235,16 +236,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="short runs: a smoke test")
     parser.add_argument("--sizes", default="8,32,128", help="population sizes")
     parser.add_argument("--seeds", type=int, default=5, help="seeds of the quality checks")
-    parser.add_argument("--sections", default="speed,quality,rl",
-                        help="comma-separated, from: speed, quality, rl")
+    parser.add_argument("--sections", default=",".join(SECTIONS),
+                        help="comma-separated, from: " + ", ".join(SECTIONS))
     parser.add_argument("--rl-sizes", default="8,32,128", help="population sizes, RL speed")
     parser.add_argument("--rl-quality-size", type=int, default=32,
                         help="population size of the RL quality check")
     args = parser.parse_args(argv)
     sections = [s.strip() for s in args.sections.split(",")]
-    unknown = sorted(set(sections) - {"speed", "quality", "rl"})
+    unknown = sorted(set(sections) - set(SECTIONS))
     if unknown:
-        parser.error(f"--sections: unknown {unknown}; choose from speed, quality, rl")
+        parser.error(f"--sections: unknown {unknown}; choose from {', '.join(SECTIONS)}")
     try:
         sizes = [int(s) for s in args.sizes.split(",")]
         rl_sizes = [int(s) for s in args.rl_sizes.split(",")]
@@ -259,9 +260,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(speed_table(sizes, args.quick, Path(tmp)), end="\n\n")
         if "quality" in sections:
             print(quality(seeds, 200 if args.quick else 1000, Path(tmp)), end="\n\n")
+        rl = load_file(HERE / "_vectorized_rl.py")
         if "rl" in sections:
-            rl = load_file(HERE / "_vectorized_rl.py")
             print(rl.speed_table(rl_sizes, 10 if args.quick else 50, Path(tmp)), end="\n\n")
+        if "rl-quality" in sections:
             print(rl.quality(args.rl_quality_size, 40 if args.quick else 400, seeds, Path(tmp)))
     return 0
 

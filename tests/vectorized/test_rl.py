@@ -23,6 +23,20 @@ def agent() -> ActorCriticMLP:
     return ActorCriticMLP(CartPole.observations, CartPole.actions, hidden=16)
 
 
+class SeparateHeads(torch.nn.Module):
+    """An agent of another shape: run by `vmap` rather than batched matrix products."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.actor = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.ReLU(),
+                                         torch.nn.Linear(8, 2))
+        self.critic = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.ReLU(),
+                                          torch.nn.Linear(8, 1))
+
+    def forward(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.actor(obs), self.critic(obs).squeeze(-1)
+
+
 def population(tmp_path: Path, **overrides) -> VectorizedActorCritic:
     options = {"model_fn": agent, "env": CartPole, "size": 3, "space": SPACE,
                "ready": popbt.Every(steps=10), "name": "rl", "envs": 4, "rollout": 8,
@@ -66,10 +80,12 @@ def alone(model: torch.nn.Module, batch: dict[str, torch.Tensor], member: int,
             - settings["entropy_coef"][member] * entropy)
 
 
-@pytest.mark.parametrize("algorithm", ["a2c", "ppo"])
+@pytest.mark.parametrize(("algorithm", "model_fn"), [
+    ("a2c", agent), ("ppo", agent), ("a2c", SeparateHeads), ("ppo", SeparateHeads)])
 def test_each_member_s_gradient_is_the_one_training_it_alone_gives(tmp_path: Path,
-                                                                   algorithm: str):
-    vp = population(tmp_path, algorithm=algorithm, max_grad_norm=None)
+                                                                   algorithm: str, model_fn):
+    vp = population(tmp_path, algorithm=algorithm, max_grad_norm=None, model_fn=model_fn)
+    assert (vp._plans is None) == (model_fn is SeparateHeads)
     vp.train(steps=5)  # members apart, optimizer state under way
     data = vp._collect()
     size, n = 3, vp.rollout * vp.envs
@@ -112,6 +128,19 @@ def test_episode_returns_are_recorded_as_samples_and_ttest_reads_them(tmp_path: 
         assert 1 <= len(samples) <= 6 and event.data["sample_fitness"] == samples
         assert event.data["score"] == pytest.approx(sum(samples) / len(samples))
     assert vp._samples == {m: ready[-3 + m].data["sample_fitness"] for m in range(3)}
+
+
+def test_the_recent_returns_keep_the_newest_in_order(tmp_path: Path):
+    vp = population(tmp_path, episodes_scored=3)
+    nan = float("nan")
+    vp._recent = torch.tensor([[nan, nan, 5.0], [nan, nan, nan], [7.0, 8.0, 9.0]])
+    vp._finished = torch.tensor([1, 0, 3])
+    vp._record_returns(torch.tensor([[1.0, nan, 2.0, 3.0], [nan, 4.0, nan, nan],
+                                     [nan, nan, nan, nan]]))
+    assert torch.equal(vp._recent[0], torch.tensor([1.0, 2.0, 3.0]))
+    assert vp._recent[1, 2] == 4.0 and bool(vp._recent[1, :2].isnan().all())
+    assert torch.equal(vp._recent[2], torch.tensor([7.0, 8.0, 9.0]))
+    assert vp._finished.tolist() == [4, 1, 3]
 
 
 def test_a_resumed_run_goes_on_as_an_uninterrupted_one(tmp_path: Path):

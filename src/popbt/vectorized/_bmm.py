@@ -17,15 +17,20 @@ ELEMENTWISE = (nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.ELU, nn.GELU, nn.SiLU, nn.Tan
 Plan = list[tuple[str, str | None] | nn.Module]
 
 
-def plan(template: nn.Module) -> Plan | None:
+def plan(template: nn.Module, prefix: str = "") -> Plan | None:
     """The layers of `template` as (weight name, bias name) pairs and activation modules, or
-    None when it is not a Sequential of Linear layers and elementwise activations."""
+    None when it is not a Sequential of Linear layers and elementwise activations (or a single
+    Linear). `prefix` is the module's name within its parent (the parameters' names begin
+    with it)."""
+    if type(template) is nn.Linear:
+        return [(f"{prefix}weight", f"{prefix}bias" if template.bias is not None else None)]
     if type(template) is not nn.Sequential:
         return None
     steps: Plan = []
     for name, child in template.named_children():
         if type(child) is nn.Linear:
-            steps.append((f"{name}.weight", f"{name}.bias" if child.bias is not None else None))
+            steps.append((f"{prefix}{name}.weight",
+                          f"{prefix}{name}.bias" if child.bias is not None else None))
         elif type(child) in ELEMENTWISE:
             steps.append(child)
         else:

@@ -43,7 +43,7 @@ from popbt.space import Space
 from popbt.stopping import StopRule
 from popbt.storage import Storage
 from popbt.strategies import Every, Exploit, Explore, as_explore
-from popbt.vectorized import _optim
+from popbt.vectorized import _bmm, _optim
 from popbt.vectorized._rounds import Rounds
 from popbt.vectorized.envs import Batched
 
@@ -152,6 +152,7 @@ class VectorizedActorCritic(Rounds):
         if not isinstance(self._env, Batched) or self._env.shape != (size, self.envs):
             raise ConfigError(f"env(...) returned {self._env!r}: expected a "
                               f"popbt.vectorized.envs.Batched of shape {(size, self.envs)}")
+        self._plans = _mlp_plans(self._template)
         self._obs = self._env.reset()
         self._recent = torch.full((size, self.episodes_scored), math.nan, device=self.device)
         self._finished = torch.zeros(size, dtype=torch.long, device=self.device)
@@ -191,13 +192,21 @@ class VectorizedActorCritic(Rounds):
 
     def _forward(self, flat: torch.Tensor,
                  obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Every member's logits and values for its observations `obs` [P, B, ...]."""
+        """Every member's logits and values for its observations `obs` [P, B, ...]: batched
+        matrix products for an `ActorCriticMLP`, `vmap` over `functional_call` otherwise."""
+        params = self._layout.views(flat)
+        if self._plans is not None:
+            trunk, policy, value = self._plans
+            hidden = _bmm.forward(trunk, params, obs)
+            return (_bmm.forward(policy, params, hidden),
+                    _bmm.forward(value, params, hidden)[..., 0])
+
         def one(params: dict[str, torch.Tensor],
                 x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
             out = functional_call(self._template, params, (x,))
             return out[0], out[1]
 
-        logits, values = vmap(one)(self._layout.views(flat), obs)
+        logits, values = vmap(one)(params, obs)
         return logits, values
 
     @torch.no_grad()
@@ -205,7 +214,8 @@ class VectorizedActorCritic(Rounds):
         """One rollout of every environment, with what the update needs."""
         size, envs = len(self._records), self.envs
         steps: dict[str, list[torch.Tensor]] = {k: [] for k in (
-            "obs", "actions", "logp", "values", "rewards", "terminated", "ended", "final")}
+            "obs", "actions", "ended_returns", "logp", "values", "rewards", "terminated",
+            "ended", "final")}
         for _ in range(self.rollout):
             logits, values = self._forward(self.flat, self._obs)
             logp_all = torch.log_softmax(logits, dim=-1)
@@ -213,8 +223,8 @@ class VectorizedActorCritic(Rounds):
                                         generator=self._actions_rng).view(size, envs)
             step = self._env.step(actions)
             ended = step.terminated | step.truncated
-            self._record_returns(step.ended_returns)
             for key, value in (("obs", self._obs), ("actions", actions),
+                               ("ended_returns", step.ended_returns),
                                ("logp", logp_all.gather(-1, actions[..., None])[..., 0]),
                                ("values", values), ("rewards", step.reward.float()),
                                ("terminated", step.terminated), ("ended", ended),
@@ -222,6 +232,7 @@ class VectorizedActorCritic(Rounds):
                 steps[key].append(value)
             self._obs = step.obs
         out = {k: torch.stack(v) for k, v in steps.items()}  # [T, P, E, ...]
+        self._record_returns(out["ended_returns"].transpose(0, 1).reshape(size, -1))
         # the value after each step: of the next observation, or of an ended episode's last
         after = torch.cat((out["obs"][1:], self._obs[None]))
         after = torch.where(out["ended"][..., None], out["final"], after)
@@ -231,12 +242,19 @@ class VectorizedActorCritic(Rounds):
         return out
 
     def _record_returns(self, ended_returns: torch.Tensor) -> None:
-        """Push the returns of the episodes that just ended into each member's recent ones."""
-        for e in range(ended_returns.shape[1]):
-            done = ~torch.isnan(ended_returns[:, e])
-            shifted = torch.cat((self._recent[:, 1:], ended_returns[:, e, None].float()), 1)
-            self._recent = torch.where(done[:, None], shifted, self._recent)
-            self._finished = self._finished + done.long()
+        """Keep each member's last `episodes_scored` returns, oldest first: those it had, then
+        those of `ended_returns` [P, n] (NaN: no episode ended), in order."""
+        combined = torch.cat((self._recent, ended_returns.float()), dim=1)
+        valid = ~torch.isnan(combined)
+        count = valid.sum(dim=1, keepdim=True)
+        rank = valid.cumsum(dim=1)  # 1 for a row's first valid return, 2 for its second, ...
+        slot = self.episodes_scored - 1 - (count - rank)  # the newest goes last
+        keep = valid & (slot >= 0)
+        out = torch.full((combined.shape[0], self.episodes_scored + 1), math.nan,
+                         device=combined.device)
+        out.scatter_(1, torch.where(keep, slot, self.episodes_scored), combined)
+        self._recent = out[:, :-1]
+        self._finished = self._finished + (~torch.isnan(ended_returns)).sum(dim=1)
 
     def _train_steps(self, steps: int, hp: dict[str, torch.Tensor]) -> None:
         opt_settings = self._optimizer_settings(hp)
@@ -318,6 +336,18 @@ class VectorizedActorCritic(Rounds):
         self._recent = state["recent"].to(self.device)
         self._finished = state["finished"].to(self.device)
         self._actions_rng.set_state(state["actions_rng"])
+
+
+def _mlp_plans(template: nn.Module) -> tuple[_bmm.Plan, _bmm.Plan, _bmm.Plan] | None:
+    """The batched-matmul plans of an `ActorCriticMLP`'s trunk and heads (None: another
+    module, run by `vmap`)."""
+    if type(template) is not ActorCriticMLP:  # a subclass may change forward
+        return None
+    plans = (_bmm.plan(template.trunk, "trunk."), _bmm.plan(template.policy, "policy."),
+             _bmm.plan(template.value, "value."))
+    if plans[0] is None or plans[1] is None or plans[2] is None:
+        return None
+    return plans[0], plans[1], plans[2]
 
 
 class ActorCriticMLP(nn.Module):
