@@ -4,7 +4,9 @@ population trained by the worker loop against the same agents as `VectorizedActo
 Both sides use the example's settings: 8 environments per member, rollouts of 16 steps, a
 64-64 tanh actor-critic, Adam, advantages standardised per rollout, value coefficient 0.5,
 gradient norm 0.5, the example's space (lr, entropy_coef, gamma, gae_lambda), ready every 10
-steps, `TTest(window=10)` on the episode returns and the example's `Perturb`. The worker loop
+steps, `TTest(window=10)` on the members' recent mean returns (the example reports the mean
+of its last 10 episodes, so the vectorized side does too: `samples=False`) and the example's
+`Perturb`. The worker loop
 steps gymnasium's CartPole-v1 one environment at a time in 2 worker processes; the vectorized
 trainer steps `popbt.vectorized.envs.CartPole` as tensors in one process.
 - **speed**: environment steps per second (members × steps × 16 × 8 over the wall time,
@@ -57,7 +59,8 @@ def vectorized(size: int, steps: int, seed: int, folder: Path,
         model_fn=agent, env=CartPole, size=size, space=cartpole.space, metric="return",
         envs=cartpole.ENVS, rollout=cartpole.ROLLOUT, ready=cartpole.ready,
         exploit=cartpole.exploit, explore=cartpole.explore, seed=seed,
-        episodes_scored=cartpole.EPISODES_SCORED, name=f"{tag}-vec-{size}-{seed}",
+        episodes_scored=cartpole.EPISODES_SCORED, samples=False,
+        name=f"{tag}-vec-{size}-{seed}",
         storage=f"sqlite:///{folder / 'rl.db'}")
     start = time.perf_counter()
     best = vp.train(steps=steps)

@@ -128,6 +128,10 @@ def test_episode_returns_are_recorded_as_samples_and_ttest_reads_them(tmp_path: 
         assert 1 <= len(samples) <= 6 and event.data["sample_fitness"] == samples
         assert event.data["score"] == pytest.approx(sum(samples) / len(samples))
     assert vp._samples == {m: ready[-3 + m].data["sample_fitness"] for m in range(3)}
+    means = population(tmp_path, name="means", exploit=popbt.TTest(), samples=False)
+    means.train(steps=10)
+    ready = [e for e in means.population.events() if e.kind.value == "ready"]
+    assert ready and all("samples" not in e.data for e in ready)
 
 
 def test_the_recent_returns_keep_the_newest_in_order(tmp_path: Path):

@@ -15,8 +15,9 @@ Contract (beyond `popbt.vectorized.population`'s, which holds here too):
   every row; a member's update is what training it alone would give.
 - Metrics at every evaluation: `return`, the returns of the member's last `episodes_scored`
   finished episodes as samples (its score is their mean, and `TTest` tests them, as episode
-  returns `evaluate` gives in the worker loop; before its first episode ends, the mean return
-  so far of the episodes under way), and `episodes`, how many it has finished.
+  returns `evaluate` gives in the worker loop; with `samples=False` their mean alone; before
+  its first episode ends, the mean return so far of the episodes under way), and `episodes`,
+  how many it has finished.
 - An exploit copies the donor's rows of the parameters, of the optimizer state, of its
   environments (their states, episodes under way and recent returns): the member goes on from
   exactly where the donor is. Snapshots hold all of it, and the generators, so a resumed run
@@ -95,6 +96,8 @@ class VectorizedActorCritic(Rounds):
         max_grad_norm: each member's gradient is clipped to this norm (None: not clipped).
         normalize_advantages: standardise each member's advantages over its rollout.
         episodes_scored: finished episodes the `return` metric averages.
+        samples: report those returns as samples of `return` (`TTest` tests them); False:
+            their mean only (`TTest` then tests each member's recent scores).
 
     Examples:
         >>> from popbt import Every, LogUniform, Space
@@ -118,7 +121,7 @@ class VectorizedActorCritic(Rounds):
                  size: int, space: Space, ready: Every, name: str, metric: str = "return",
                  envs: int = 8, rollout: int = 16, algorithm: str = "a2c", epochs: int = 4,
                  max_grad_norm: float | None = 0.5, normalize_advantages: bool = True,
-                 episodes_scored: int = 10,
+                 episodes_scored: int = 10, samples: bool = True,
                  optimizer: str = "adam", mode: str = "max",
                  exploit: Exploit = DEFAULT_EXPLOIT,
                  explore: Explore | Callable[..., Any] | None = DEFAULT_EXPLORE,
@@ -141,6 +144,7 @@ class VectorizedActorCritic(Rounds):
             raise ConfigError(f"max_grad_norm={max_grad_norm!r}: must be a number > 0, or None")
         self.max_grad_norm = max_grad_norm
         self.normalize_advantages = bool(normalize_advantages)
+        self.samples = bool(samples)
         settings = Settings(space=space, size=size, metric=metric, mode=mode, seed=seed,
                             ready=ready, exploit=exploit, explore=as_explore(explore),
                             keep_checkpoints=keep_checkpoints, max_lead=max_lead, sync=sync)
@@ -311,7 +315,10 @@ class VectorizedActorCritic(Rounds):
         for recent, finished, running in zip(self._recent.tolist(), self._finished.tolist(),
                                              under_way, strict=True):
             returns = [x for x in recent if not math.isnan(x)]
-            out.append({"return": returns or running, "episodes": finished})
+            if returns and not self.samples:
+                out.append({"return": math.fsum(returns) / len(returns), "episodes": finished})
+            else:
+                out.append({"return": returns or running, "episodes": finished})
         return out
 
     def _gather(self, index: torch.Tensor) -> None:
