@@ -82,8 +82,8 @@ class Reference:
 class Vectorized:
     def __init__(self, kind: str, path: str = "bmm") -> None:
         self.kind = kind
-        template, self.layout, self.flat = build_members(MODELS[path], SEEDS,
-                                                         torch.device("cpu"))
+        template, self.layout, self.flat, _ = build_members(MODELS[path], SEEDS,
+                                                            torch.device("cpu"))
         self.stack = Stack(template, self.layout, per_example_cross_entropy)
         assert (self.stack.plan is not None) == (path == "bmm")
         self.state = _optim.init_state(kind, self.flat)
@@ -186,7 +186,7 @@ def test_the_loss_gets_each_members_hyperparameters(path: str):
     def loss(outputs: torch.Tensor, targets: torch.Tensor, hp: dict[str, Any]) -> torch.Tensor:
         return hp["scale"] * per_example_cross_entropy(outputs, targets)
 
-    template, layout, flat = build_members(MODELS[path], SEEDS, torch.device("cpu"))
+    template, layout, flat, _ = build_members(MODELS[path], SEEDS, torch.device("cpu"))
     stack = Stack(template, layout, loss)
     x, y = batches(1)[0]
     scale = torch.tensor([0.0, 1.0, 2.0, 1.0])

@@ -9,7 +9,7 @@ from __future__ import annotations
 import contextlib
 import json
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -91,9 +91,13 @@ class Rounds:
         self.settings = self.population.settings
         self._decider = Decider(self.settings)
         self._checkpoints = CheckpointStore(self.population.row.checkpoint_root)
-        self._template, self._layout, self.flat = build_members(
+        self._template, self._layout, self.flat, self.buffers = build_members(
             model_fn, [self.settings.member_seed(i) for i in range(settings.size)], self.device)
         self.opt_state = _optim.init_state(optimizer, self.flat)
+        # what random layers (dropout) draw from: a stream of the run's own, kept in snapshots
+        with torch.random.fork_rng(devices=self._cuda_devices()):
+            torch.manual_seed(self.settings.member_seed(settings.size + 2))
+            self._random_state = self._rng_state()
         self._records = [self._fresh_record(m) for m in self.population.members]
         self._history: dict[int, list[float]] = {}
         self._samples: dict[int, list[float]] = {}  # each member's latest samples' fitness
@@ -118,6 +122,7 @@ class Rounds:
         """Make row i of every per-member state a copy of row `index[i]` (an exploit)."""
         self.flat = self.flat.index_select(0, index)
         self.opt_state = {k: v.index_select(0, index) for k, v in self.opt_state.items()}
+        self.buffers = {k: v.index_select(0, index) for k, v in self.buffers.items()}
 
     def _extra_state(self) -> dict[str, Any]:
         """What a snapshot holds beyond the parameters, optimizer state and records."""
@@ -145,8 +150,28 @@ class Rounds:
         """Steps every member has trained."""
         return int(self._records[0]["step"])
 
+    def _cuda_devices(self) -> list[int]:
+        return [self.device.index or 0] if self.device.type == "cuda" else []
+
+    def _rng_state(self) -> list[torch.Tensor]:
+        """The global generators' states: the CPU's, then this device's if it is a GPU."""
+        cuda = [torch.cuda.get_rng_state(i) for i in self._cuda_devices()]
+        return [torch.get_rng_state(), *cuda]
+
+    @contextlib.contextmanager
+    def _randomness(self) -> Iterator[None]:
+        """Random layers draw from the run's stream inside; the caller's is left as it was."""
+        with torch.random.fork_rng(devices=self._cuda_devices()):
+            torch.set_rng_state(self._random_state[0])
+            for i, state in zip(self._cuda_devices(), self._random_state[1:], strict=True):
+                torch.cuda.set_rng_state(state, i)
+            yield
+            self._random_state = self._rng_state()
+
     def _state(self) -> dict[str, Any]:
         return {"params": self.flat.cpu(), "layout": self._layout.names,
+                "buffers": {k: v.cpu() for k, v in self.buffers.items()},
+                "random": self._random_state,
                 "optimizer": {k: v.cpu() for k, v in self.opt_state.items()},
                 "step": self.step, "records": json.dumps(self._records),
                 "history": json.dumps({str(k): v for k, v in self._history.items()}),
@@ -168,7 +193,14 @@ class Rounds:
             raise ConfigError(f"population {row.name!r} was trained with another model: its "
                               f"snapshot holds {state['layout']}, "
                               f"{tuple(state['params'].shape)}")
+        buffers = state.get("buffers", {})
+        if sorted(buffers) != sorted(self.buffers):
+            raise ConfigError(f"population {row.name!r} was trained with another model: its "
+                              f"snapshot holds the buffers {sorted(buffers)}")
         self.flat = state["params"].to(self.device)
+        self.buffers = {k: v.to(self.device) for k, v in buffers.items()}
+        if len(state.get("random", ())) == len(self._random_state):  # the same device kind
+            self._random_state = state["random"]
         self.opt_state = {k: v.to(self.device) for k, v in state["optimizer"].items()}
         self._load_extra(state)
         self._records = json.loads(state["records"])
@@ -235,7 +267,8 @@ class Rounds:
                 step=record["step"], last_ready_step=record["last_ready_step"]),
                 steps - self.step)
             hp = self._hparam_tensors()
-            self._train_steps(chunk, hp)
+            with self._randomness():
+                self._train_steps(chunk, hp)
             self._round(self._evaluate(hp), self.step + chunk, steps)
             watch.poll()
 
@@ -309,8 +342,9 @@ class Rounds:
                 or not 0 <= member_id < size:
             raise ConfigError(f"member {member_id!r} does not exist; members are 0..{size - 1}")
         model = self.model_fn()
-        model.load_state_dict({k: v.detach().cpu().clone()
-                               for k, v in self._layout.views(self.flat[member_id]).items()})
+        state = {**self._layout.views(self.flat[member_id]),
+                 **{k: v[member_id] for k, v in self.buffers.items()}}
+        model.load_state_dict({k: v.detach().cpu().clone() for k, v in state.items()})
         return model
 
     @property

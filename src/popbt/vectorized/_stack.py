@@ -4,6 +4,12 @@ Every member's parameters are one row of a [P, N] tensor (row i is member i's); 
 names the slices. The optimizer then updates, and an exploit copies, one tensor instead of
 one per parameter. The module itself is kept once, on the meta device, and called with
 `torch.func.functional_call` on views of a row.
+
+Random layers (dropout) draw for every member on its own (`vmap(randomness="different")`):
+member i's mask is row i of one draw for the whole population. Buffers (BatchNorm's running
+statistics) are per-member state, stacked [P, ...]: training updates each member's row from
+its own batch, in place; evaluation reads them. The module is in training mode for gradients
+and in evaluation mode for outputs, as a training loop would put it.
 """
 
 from __future__ import annotations
@@ -58,14 +64,13 @@ class Layout:
 
 
 def build_members(model_fn: Callable[[], nn.Module], seeds: Sequence[int],
-                  device: torch.device) -> tuple[nn.Module, Layout, torch.Tensor]:
-    """The meta-device template, its layout and the flat parameters [P, N] of one
-    `model_fn()` per seed (each built under `torch.manual_seed(seed)`, as
-    `popbt.torch.TorchTrainable` does).
+                  device: torch.device) -> tuple[nn.Module, Layout, torch.Tensor, Tensors]:
+    """The meta-device template, its layout, the flat parameters [P, N] and the stacked
+    buffers {name: [P, ...]} of one `model_fn()` per seed (each built under
+    `torch.manual_seed(seed)`, as `popbt.torch.TorchTrainable` does).
 
     Raises:
-        ConfigError: `model_fn` returns something else than a module, or a module with
-            buffers (running statistics cannot be updated per member under vmap).
+        ConfigError: `model_fn` returns something else than a module.
     """
     models = []
     for seed in seeds:
@@ -75,16 +80,11 @@ def build_members(model_fn: Callable[[], nn.Module], seeds: Sequence[int],
         if not isinstance(model, nn.Module):
             raise ConfigError(f"model_fn returned {model!r}, not a torch.nn.Module")
         models.append(model)
-    buffers = [name for name, _ in models[0].named_buffers()]
-    if buffers:
-        raise ConfigError(f"the model has buffers {buffers}: a vectorized population needs a "
-                          f"module without them (use LayerNorm or GroupNorm instead of "
-                          f"BatchNorm, or track_running_stats=False)")
-    params, _ = stack_module_state(models)
+    params, buffers = stack_module_state(models)
     layout = Layout(models[0])
     template = copy.deepcopy(models[0]).to("meta")
     flat = layout.flatten({k: v.detach() for k, v in params.items()})
-    return template, layout, flat.to(device)
+    return template, layout, flat.to(device), {k: v.to(device) for k, v in buffers.items()}
 
 
 def takes_hparams(loss_fn: LossFn) -> bool:
@@ -105,8 +105,9 @@ def _masked_mean(losses: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
 
 
 class Stack:
-    """Computations over flat parameter rows of `template`: batched matrix products for a
-    Sequential MLP, `vmap` over `functional_call` for any other module."""
+    """Computations over flat parameter rows of `template` (and its stacked buffers):
+    batched matrix products for a Sequential MLP, `vmap` over `functional_call` for any other
+    module."""
 
     def __init__(self, template: nn.Module, layout: Layout, loss_fn: LossFn) -> None:
         self.template = template
@@ -125,27 +126,30 @@ class Stack:
             return self.loss_fn(outputs, targets, hparams)
         return self.loss_fn(outputs, targets)
 
-    def _call(self, params: Tensors, x: torch.Tensor) -> torch.Tensor:
-        return functional_call(self.template, params, (x,))
+    def _call(self, params: Tensors, buffers: Tensors, x: torch.Tensor) -> torch.Tensor:
+        return functional_call(self.template, (params, buffers), (x,))
 
-    def _member_loss(self, params: Tensors, x: torch.Tensor, y: torch.Tensor,
-                     mask: torch.Tensor, hparams: dict[str, torch.Tensor]) -> torch.Tensor:
-        return _masked_mean(self._loss(self._call(params, x), y, hparams), mask)
+    def _member_loss(self, params: Tensors, buffers: Tensors, x: torch.Tensor,
+                     y: torch.Tensor, mask: torch.Tensor,
+                     hparams: dict[str, torch.Tensor]) -> torch.Tensor:
+        return _masked_mean(self._loss(self._call(params, buffers, x), y, hparams), mask)
 
     def gradients(self, flat: torch.Tensor, x: torch.Tensor, y: torch.Tensor,
                   mask: torch.Tensor, hparams: dict[str, torch.Tensor],
-                  shared_batch: bool) -> torch.Tensor:
-        """d(masked mean loss)/d(parameters) for every member, [P, N]. `x`, `y`:
-        [P, B, ...] (or [B, ...] with `shared_batch`); `mask`: [P, B], 1 for the examples a
-        member trains on.
+                  shared_batch: bool, buffers: Tensors | None = None) -> torch.Tensor:
+        """d(masked mean loss)/d(parameters) for every member, [P, N], in training mode.
+        `x`, `y`: [P, B, ...] (or [B, ...] with `shared_batch`); `mask`: [P, B], 1 for the
+        examples a member trains on; `buffers` ({name: [P, ...]}) are updated in place, as
+        one forward pass of each member's module updates its own.
 
         Gradients are taken with respect to each parameter's view, not the flat tensor, so
         that no [P, N] zeros are made and summed per parameter."""
         batch_dim = None if shared_batch else 0
         params = self.layout.views(flat.detach())
+        self.template.train()
         if not self._fast(x, shared_batch):
-            grads = vmap(grad(self._member_loss), in_dims=(0, batch_dim, batch_dim, 0, 0))(
-                params, x, y, mask, hparams)
+            grads = vmap(grad(self._member_loss), in_dims=(0, 0, batch_dim, batch_dim, 0, 0),
+                         randomness="different")(params, buffers or {}, x, y, mask, hparams)
             return self.layout.flatten(grads)
         assert self.plan is not None
         leaves = {k: v.requires_grad_(True) for k, v in params.items()}
@@ -168,12 +172,15 @@ class Stack:
             grads = torch.autograd.grad(member.sum(), list(leaves.values()))
         return self.layout.flatten(dict(zip(leaves, grads, strict=True)))
 
-    def outputs(self, flat: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-        """Every member's outputs for the same inputs: [P, N, ...]."""
+    def outputs(self, flat: torch.Tensor, x: torch.Tensor,
+                buffers: Tensors | None = None) -> torch.Tensor:
+        """Every member's outputs for the same inputs, in evaluation mode: [P, N, ...]."""
+        self.template.eval()
         if self._fast(x, shared_batch=True):
             assert self.plan is not None
             return _bmm.forward(self.plan, self.layout.views(flat), x)
-        return vmap(lambda params: self._call(params, x))(self.layout.views(flat))
+        return vmap(lambda params, bufs: self._call(params, bufs, x), randomness="different")(
+            self.layout.views(flat), buffers or {})
 
     def losses(self, outputs: torch.Tensor, y: torch.Tensor,
                hparams: dict[str, torch.Tensor]) -> torch.Tensor:
@@ -184,11 +191,12 @@ class Stack:
 def evaluate(stack: Stack, flat: torch.Tensor, x: torch.Tensor, y: torch.Tensor,
              hparams: dict[str, torch.Tensor],
              metrics_fn: Callable[[torch.Tensor, torch.Tensor], dict[str, Any]] | None,
-             chunk: int = 4096) -> list[dict[str, float]]:
-    """Every member's metrics on (x, y): `loss`, `accuracy` for class-index targets, and
-    whatever `metrics_fn(outputs, targets)` returns for one member (0-d tensors)."""
+             buffers: Tensors | None = None, chunk: int = 4096) -> list[dict[str, float]]:
+    """Every member's metrics on (x, y) in evaluation mode: `loss`, `accuracy` for
+    class-index targets, and whatever `metrics_fn(outputs, targets)` returns for one member
+    (0-d tensors)."""
     with torch.no_grad():
-        outputs = torch.cat([stack.outputs(flat, x[i:i + chunk])
+        outputs = torch.cat([stack.outputs(flat, x[i:i + chunk], buffers)
                              for i in range(0, len(x), chunk)], dim=1)
         columns: dict[str, torch.Tensor] = {"loss": stack.losses(outputs, y, hparams)}
         if not torch.is_floating_point(y) and outputs.dim() == 3:

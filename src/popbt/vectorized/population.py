@@ -74,8 +74,10 @@ class VectorizedPopulation(Rounds):
     without it each member sees the exploits made before it in the round.
 
     Args:
-        model_fn: builds one member's `nn.Module` (without buffers); called once per member
-            under that member's seed.
+        model_fn: builds one member's `nn.Module`; called once per member under that
+            member's seed. Dropout draws a mask of each member's own; buffers (BatchNorm's
+            running statistics) are per-member state that training updates, evaluation reads
+            and an exploit copies with the weights.
         optimizer: "sgd", "adam" or "adamw". Hyperparameters named like its settings (`lr`,
             `momentum`, `weight_decay`, `dampening`, `beta1`, `beta2`, `eps`) set them per
             member; settings not in the space take `_optim.DEFAULTS`.
@@ -137,6 +139,10 @@ class VectorizedPopulation(Rounds):
                          snapshot_every=snapshot_every, device=device, storage=storage,
                          initial=initial, checkpoints=checkpoints,
                          load_if_exists=load_if_exists)
+        if self.buffers and BATCH_SIZE in space:
+            raise ConfigError(f"the model has buffers {sorted(self.buffers)}, whose batch "
+                              f"statistics would include the examples a smaller batch_size "
+                              f"masks out: batch_size cannot be a hyperparameter of it")
         self._stack = Stack(self._template, self._layout, self.loss_fn)
         self._batch_rng = torch.Generator().manual_seed(
             int(np.random.SeedSequence([seed, 3]).generate_state(1)[0]))
@@ -211,9 +217,10 @@ class VectorizedPopulation(Rounds):
         mask = self._mask(hp)
         for _ in range(steps):
             bx, by = self._batch(x, y)
-            grads = self._stack.gradients(self.flat, bx, by, mask, hp, self.shared_batch)
+            grads = self._stack.gradients(self.flat, bx, by, mask, hp, self.shared_batch,
+                                          self.buffers)
             _optim.update(self.optimizer, self.flat, grads, self.opt_state, opt_settings)
 
     def _evaluate(self, hp: dict[str, torch.Tensor]) -> list[dict[str, Any]]:
         x, y = self._splits["val"]
-        return evaluate(self._stack, self.flat, x, y, hp, self.metrics_fn)
+        return evaluate(self._stack, self.flat, x, y, hp, self.metrics_fn, self.buffers)

@@ -152,6 +152,10 @@ class VectorizedActorCritic(Rounds):
                          snapshot_every=snapshot_every, device=device, storage=storage,
                          initial=initial, checkpoints=checkpoints,
                          load_if_exists=load_if_exists)
+        if self.buffers:
+            raise ConfigError(f"the agent has buffers {sorted(self.buffers)}: "
+                              f"VectorizedActorCritic needs one without them (LayerNorm, not "
+                              f"BatchNorm)")
         self._env = env(size, self.envs, seed=settings.member_seed(size), device=self.device)
         if not isinstance(self._env, Batched) or self._env.shape != (size, self.envs):
             raise ConfigError(f"env(...) returned {self._env!r}: expected a "
@@ -210,7 +214,7 @@ class VectorizedActorCritic(Rounds):
             out = functional_call(self._template, params, (x,))
             return out[0], out[1]
 
-        logits, values = vmap(one)(params, obs)
+        logits, values = vmap(one, randomness="different")(params, obs)
         return logits, values
 
     @torch.no_grad()
