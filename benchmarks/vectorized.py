@@ -260,7 +260,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(speed_table(sizes, args.quick, Path(tmp)), end="\n\n")
         if "quality" in sections:
             print(quality(seeds, 200 if args.quick else 1000, Path(tmp)), end="\n\n")
-        rl = load_file(HERE / "_vectorized_rl.py")
+        if "rl" in sections or "rl-quality" in sections:
+            rl = load_file(HERE / "_vectorized_rl.py")
         if "rl" in sections:
             print(rl.speed_table(rl_sizes, 10 if args.quick else 50, Path(tmp)), end="\n\n")
         if "rl-quality" in sections:

@@ -220,10 +220,16 @@ class Rounds:
                                 dtype=torch.float32, device=self.device)
                 for k in self.settings.space}
 
-    def _optimizer_settings(self, hp: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    def _per_member(self, hp: dict[str, torch.Tensor],
+                    defaults: Mapping[str, float]) -> dict[str, torch.Tensor]:
+        """Every setting of `defaults` as a [P] tensor: the members' values where `hp` has
+        the setting, else its default."""
         size = len(self._records)
         return {k: hp[k] if k in hp else torch.full((size,), v, device=self.device)
-                for k, v in _optim.DEFAULTS[self.optimizer].items()}
+                for k, v in defaults.items()}
+
+    def _optimizer_settings(self, hp: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        return self._per_member(hp, _optim.DEFAULTS[self.optimizer])
 
     # -- training ----------------------------------------------------------------------------
 

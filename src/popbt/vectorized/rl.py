@@ -191,11 +191,6 @@ class VectorizedActorCritic(Rounds):
             raise ConfigError(f"hyperparameters {unused} change nothing: {self.algorithm} with "
                               f"{optimizer!r} reads {sorted(used)}")
 
-    def _settings(self, hp: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        size = len(self._records)
-        return {k: hp[k] if k in hp else torch.full((size,), v, device=self.device)
-                for k, v in DEFAULTS.items()}
-
     # -- training ----------------------------------------------------------------------------
 
     def _forward(self, flat: torch.Tensor,
@@ -266,7 +261,7 @@ class VectorizedActorCritic(Rounds):
 
     def _train_steps(self, steps: int, hp: dict[str, torch.Tensor]) -> None:
         opt_settings = self._optimizer_settings(hp)
-        rl = self._settings(hp)
+        rl = self._per_member(hp, DEFAULTS)
         size = len(self._records)
         for _ in range(steps):
             data = self._collect()
