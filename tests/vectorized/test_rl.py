@@ -12,7 +12,7 @@ import torch
 import popbt
 from popbt.errors import ConfigError
 from popbt.vectorized.envs import CartPole
-from popbt.vectorized.rl import ActorCriticMLP, VectorizedActorCritic, gae
+from popbt.vectorized.rl import DEFAULTS, ActorCriticMLP, VectorizedActorCritic, gae
 
 SPACE = popbt.Space({"lr": popbt.LogUniform(3e-4, 3e-3),
                      "entropy_coef": popbt.LogUniform(1e-4, 3e-2),
@@ -90,7 +90,7 @@ def test_each_member_s_gradient_is_the_one_training_it_alone_gives(tmp_path: Pat
     data = vp._collect()
     size, n = 3, vp.rollout * vp.envs
     hp = vp._hparam_tensors()
-    rl = vp._settings(hp)
+    rl = vp._per_member(hp, DEFAULTS)
     advantages = gae(data["rewards"], data["values"], data["next_values"], data["terminated"],
                      data["ended"], rl["gamma"], rl["gae_lambda"])
     batch = {k: v.transpose(0, 1).reshape(size, n, *v.shape[3:]) for k, v in (
