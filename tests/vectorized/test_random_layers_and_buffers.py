@@ -213,3 +213,17 @@ def test_an_agent_with_buffers_is_refused(db_url: str):
         VectorizedActorCritic(model_fn=Normed, env=CartPole, size=2, name="normed",
                               space=popbt.Space({"lr": popbt.LogUniform(1e-4, 1e-3)}),
                               ready=popbt.Every(steps=5), storage=db_url)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(),
+                    reason="no CUDA device on this machine: dropout's and BatchNorm's GPU "
+                           "path of VectorizedPopulation was not run")
+def test_dropout_and_batchnorm_train_and_resume_on_cuda(tmp_path: Path):
+    whole = make(f"sqlite:///{tmp_path / 'a.db'}", device="cuda")
+    whole.train(digits(), steps=60)
+    assert whole.flat.is_cuda and all(v.is_cuda for v in whole.buffers.values())
+    url = f"sqlite:///{tmp_path / 'b.db'}"
+    make(url, device="cuda").train(digits(), steps=40)
+    resumed = make(url, device="cuda", load_if_exists=True)
+    resumed.train(digits(), steps=60)
+    assert torch.equal(whole.flat, resumed.flat)

@@ -186,3 +186,26 @@ def test_a_population_learns_cartpole(tmp_path: Path):
 def test_settings_that_cannot_work_are_refused(tmp_path: Path, overrides, message):
     with pytest.raises(ConfigError, match=message):
         population(tmp_path, **overrides)
+
+
+NO_CUDA = "no CUDA device on this machine: the GPU path of VectorizedActorCritic was not run"
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason=NO_CUDA)
+def test_an_rl_population_trains_and_resumes_on_cuda(tmp_path: Path):
+    whole = population(tmp_path, name="whole", device="cuda")
+    whole.train(steps=30)
+    assert whole.flat.is_cuda and whole._obs.is_cuda and whole._recent.is_cuda
+    env = whole._env.state_dict()
+    assert all(env[k].is_cuda for k in ("state", "elapsed", "running"))
+    first = population(tmp_path, name="halves", device="cuda")
+    first.train(steps=20)
+    resumed = population(tmp_path, name="halves", device="cuda", load_if_exists=True)
+    resumed.train(steps=30)
+    assert torch.equal(whole.flat, resumed.flat)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")
+def test_cuda_is_refused_clearly_without_a_device(tmp_path: Path):
+    with pytest.raises(ConfigError, match="CUDA is not available on this machine"):
+        population(tmp_path, device="cuda")
