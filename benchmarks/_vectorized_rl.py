@@ -14,6 +14,11 @@ trainer steps `popbt.vectorized.envs.CartPole` as tensors in one process.
 - **quality**: PBT runs at equal steps per member, over seeds; the score is the best member's
   mean return on 10 new gymnasium episodes (the example's `test_return`, the same code for
   both sides: the vectorized member's weights are loaded into the example's model).
+- **acrobot**: `VectorizedActorCritic` with PPO on `popbt.vectorized.envs.Acrobot` (8
+  environments per member, rollouts of 128 steps, lr, entropy coefficient and λ explored, ready
+  every 20 steps, `TTest`), `ActorCriticMLP` with separate actor and critic networks (the
+  default) against one shared trunk, over seeds; the score is the best member's mean return on
+  10 new episodes of gymnasium's Acrobot-v1.
 """
 
 from __future__ import annotations
@@ -28,7 +33,7 @@ from typing import Any
 import popbt
 from popbt._refs import load_file
 from popbt.vectorized import ActorCriticMLP, VectorizedActorCritic
-from popbt.vectorized.envs import CartPole
+from popbt.vectorized.envs import Acrobot, CartPole
 
 HERE = Path(__file__).resolve().parent
 cartpole = load_file(HERE.parent / "examples" / "cartpole.py")
@@ -36,7 +41,8 @@ ENV_STEPS_PER_STEP = cartpole.ENVS * cartpole.ROLLOUT
 
 
 def agent() -> ActorCriticMLP:
-    return ActorCriticMLP(CartPole.observations, CartPole.actions)
+    """The example's agent: one trunk, two heads."""
+    return ActorCriticMLP(CartPole.observations, CartPole.actions, shared=True)
 
 
 def workers(size: int, steps: int, seed: int, folder: Path, tag: str) -> tuple[float, float]:
@@ -104,4 +110,65 @@ def quality(size: int, steps: int, seeds: int, folder: Path) -> str:
     wins = sum(v >= w for v, w in zip(vec, loop, strict=True))
     lines += ["", f"- vectorized ≥ worker loop in {wins}/{seeds} seeds; medians "
               f"{statistics.median(vec):.1f} vs {statistics.median(loop):.1f}"]
+    return "\n".join(lines)
+
+
+ACROBOT_SPACE = popbt.Space({"lr": popbt.LogUniform(1e-4, 1e-3),
+                             "entropy_coef": popbt.LogUniform(1e-3, 3e-2),
+                             "gae_lambda": popbt.Uniform(0.9, 1.0)})
+
+
+def gym_return(model: Any, env_id: str, episodes: int = 10, seed: int = 10_000) -> float:
+    """Mean return of `model`'s sampled actions on `episodes` new episodes of gymnasium's
+    `env_id` (seeds `seed`, `seed + 1`, ...)."""
+    import gymnasium as gym
+    import torch
+
+    env = gym.make(env_id)
+    sampler = torch.Generator().manual_seed(seed)
+    total = 0.0
+    for episode in range(episodes):
+        obs, done = env.reset(seed=seed + episode)[0], False
+        while not done:
+            with torch.no_grad():
+                logits, _ = model(torch.as_tensor(obs, dtype=torch.float32)[None])
+            action = torch.multinomial(torch.softmax(logits, -1), 1, generator=sampler)
+            obs, reward, terminated, truncated, _ = env.step(int(action))
+            total += float(reward)
+            done = terminated or truncated
+    return total / episodes
+
+
+def acrobot_run(shared: bool, size: int, steps: int, seed: int,
+                folder: Path) -> tuple[float, float]:
+    """PPO PBT on Acrobot: (wall s, the best member's return on new gymnasium episodes)."""
+    vp = VectorizedActorCritic(
+        model_fn=lambda: ActorCriticMLP(Acrobot.observations, Acrobot.actions, shared=shared),
+        env=Acrobot, size=size, space=ACROBOT_SPACE, algorithm="ppo", envs=8, rollout=128,
+        ready=popbt.Every(steps=20), exploit=popbt.TTest(window=5), seed=seed,
+        name=f"acrobot-{shared}-{size}-{seed}", storage=f"sqlite:///{folder / 'rl.db'}")
+    start = time.perf_counter()
+    best = vp.train(steps=steps)
+    wall = time.perf_counter() - start
+    assert best is not None
+    return wall, gym_return(vp.member_model(best.member_id), "Acrobot-v1")
+
+
+def acrobot(size: int, steps: int, seeds: int, folder: Path) -> str:
+    runs: dict[str, list[tuple[float, float]]] = {"separate actor and critic": [],
+                                                  "shared trunk": []}
+    for seed in range(seeds):
+        for name, shared in (("separate actor and critic", False), ("shared trunk", True)):
+            runs[name].append(acrobot_run(shared, size, steps, seed, folder))
+        print(f"seed {seed}: " + ", ".join(f"{k} {v[-1][1]:.1f} ({v[-1][0]:.0f} s)"
+                                           for k, v in runs.items()), file=sys.stderr,
+              flush=True)
+    lines = [f"| Acrobot PPO PBT, {size} members × {steps} steps | test return (median) | "
+             "min – max | median wall s |", "|---|---|---|---|"]
+    for name, results in runs.items():
+        returns = [r for _, r in results]
+        lines.append(f"| {name} | {statistics.median(returns):.1f} | {min(returns):.1f} – "
+                     f"{max(returns):.1f} | {statistics.median(w for w, _ in results):.1f} |")
+    wins = sum(a > b for (_, a), (_, b) in zip(*runs.values(), strict=True))
+    lines += ["", f"- separate better in {wins}/{seeds} seeds"]
     return "\n".join(lines)

@@ -23,7 +23,8 @@ the vectorized trainer, over seeds 0–4: the best member's test accuracy.
 Reinforcement learning (see `benchmarks/_vectorized_rl.py`): the CartPole example's A2C
 population by the worker loop and by `VectorizedActorCritic`: environment steps per second
 for each of `--rl-sizes` (section `rl`), and PBT's test return at equal steps per member for
-`--rl-quality-size` members over `--seeds` seeds (section `rl-quality`).
+`--rl-quality-size` members over `--seeds` seeds (section `rl-quality`); PPO on Acrobot with
+the default agent (separate actor and critic) against a shared trunk (section `rl-acrobot`).
 """
 
 from __future__ import annotations
@@ -47,7 +48,7 @@ from popbt.torch import TorchTrainable
 from popbt.vectorized import VectorizedPopulation
 
 HERE = Path(__file__).resolve().parent
-SECTIONS = ("speed", "quality", "rl", "rl-quality")
+SECTIONS = ("speed", "quality", "rl", "rl-quality", "rl-acrobot")
 BATCH = 64
 SPEED_SPACE = popbt.Space({"lr": popbt.LogUniform(1e-3, 0.1),
                            "momentum": popbt.Uniform(0.5, 0.99)})
@@ -260,12 +261,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(speed_table(sizes, args.quick, Path(tmp)), end="\n\n")
         if "quality" in sections:
             print(quality(seeds, 200 if args.quick else 1000, Path(tmp)), end="\n\n")
-        if "rl" in sections or "rl-quality" in sections:
+        if {"rl", "rl-quality", "rl-acrobot"} & set(sections):
             rl = load_file(HERE / "_vectorized_rl.py")
         if "rl" in sections:
             print(rl.speed_table(rl_sizes, 10 if args.quick else 50, Path(tmp)), end="\n\n")
         if "rl-quality" in sections:
-            print(rl.quality(args.rl_quality_size, 40 if args.quick else 400, seeds, Path(tmp)))
+            print(rl.quality(args.rl_quality_size, 40 if args.quick else 400, seeds, Path(tmp)),
+                  end="\n\n")
+        if "rl-acrobot" in sections:
+            print(rl.acrobot(8, 20 if args.quick else 100, seeds, Path(tmp)))
     return 0
 
 

@@ -11,7 +11,7 @@ import torch
 
 import popbt
 from popbt.errors import ConfigError
-from popbt.vectorized.envs import CartPole
+from popbt.vectorized.envs import Acrobot, CartPole
 from popbt.vectorized.rl import DEFAULTS, ActorCriticMLP, VectorizedActorCritic, gae
 
 SPACE = popbt.Space({"lr": popbt.LogUniform(3e-4, 3e-3),
@@ -21,6 +21,10 @@ SPACE = popbt.Space({"lr": popbt.LogUniform(3e-4, 3e-3),
 
 def agent() -> ActorCriticMLP:
     return ActorCriticMLP(CartPole.observations, CartPole.actions, hidden=16)
+
+
+def shared_agent() -> ActorCriticMLP:
+    return ActorCriticMLP(CartPole.observations, CartPole.actions, hidden=16, shared=True)
 
 
 class SeparateHeads(torch.nn.Module):
@@ -81,7 +85,8 @@ def alone(model: torch.nn.Module, batch: dict[str, torch.Tensor], member: int,
 
 
 @pytest.mark.parametrize(("algorithm", "model_fn"), [
-    ("a2c", agent), ("ppo", agent), ("a2c", SeparateHeads), ("ppo", SeparateHeads)])
+    ("a2c", agent), ("ppo", agent), ("a2c", shared_agent), ("ppo", shared_agent),
+    ("a2c", SeparateHeads), ("ppo", SeparateHeads)])
 def test_each_member_s_gradient_is_the_one_training_it_alone_gives(tmp_path: Path,
                                                                    algorithm: str, model_fn):
     vp = population(tmp_path, algorithm=algorithm, max_grad_norm=None, model_fn=model_fn)
@@ -169,6 +174,18 @@ def test_a_population_learns_cartpole(tmp_path: Path):
     assert best.metrics["return"] > 60  # random play: about 22; seeds 0-2 gave 93-126
     events = vp.population.events()
     assert any(e.kind.value == "exploit" for e in events)
+
+
+@pytest.mark.slow
+def test_ppo_learns_acrobot_where_random_play_never_ends_an_episode(tmp_path: Path):
+    vp = population(tmp_path, size=2, envs=8, rollout=128, algorithm="ppo", env=Acrobot,
+                    model_fn=lambda: ActorCriticMLP(Acrobot.observations, Acrobot.actions),
+                    space=popbt.Space({"lr": popbt.LogUniform(2e-4, 3e-4)}),
+                    ready=popbt.Every(steps=20), seed=0)
+    best = vp.train(steps=60)
+    assert best is not None and best.step == 60
+    # random play: -499.5 (1% of episodes end before the 500-step limit); solved: -100
+    assert best.metrics["return"] > -200
 
 
 @pytest.mark.parametrize(("overrides", "message"), [

@@ -198,11 +198,14 @@ class VectorizedActorCritic(Rounds):
         """Every member's logits and values for its observations `obs` [P, B, ...]: batched
         matrix products for an `ActorCriticMLP`, `vmap` over `functional_call` otherwise."""
         params = self._layout.views(flat)
-        if self._plans is not None:
-            trunk, policy, value = self._plans
-            hidden = _bmm.forward(trunk, params, obs)
-            return (_bmm.forward(policy, params, hidden),
-                    _bmm.forward(value, params, hidden)[..., 0])
+        plans = self._plans
+        if plans is not None:
+            if "trunk" in plans:
+                hidden = _bmm.forward(plans["trunk"], params, obs)
+                return (_bmm.forward(plans["policy"], params, hidden),
+                        _bmm.forward(plans["value"], params, hidden)[..., 0])
+            return (_bmm.forward(plans["actor"], params, obs),
+                    _bmm.forward(plans["critic"], params, obs)[..., 0])
 
         def one(params: dict[str, torch.Tensor],
                 x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -344,29 +347,46 @@ class VectorizedActorCritic(Rounds):
         self._actions_rng.set_state(state["actions_rng"])
 
 
-def _mlp_plans(template: nn.Module) -> tuple[_bmm.Plan, _bmm.Plan, _bmm.Plan] | None:
-    """The batched-matmul plans of an `ActorCriticMLP`'s trunk and heads (None: another
+def _mlp_plans(template: nn.Module) -> dict[str, _bmm.Plan] | None:
+    """The batched-matmul plans of an `ActorCriticMLP`'s parts, by name (None: another
     module, run by `vmap`)."""
     if type(template) is not ActorCriticMLP:  # a subclass may change forward
         return None
-    plans = (_bmm.plan(template.trunk, "trunk."), _bmm.plan(template.policy, "policy."),
-             _bmm.plan(template.value, "value."))
-    if plans[0] is None or plans[1] is None or plans[2] is None:
+    parts = ("trunk", "policy", "value") if template.shared else ("actor", "critic")
+    plans = {name: _bmm.plan(getattr(template, name), f"{name}.") for name in parts}
+    if any(plan is None for plan in plans.values()):
         return None
-    return plans[0], plans[1], plans[2]
+    return {name: plan for name, plan in plans.items() if plan is not None}
 
 
 class ActorCriticMLP(nn.Module):
-    """Policy logits and state value from a shared tanh trunk (64-64 by default): a
-    `model_fn` for `VectorizedActorCritic`."""
+    """Policy logits and state value from tanh MLPs (two hidden layers of `hidden`): a
+    `model_fn` for `VectorizedActorCritic`.
 
-    def __init__(self, observations: int, actions: int, hidden: int = 64) -> None:
+    By default the actor and the critic are separate networks (as Stable-Baselines3's and
+    CleanRL's PPO build them): a critic fitting returns of hundreds does not then swamp the
+    features the policy reads. `shared=True` gives them one trunk with two heads (attributes
+    `trunk`, `policy`, `value`; else `actor`, `critic`)."""
+
+    def __init__(self, observations: int, actions: int, hidden: int = 64,
+                 shared: bool = False) -> None:
         super().__init__()
-        self.trunk = nn.Sequential(nn.Linear(observations, hidden), nn.Tanh(),
-                                   nn.Linear(hidden, hidden), nn.Tanh())
-        self.policy = nn.Linear(hidden, actions)
-        self.value = nn.Linear(hidden, 1)
+        self.shared = bool(shared)
+
+        def tanh_mlp(outputs: int | None) -> nn.Sequential:
+            layers: list[nn.Module] = [nn.Linear(observations, hidden), nn.Tanh(),
+                                       nn.Linear(hidden, hidden), nn.Tanh()]
+            return nn.Sequential(*layers, *([nn.Linear(hidden, outputs)] if outputs else []))
+
+        if self.shared:
+            self.trunk = tanh_mlp(None)
+            self.policy = nn.Linear(hidden, actions)
+            self.value = nn.Linear(hidden, 1)
+        else:
+            self.actor, self.critic = tanh_mlp(actions), tanh_mlp(1)
 
     def forward(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        h = self.trunk(obs)
-        return self.policy(h), self.value(h).squeeze(-1)
+        if self.shared:
+            h = self.trunk(obs)
+            return self.policy(h), self.value(h).squeeze(-1)
+        return self.actor(obs), self.critic(obs).squeeze(-1)
