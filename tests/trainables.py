@@ -120,3 +120,31 @@ class CountsSetups(Quadratic):
     def setup(self, hparams: dict[str, Any], seed: int) -> None:
         type(self).setups += 1
         super().setup(hparams, seed)
+
+
+MIX_TARGET = {"web": 0.6, "code": 0.3, "books": 0.1}
+MIX_SPACE = popbt.Space({"mix": popbt.Simplex(list(MIX_TARGET), floor=0.02),
+                         "lr": popbt.Uniform(0.5, 1.0)})
+
+
+class Mixture(popbt.Trainable):
+    """A stand-in for training on a data mixture: each step adds `lr` × (1 − the squared
+    distance of the mixture `mix` from `MIX_TARGET`) to the score, so members whose mixture
+    is nearer the target gain faster."""
+
+    def setup(self, hparams: dict[str, Any], seed: int) -> None:
+        self.quality = 0.0
+
+    def train(self, hparams: dict[str, Any], steps: int) -> None:
+        mix = hparams["mix"]
+        gap = sum((mix[k] - MIX_TARGET[k]) ** 2 for k in MIX_TARGET)
+        self.quality += steps * hparams["lr"] * (1.0 - gap)
+
+    def evaluate(self) -> dict[str, float]:
+        return {"score": self.quality}
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"quality": self.quality}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.quality = float(state["quality"])

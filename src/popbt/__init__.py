@@ -27,6 +27,7 @@ from popbt.errors import (
 from popbt.hparams import UnusedHyperparameterWarning
 from popbt.league import League
 from popbt.records import Event, EventKind, Member, MemberState, Peer, Score
+from popbt.simplex import Simplex
 from popbt.space import Choice, IntUniform, LogUniform, Space, Uniform
 from popbt.stopping import Plateau, StopRule, TargetScore, TimeBudget
 from popbt.strategies import (
@@ -63,7 +64,7 @@ __all__ = [
     "PB2Mix", "Peer", "Perturb", "Plateau", "PopbtError", "Population", "PopulationExists",
     "PopulationNotFound",
     "Processes", "Ray", "Resample", "RunEnd",
-    "Score", "Space", "StopRule",
+    "Score", "Simplex", "Space", "StopRule",
     "StorageError", "TTest", "TargetScore", "TimeBudget", "Tournament", "Trainable",
     "TrainingError", "Truncation", "Uniform",
     "UnusedHyperparameterWarning", "check_trainable", "create_population", "get_storage",

@@ -16,7 +16,9 @@ spreadsheet or print on a terminal:
   character such as a newline or ESC; see `popbt._text`) is written instead as a JSON
   string, those characters escaped: `"two\\nlines"`.
 A hyperparameter name in the header is written as it is, unless it starts with one of
-`' " = + - @` or holds such a character, when it is written as text is.
+`' " = + - @`, holds such a character or has the form `name[part]`, when it is written as
+text is. A `popbt.Simplex` hyperparameter (a dict of weights) takes one column per component,
+headed `name[component]` (unmarked), each cell that component's weight.
 
 Files written before this encoding (text as it was, unmarked) are read as they were where
 that is unambiguous: a cell that is not a number, `true`, `false`, `null`, `'`-marked text
@@ -46,6 +48,7 @@ FORMATS = ("csv", "json")
 _TEXT = "'"  # the mark of a text cell
 _LEADS = ("'", '"', "=", "+", "-", "@")  # a name starting with one of these is marked
 _SURROGATES = re.compile("[\ud800-\udfff]")
+_COMPONENT = re.compile(r"(.+)\[([^\[\]]+)\]")  # the header of a Simplex's component
 
 
 def check_schedule(schedule: Sequence[tuple[int, dict[str, Any]]]) -> Schedule:
@@ -75,7 +78,8 @@ def check_schedule(schedule: Sequence[tuple[int, dict[str, Any]]]) -> Schedule:
             raise ConfigError(f"schedule entry {i} names {sorted(hparams)}, entry 0 names "
                               f"{sorted(names)}")
         infinite = {k: v for k, v in hparams.items()
-                    if isinstance(v, float) and not math.isfinite(v)}
+                    if any(isinstance(x, float) and not math.isfinite(x)
+                           for x in (v.values() if isinstance(v, dict) else [v]))}
         if infinite:
             raise ConfigError(f"schedule entry {i} (step {step}) has {infinite!r}; hyperparameter "
                               f"values are finite numbers, booleans or text")
@@ -151,30 +155,52 @@ def _value(cell: str, where: str) -> Any:
 def _name_cell(name: Any) -> str:
     if not isinstance(name, str):
         raise ConfigError(f"hyperparameter name {name!r} is not a string")
-    return _text_cell(name) if name.startswith(_LEADS) or unsafe(name) else name
+    marked = name.startswith(_LEADS) or unsafe(name) or _COMPONENT.fullmatch(name)
+    return _text_cell(name) if marked else name
 
 
-def _name(cell: str) -> str:
+def _headers(name: str, value: Any) -> list[str]:
+    """The header cells of hyperparameter `name`: one, or one per component of a dict."""
+    if not isinstance(value, dict):
+        return [_name_cell(name)]
+    if _name_cell(name) != name:
+        raise ConfigError(f"the Simplex hyperparameter {name!r} cannot head CSV columns "
+                          f"(it would be marked as text); write the schedule as JSON")
+    return [f"{name}[{component}]" for component in value]
+
+
+def _name(cell: str) -> tuple[str, str | None]:
+    """The hyperparameter (and the Simplex component, or None) a header cell names."""
     if cell.startswith(_TEXT):
-        return cell[1:]
+        return cell[1:], None
     if cell.startswith('"'):
         try:
             name = json.loads(cell)
         except ValueError:
-            return cell
-        return name if isinstance(name, str) else cell
-    return cell
+            return cell, None
+        return (name if isinstance(name, str) else cell), None
+    part = _COMPONENT.fullmatch(cell)
+    return (part.group(1), part.group(2)) if part else (cell, None)
 
 
 def to_csv(schedule: Sequence[tuple[int, dict[str, Any]]]) -> str:
     """The schedule as CSV text: a header `step,<names...>` and one row per entry."""
     entries = check_schedule(schedule)
-    names = list(entries[0][1])
+    first = entries[0][1]
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(["step", *(_name_cell(n) for n in names)])
+    writer.writerow(["step", *(h for n, v in first.items() for h in _headers(n, v))])
     for step, hparams in entries:
-        writer.writerow([step, *(_cell(hparams[n]) for n in names)])
+        row: list[Any] = [step]
+        for name, value in hparams.items():
+            if isinstance(first[name], dict):
+                if not isinstance(value, dict) or list(value) != list(first[name]):
+                    raise ConfigError(f"schedule entry of step {step}: {name!r} is {value!r}; "
+                                      f"entry 0 has the weights of {list(first[name])}")
+                row += [_cell(value[c]) for c in value]
+            else:
+                row.append(_cell(value))
+        writer.writerow(row)
     return out.getvalue()
 
 
@@ -192,22 +218,29 @@ def from_csv(text: str) -> Schedule:
     if not rows or not rows[0] or rows[0][0] != "step":
         raise ConfigError("a schedule CSV starts with a header row 'step,<hyperparameter "
                           "names...>'")
-    names = [_name(cell) for cell in rows[0][1:]]
-    twice = sorted({n for n in names if names.count(n) > 1})
-    if twice:
-        raise ConfigError(f"the schedule CSV's header names {twice!r} more than once")
+    columns = [_name(cell) for cell in rows[0][1:]]
+    twice = sorted({f"{n}[{c}]" if c else n for n, c in columns if columns.count((n, c)) > 1})
+    mixed = sorted({n for n, c in columns if c is None} & {n for n, c in columns if c})
+    if twice or mixed:
+        raise ConfigError(f"the schedule CSV's header names {twice or mixed!r} more than once")
     entries = []
     for n, row in enumerate(rows[1:], start=2):
-        if len(row) != len(names) + 1:
+        if len(row) != len(columns) + 1:
             raise ConfigError(f"schedule CSV line {n} has {len(row)} fields; the header has "
-                              f"{len(names) + 1}")
+                              f"{len(columns) + 1}")
         try:
             step = int(row[0])
         except ValueError:
             raise ConfigError(f"schedule CSV line {n}: step {row[0]!r} is not an integer") \
                 from None
-        entries.append((step, {k: _value(v, f"schedule CSV line {n}, column {k!r}")
-                               for k, v in zip(names, row[1:], strict=True)}))
+        hparams: dict[str, Any] = {}
+        for (name, component), cell in zip(columns, row[1:], strict=True):
+            value = _value(cell, f"schedule CSV line {n}, column {name!r}")
+            if component is None:
+                hparams[name] = value
+            else:
+                hparams.setdefault(name, {})[component] = value
+        entries.append((step, hparams))
     return check_schedule(entries)
 
 

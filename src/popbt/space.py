@@ -18,7 +18,8 @@ import numpy as np
 
 from popbt.errors import ConfigError
 
-Value = float | int | str | bool
+Scalar = float | int | str | bool
+Value = Scalar | dict[str, float]  # a dict: a `popbt.Simplex`'s weights
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1  # the bounds an IntUniform can have
 
 
@@ -36,6 +37,13 @@ def _check_range(kind: str, lo: float, hi: float) -> None:
                           f"inverted; lo must be below hi")
     if not math.isfinite(hi - lo):
         raise ConfigError(f"{kind}(lo={lo!r}, hi={hi!r}): the range is too wide to represent")
+
+
+def _number(value: Value) -> float:
+    """`value` as a float (a numeric domain's value; `ConfigError` for text or a dict)."""
+    if isinstance(value, str | dict):
+        raise ConfigError(f"{value!r} is not a number")
+    return float(value)
 
 
 def _unit(u: float) -> float:
@@ -93,7 +101,7 @@ class _FloatRange(Domain):
         return v
 
     def perturb(self, value: Value, factor: float) -> float:
-        return min(max(float(value) * factor, self.lo), self.hi)
+        return min(max(_number(value) * factor, self.lo), self.hi)
 
     def to_json(self) -> dict[str, Any]:
         return {"type": type(self).__name__, "lo": self.lo, "hi": self.hi}
@@ -112,7 +120,7 @@ class Uniform(_FloatRange):
         return float(rng.uniform(self.lo, self.hi))
 
     def to_unit(self, value: Value) -> float:
-        return (float(value) - self.lo) / (self.hi - self.lo)
+        return (_number(value) - self.lo) / (self.hi - self.lo)
 
     def from_unit(self, u: float) -> float:
         return min(max(self.lo + _unit(u) * (self.hi - self.lo), self.lo), self.hi)
@@ -147,7 +155,7 @@ class LogUniform(_FloatRange):
         return min(max(value, self.lo), self.hi)
 
     def to_unit(self, value: Value) -> float:
-        return math.log(float(value) / self.lo) / math.log(self.hi / self.lo)
+        return math.log(_number(value) / self.lo) / math.log(self.hi / self.lo)
 
     def from_unit(self, u: float) -> float:
         return min(max(self.lo * (self.hi / self.lo) ** _unit(u), self.lo), self.hi)
@@ -196,13 +204,13 @@ class IntUniform(Domain):
         return v
 
     def to_unit(self, value: Value) -> float:
-        return (float(value) - self.lo) / (self.hi - self.lo)
+        return (_number(value) - self.lo) / (self.hi - self.lo)
 
     def from_unit(self, u: float) -> int:
         return int(min(max(round(self.lo + _unit(u) * (self.hi - self.lo)), self.lo), self.hi))
 
     def perturb(self, value: Value, factor: float) -> int:
-        v = int(value)
+        v = value if isinstance(value, int) else int(_number(value))  # exact for big ints
         moved = round(min(max(v * factor, self.lo), self.hi))
         if moved == v and factor != 1.0:
             away = v >= 0 if factor > 1.0 else v < 0  # a factor > 1 moves away from zero
@@ -225,10 +233,10 @@ class Choice(Domain):
         128
     """
 
-    values: tuple[Value, ...]
+    values: tuple[Scalar, ...]
     ordered: bool
 
-    def __init__(self, values: Sequence[Value], *, ordered: bool = True) -> None:
+    def __init__(self, values: Sequence[Scalar], *, ordered: bool = True) -> None:
         if isinstance(values, str | bytes) or not isinstance(values, Sequence):
             raise ConfigError(f"Choice needs a list of values, got {values!r}")
         vals = tuple(values)
@@ -299,7 +307,7 @@ class Space(Mapping[str, Domain]):
                 raise ConfigError(f"hyperparameter names must be non-empty strings, got {name!r}")
             if not isinstance(dom, Domain):
                 raise ConfigError(f"hyperparameter {name!r}: {dom!r} is not a domain; use "
-                                  f"Uniform, LogUniform, IntUniform or Choice")
+                                  f"Uniform, LogUniform, IntUniform, Choice or Simplex")
         self._domains = dict(domains)
 
     def __getitem__(self, name: str) -> Domain:
@@ -359,9 +367,13 @@ class Space(Mapping[str, Domain]):
         for name, spec in data.items():
             spec = dict(spec)
             kind = spec.pop("type", None)
+            if kind == "Simplex":
+                from popbt.simplex import Simplex
+                domains[name] = Simplex(**spec)
+                continue
             if kind not in _DOMAINS:
                 raise ConfigError(f"hyperparameter {name!r}: unknown domain type {kind!r}; "
-                                  f"known: {sorted(_DOMAINS)!r}")
+                                  f"known: {sorted([*_DOMAINS, 'Simplex'])!r}")
             if kind == "Choice":
                 domains[name] = Choice(spec["values"], ordered=spec.get("ordered", True))
             else:

@@ -203,3 +203,30 @@ def test_a_non_loopback_host_needs_the_flag(tmp_path: Path):
         board.server_close()
     for host in ("127.0.0.1", "localhost", "::1"):
         Dashboard(url, host=host, port=0).server_close()
+
+
+def test_a_mixture_is_drawn_as_stacked_areas(browser, tmp_path: Path, artifacts: Path):
+    from trainables import MIX_SPACE, Mixture
+
+    pop = popbt.create_population(name="mixture", storage=f"sqlite:///{tmp_path / 'm.db'}",
+                                  space=MIX_SPACE, size=6, metric="score", seed=1,
+                                  ready=popbt.Every(steps=5))
+    pop.train(Mixture, steps=60, workers=1, progress=False)
+    best = pop.best.member_id
+    browser.get(write_report(pop, artifacts / "mixture-report.html").as_uri())
+    _wait(browser, lambda d: _rendered(d) >= 1)
+    assert not _errors(browser)
+    panel = _all(browser, '.schedule-panel[data-hparam="mix"]')[0]
+    areas = panel.find_elements("css selector", ".schedule-area")
+    assert [a.get_attribute("data-component") for a in areas] == ["web", "code", "books"]
+    assert all(a.get_attribute("d") for a in areas)
+    # the areas stack to the top of the panel: the last one's upper edge is the line y = 1
+    tops = browser.execute_script(
+        "var b = arguments[0].getBBox(); return [b.y, b.height];", areas[-1])
+    first = browser.execute_script("return arguments[0].getBBox().y;", areas[0])
+    assert tops[0] < first
+    explores = [e for seg in pop.lineage(best) for e in seg.events
+                if e.kind is EventKind.EXPLORE and "mix" in e.data["ops"]]
+    labels = {t.text for t in panel.find_elements("css selector", ".schedule-op")}
+    assert not explores or labels & {"near", "resample"}
+    browser.save_screenshot(str(artifacts / "mixture-report.png"))

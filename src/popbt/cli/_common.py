@@ -91,9 +91,12 @@ def print_json(obj: Any) -> None:
 
 
 def fmt(value: Any) -> str:
-    """A value for people: floats to 6 significant digits."""
+    """A value for people: floats to 6 significant digits; a Simplex's weights as
+    `component:weight` pairs joined by commas (`web:0.5,code:0.3,books:0.2`)."""
     if isinstance(value, float):
         return f"{value:.6g}"
+    if isinstance(value, dict):
+        return ",".join(f"{k}:{fmt(v)}" for k, v in value.items())
     return str(value)
 
 

@@ -43,6 +43,8 @@ svg{display:block;width:100%;height:auto}
 .schedule-exploit{stroke:#d9480f;stroke-dasharray:3 3;stroke-width:1}
 .schedule-point{fill:#1c7ed6}
 .schedule-op{font-size:11px;fill:#1d2330}
+.schedule-area{stroke:#fff;stroke-width:0.5;opacity:0.85}
+.schedule-component{font-size:10px;fill:#1d2330}
 .hint{color:#5c6677;font-size:12px;margin:2px 0 6px}
 table{border-collapse:collapse;font-size:12px;width:100%}
 th,td{padding:3px 8px;border-bottom:1px solid #eceef2;text-align:right;white-space:nowrap}

@@ -31,6 +31,9 @@ function clear(e) { while (e.firstChild) e.removeChild(e.firstChild); return e; 
 function byId(id) { return document.getElementById(id); }
 function fmt(v) {
   if (v === null || v === undefined) return "–";
+  if (v !== null && typeof v === "object" && !Array.isArray(v)) {  // a Simplex's weights
+    return Object.keys(v).map(function (k) { return k + ":" + fmt(v[k]); }).join(" ");
+  }
   if (typeof v !== "number") return typeof v === "string" ? v : JSON.stringify(v);
   if (Number.isInteger(v)) return String(v);
   var a = Math.abs(v);
@@ -145,6 +148,11 @@ function drawScores(d, by) {
 }
 
 function valueAxis(hp, box) {
+  if (hp.scale === "simplex") {  // stacked weights: the line follows the first component
+    var ys = linear(0, 1, box.b, box.t);
+    return {pos: function (v) { return ys(v[hp.components[0]]); },
+            ticks: [0, 0.25, 0.5, 0.75, 1].map(function (t) { return [t, fmt(t)]; }), y: ys};
+  }
   if (hp.scale === "choice") {
     var keys = hp.values.map(function (v) { return JSON.stringify(v); });
     var y = linear(-0.5, hp.values.length - 0.5, box.b, box.t);
@@ -180,6 +188,36 @@ function schedule(d, member) {
   return kept;
 }
 
+// A Simplex's weights along the schedule as stacked areas, one per component, in order.
+function stacked(root, hp, entries, x, y, end) {
+  var below = entries.map(function () { return 0; });
+  hp.components.forEach(function (c, k) {
+    var above = entries.map(function (e, i) { return below[i] + e.hparams[hp.name][c]; });
+    var edge = function (levels, back) {
+      var pts = [];
+      entries.forEach(function (e, i) {
+        var x1 = i + 1 < entries.length ? entries[i + 1].step : Math.max(end, e.step);
+        pts.push([x(e.step), y(levels[i])], [x(x1), y(levels[i])]);
+      });
+      if (back) pts.reverse();
+      return pts.map(function (q) { return f1(q[0]) + " " + f1(q[1]); }).join("L");
+    };
+    var area = svg("path", {class: "schedule-area", "data-component": c,
+                            fill: "hsl(" + f1((k * 137.508) % 360) + ",55%,70%)",
+                            d: entries.length ? "M" + edge(above) + "L" + edge(below, true) + "z"
+                                              : null}, root);
+    tip(area, hp.name + ": " + c);
+    var last = entries.length - 1;
+    if (last >= 0 && above[last] - below[last] > 0.06) {
+      var tx = x(Math.max(end, entries[last].step)) - 4;
+      var t = svg("text", {class: "schedule-component", x: f1(tx), "text-anchor": "end",
+                           y: f1(y((above[last] + below[last]) / 2) + 3)}, root);
+      t.textContent = c;
+    }
+    below = above;
+  });
+}
+
 function drawSchedule(d, member) {
   var box = clear(byId("schedule-panels")), m = d.members[member];
   var entries = schedule(d, member), end = m.step;
@@ -201,6 +239,7 @@ function drawSchedule(d, member) {
       return (i ? "L" : "M") + f1(x(e.step)) + " " + f1(ax.pos(e.hparams[hp.name])) + "H" +
         f1(x1);
     });
+    if (hp.scale === "simplex") stacked(root, hp, entries, x, ax.y, end);
     svg("path", {class: "schedule-line", "data-member": member, d: p.join("") || null}, root);
     var lastLabel = -Infinity;  // labels closer than 30 px are left to their tooltips
     entries.forEach(function (e, i) {

@@ -13,8 +13,8 @@ The result (every float finite or None, so it is valid JSON):
   settings), `max_step`, `best` (the member with the best finite score, lowest id on ties,
   as `Population.best`; None before any score), `extra_metrics` (the names, sorted, of the
   other values members' evaluations recorded, beside the metric);
-- `hparams`: one axis per hyperparameter: {"name", "scale": "linear" | "log", "lo", "hi"}
-  or {"name", "scale": "choice", "values"};
+- `hparams`: one axis per hyperparameter: {"name", "scale": "linear" | "log", "lo", "hi"},
+  {"name", "scale": "choice", "values"} or {"name", "scale": "simplex", "components"};
 - `members`: one dict per member, by id: `id`, `state`, `step`, `score`, `metrics` (the
   other values of its last evaluation, by name), `hparams`, `exploits` (exploits received),
   `donated`, `failures`, `error`, `root` (the initial member its weights descend from),
@@ -103,6 +103,9 @@ def _hparam_axes(space: Mapping[str, Any]) -> list[dict[str, Any]]:
         kind = spec.get("type")
         if kind == "Choice":
             axes.append({"name": name, "scale": "choice", "values": list(spec["values"])})
+        elif kind == "Simplex":
+            axes.append({"name": name, "scale": "simplex",
+                         "components": list(spec["components"])})
         else:
             axes.append({"name": name, "scale": "log" if kind == "LogUniform" else "linear",
                          "lo": spec["lo"], "hi": spec["hi"]})

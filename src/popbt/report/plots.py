@@ -89,7 +89,7 @@ def plot_schedule(pop: Population | Mapping[str, Any], member: int,
                   path: str | Path | None = None) -> Figure:
     """One panel per hyperparameter: the values in force along `member`'s lineage, each
     change labelled with its explore operation (×1.2, resample) or "← donor" for a value
-    copied by an exploit (dashed lines).
+    copied by an exploit (dashed lines); a `Simplex`'s weights as stacked areas.
 
     Raises:
         ConfigError: `member` is not a member of the population.
@@ -107,6 +107,9 @@ def plot_schedule(pop: Population | Mapping[str, Any], member: int,
     axes = fig.subplots(len(axes_spec), 1, sharex=True, squeeze=False)[:, 0]
     for ax, spec in zip(axes, axes_spec, strict=True):
         name = spec["name"]
+        if spec["scale"] == "simplex":
+            _stacked(ax, spec, entries, end)
+            continue
         choice = spec["scale"] == "choice"
         keys = [repr(v) for v in spec.get("values", ())]
 
@@ -141,6 +144,23 @@ def plot_schedule(pop: Population | Mapping[str, Any], member: int,
     axes[0].set_title(f"{d['name']}: schedule of member {member}"
                       + (" (best)" if member == d["best"] else ""))
     return _finish(fig, path)
+
+
+def _stacked(ax: Any, spec: Mapping[str, Any], entries: list[dict[str, Any]],
+             end: int) -> None:
+    """A Simplex's weights along the schedule as stacked areas, one per component."""
+    name, components = spec["name"], spec["components"]
+    if entries:
+        xs = [e["step"] for e in entries] + [end]
+        ys = [[e["hparams"][name][c] for e in entries] + [entries[-1]["hparams"][name][c]]
+              for c in components]
+        ax.stackplot(xs, ys, step="post", labels=components, alpha=0.85)
+        for e in entries[1:]:
+            if e["donor"] is not None:
+                ax.axvline(e["step"], color="#d9480f", linestyle="--", linewidth=0.8)
+        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=7)
+    ax.set_ylim(0, 1)
+    ax.set_ylabel(name)
 
 
 def plot_lineage(pop: Population | Mapping[str, Any], path: str | Path | None = None) -> Figure:

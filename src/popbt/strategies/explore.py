@@ -24,6 +24,7 @@ import numpy as np
 
 from popbt._refs import object_ref, resolve_ref
 from popbt.errors import ConfigError
+from popbt.simplex import Simplex
 from popbt.space import Choice, Space, Value
 from popbt.strategies._config import config_of
 
@@ -78,6 +79,9 @@ def _probability(owner: str, value: Any) -> float:
     return float(value)
 
 
+NEAR = "near"  # the operation of a Simplex moved by its Dirichlet
+
+
 def _factor_label(factor: float) -> str:
     return f"×{factor:g}"
 
@@ -121,6 +125,8 @@ class Perturb(Explore):
             if rng.random() < self.resample_probability or (
                     isinstance(dom, Choice) and not dom.ordered):
                 new[name], ops[name] = dom.sample(rng), "resample"
+            elif isinstance(dom, Simplex):
+                new[name], ops[name] = dom.near(hparams[name], rng), NEAR
             else:
                 factor = self.factors[int(rng.integers(len(self.factors)))]
                 new[name], ops[name] = dom.perturb(hparams[name], factor), _factor_label(factor)
@@ -159,7 +165,7 @@ class GaussianNoise(Explore):
     `sigma` is a fraction of the domain's width measured in its unit coordinate: linear for
     Uniform and IntUniform, logarithmic for LogUniform, the index for Choice. On Uniform(0, 1)
     it is the plain standard deviation (the paper's toy problem uses 0.1). Unordered choices
-    are resampled.
+    are resampled; a `Simplex` moves by its Dirichlet (`Simplex.near`), as under `Perturb`.
 
     Examples:
         >>> GaussianNoise(sigma=0.1).sigma
@@ -181,6 +187,9 @@ class GaussianNoise(Explore):
             old = hparams[name]
             if isinstance(dom, Choice) and not dom.ordered:
                 new[name], ops[name] = dom.sample(rng), "resample"
+                continue
+            if isinstance(dom, Simplex):
+                new[name], ops[name] = dom.near(old, rng), NEAR
                 continue
             value = dom.from_unit(dom.to_unit(old) + float(rng.normal(0.0, self.sigma)))
             new[name] = value

@@ -44,6 +44,7 @@ import numpy as np
 
 from popbt.decisions import History, Observation
 from popbt.errors import ConfigError
+from popbt.simplex import Simplex
 from popbt.space import Choice, Domain, IntUniform, Space, Value
 from popbt.strategies._gp import GP, one_thread
 from popbt.strategies.explore import Explore, Ops
@@ -57,6 +58,16 @@ LOCAL = ((8, 24, 0.1), (8, 24, 0.02))  # (centres, draws around each, spread) pe
 def categorical(domain: Domain) -> bool:
     """Whether `domain` is an unordered Choice (no coordinate a GP can use)."""
     return isinstance(domain, Choice) and not domain.ordered
+
+
+def check_numeric(owner: str, space: Space) -> None:
+    """Raise `ConfigError` for a `Simplex` in `space`: a GP over numbers cannot model it."""
+    mixtures = [n for n, dom in space.items() if isinstance(dom, Simplex)]
+    if mixtures:
+        raise ConfigError(f"{owner} models each hyperparameter as one number and cannot "
+                          f"explore the Simplex hyperparameters {mixtures!r}; use "
+                          f"popbt.Perturb (its Dirichlet moves a Simplex), GaussianNoise or "
+                          f"Resample")
 
 
 def check_population(owner: str, size: int) -> None:
@@ -301,12 +312,13 @@ class PB2(Explore):
 
     def check(self, *, size: int, space: Space) -> None:
         """Raise `ConfigError` for a population of fewer than 2 members, or a space with an
-        unordered Choice (the message names `PB2Mix`)."""
+        unordered Choice (the message names `PB2Mix`) or a `Simplex`."""
         check_population("PB2", size)
         self._names(space)
 
     @staticmethod
     def _names(space: Space) -> list[str]:
+        check_numeric("PB2", space)
         unordered = [n for n, dom in space.items() if categorical(dom)]
         if unordered:
             raise ConfigError(f"PB2 cannot model the unordered Choice hyperparameters "

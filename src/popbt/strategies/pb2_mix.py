@@ -33,7 +33,14 @@ import numpy as np
 from popbt.decisions import History
 from popbt.space import Choice, Space, Value
 from popbt.strategies.explore import Ops
-from popbt.strategies.pb2 import PB2, categorical, check_population, intervals, propose
+from popbt.strategies.pb2 import (
+    PB2,
+    categorical,
+    check_numeric,
+    check_population,
+    intervals,
+    propose,
+)
 
 
 def _cap(weights: np.ndarray, gamma: float, batch: int) -> np.ndarray:
@@ -114,8 +121,9 @@ class PB2Mix(PB2):
     """
 
     def check(self, *, size: int, space: Space) -> None:
-        """Raise `ConfigError` for a population of fewer than 2 members."""
+        """Raise `ConfigError` for a population of fewer than 2 members or a `Simplex`."""
         check_population("PB2Mix", size)
+        check_numeric("PB2Mix", space)
 
     def explore(self, hparams: Mapping[str, Value], space: Space, rng: np.random.Generator,
                 history: History | None = None) -> tuple[dict[str, Value], Ops]:

@@ -26,6 +26,7 @@ from popbt.errors import ConfigError
 from popbt.population import Population, open_population
 from popbt.records import EventKind, Member, MemberState
 from popbt.settings import Settings
+from popbt.simplex import Simplex
 from popbt.space import Choice, Space
 from popbt.stopping import StopRule, stop_rules
 from popbt.storage import Storage
@@ -215,10 +216,15 @@ class Rounds:
             storage.rewind(row, step=snap.step, members=self._records, snapshot_id=snap.id)
 
     def _hparam_tensors(self) -> dict[str, torch.Tensor]:
-        """Every hyperparameter as a [P] tensor of the members' values."""
-        return {k: torch.tensor([float(r["hparams"][k]) for r in self._records],
-                                dtype=torch.float32, device=self.device)
-                for k in self.settings.space}
+        """Every hyperparameter as a [P] tensor of the members' values ([P, components] for
+        a `Simplex`, its weights in component order)."""
+        out = {}
+        for name, domain in self.settings.space.items():
+            values = [r["hparams"][name] for r in self._records]
+            if isinstance(domain, Simplex):
+                values = [[float(v[c]) for c in domain.components] for v in values]
+            out[name] = torch.tensor(values, dtype=torch.float32, device=self.device)
+        return out
 
     def _per_member(self, hp: dict[str, torch.Tensor],
                     defaults: Mapping[str, float]) -> dict[str, torch.Tensor]:

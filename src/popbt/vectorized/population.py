@@ -83,7 +83,8 @@ class VectorizedPopulation(Rounds):
             member; settings not in the space take `_optim.DEFAULTS`.
         loss_fn: `(outputs, targets)` or `(outputs, targets, hparams)` → one loss per example
             (shape [batch]); `hparams` maps every hyperparameter to the member's value as a
-            0-d tensor (for a loss coefficient). Default: cross-entropy.
+            0-d tensor (for a loss coefficient; a `Simplex`'s weights as a 1-d tensor in
+            component order). Default: cross-entropy.
         metrics_fn: `(outputs, targets)` → dict of 0-d tensors, for one member; `loss` (and
             `accuracy` for class-index targets) are always computed on the validation split.
         batch_size: examples per step when the space has no `batch_size`; with one, each
