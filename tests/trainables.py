@@ -148,3 +148,35 @@ class Mixture(popbt.Trainable):
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.quality = float(state["quality"])
+
+
+TRADE_SPACE = popbt.Space({"share": popbt.Uniform(0.0, 1.0), "lr": popbt.Uniform(0.5, 1.0)})
+
+
+class TradeOff(popbt.Trainable):
+    """Two objectives that pull apart: every step adds `lr` × `share` to "left" and
+    `lr` × (1 − `share`) to "right" (both maximised), so no setting of `share` is best at
+    both and the front spans the shares; `lr` helps both."""
+
+    def setup(self, hparams: dict[str, Any], seed: int) -> None:
+        self.left = self.right = 0.0
+
+    def train(self, hparams: dict[str, Any], steps: int) -> None:
+        self.left += steps * hparams["lr"] * hparams["share"]
+        self.right += steps * hparams["lr"] * (1.0 - hparams["share"])
+
+    def evaluate(self) -> dict[str, float]:
+        return {"left": self.left, "right": self.right}
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"left": self.left, "right": self.right}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.left, self.right = float(state["left"]), float(state["right"])
+
+
+class OneObjective(TradeOff):
+    """TradeOff that forgets to report "right"."""
+
+    def evaluate(self) -> dict[str, float]:
+        return {"left": self.left}

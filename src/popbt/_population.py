@@ -11,10 +11,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from popbt._execution import Executor, executor_for
+from popbt._front import front, front_hypervolume
 from popbt._refs import object_ref, resolve_ref
 from popbt._training import describe, run_training
 from popbt.callbacks import Callback, check_callbacks
 from popbt.errors import ConfigError
+from popbt.fitness import ParetoFitness
 from popbt.lineage import Segment, lineage, schedule
 from popbt.records import Event, EventKind, Member, MemberState, Score
 from popbt.settings import Settings
@@ -79,7 +81,7 @@ class Population:
               strict: bool = False, stop: StopRule | Sequence[StopRule] | None = None,
               callbacks: Sequence[Callback] = ()) -> Member | None:
         """Train every member to `steps` steps, or until a rule of `stop` fires, then return
-        the best member.
+        the best member (None for a population of several objectives: read `front`).
 
         `executor` places the workers: an executor object (`popbt.InProcess()`,
         `popbt.Processes(workers=4)`, `popbt.Ray(workers=8, address="auto")`, or one of your
@@ -155,7 +157,7 @@ class Population:
                           f"{previous} to {steps} steps (members already past {steps} keep "
                           f"their steps)", RuntimeWarning, stacklevel=2)
         run_training(self, runner, work, progress=progress, stop=rules, callbacks=hooks)
-        return self.best
+        return None if self.settings.objectives else self.best
 
     def _record_trainable(self, trainable: type[Trainable]) -> None:
         """Store where `trainable` can be imported from, for `load` in another process; a
@@ -185,8 +187,36 @@ class Population:
     @property
     def best(self) -> Member | None:
         """The member with the best finite score (lowest id on ties), retired members left
-        out; None before any score."""
+        out; None before any score.
+
+        Raises:
+            ConfigError: the population has several objectives (read `front`).
+        """
+        if self.settings.objectives:
+            names = [o.metric for o in self.settings.objectives]
+            raise ConfigError(f"population {self.name!r} has the objectives {names} and no "
+                              f"single best member: read pop.front (the members no other "
+                              f"beats on every objective)")
         return self.storage.best(self._row)
+
+    @property
+    def front(self) -> list[Member]:
+        """The members no other beats on every objective, by their latest scores, best
+        first by the first objective; for a population of one metric, `[best]` (or [])."""
+        fitness = self.settings.fitness
+        if not isinstance(fitness, ParetoFitness):
+            best = self.storage.best(self._row)
+            return [] if best is None else [best]
+        return front(self.members, fitness)
+
+    @property
+    def hypervolume(self) -> float | None:
+        """The hypervolume of `front` against the objectives' reference point (None: one
+        metric, or an objective without a reference)."""
+        fitness = self.settings.fitness
+        if not isinstance(fitness, ParetoFitness):
+            return None
+        return front_hypervolume(self.members, fitness)
 
     @property
     def members(self) -> list[Member]:
@@ -323,7 +353,7 @@ class Population:
         row = self.row
         everyone = self.storage.members(row)
         members = [m for m in everyone if m.state is not MemberState.RETIRED]
-        best = self.best
+        best = None if self.settings.objectives else self.best
         states: dict[str, int] = {}
         for m in everyone:
             states[m.state.value] = states.get(m.state.value, 0) + 1
@@ -339,6 +369,11 @@ class Population:
                 "hparams": best.hparams},
             "trainer": row.settings.trainer,
             "settings": self.settings.to_config(),
+            **({"front": [{"member_id": m.member_id, "step": m.step, "hparams": m.hparams,
+                           "objectives": {o.metric: m.metrics.get(o.metric)
+                                          for o in self.settings.objectives}}
+                          for m in self.front], "hypervolume": self.hypervolume}
+               if self.settings.objectives else {}),
         }
 
     def gc(self, *, min_age_s: float | None = None, dry_run: bool = False) -> Collected:

@@ -60,15 +60,21 @@ class Progress:
         elapsed = now - self.started
         rate = (done - self._first_steps) / elapsed if elapsed > 0 else 0.0
         eta = _clock((target - done) / rate) if rate > 0 else "--:--:--"
-        best = pop.best
-        best_text = "-" if best is None else f"{best.score:.6g} (member {best.member_id})"
+        if pop.settings.objectives:
+            volume = pop.hypervolume
+            best_text = f"front of {len(pop.front)}" + (
+                "" if volume is None else f", hypervolume {volume:.6g}")
+        else:
+            best = pop.best
+            best_text = "best " + ("-" if best is None
+                                   else f"{best.score:.6g} (member {best.member_id})")
         exploits = pop.storage.count_events(row, EventKind.EXPLOIT)
         failures = pop.storage.count_events(row, EventKind.FAILURE)
         failing = sum(m.failures > 0 for m in members)
         failure_text = (f"failures {failures} ({failing} members failing now) | "
                         if failures else "")
         pct = 100.0 * done / target if target else 100.0
-        return (f"[{printable(pop.name)}] steps {done}/{target} ({pct:.0f}%) | best {best_text} "
+        return (f"[{printable(pop.name)}] steps {done}/{target} ({pct:.0f}%) | {best_text} "
                 f"| exploits {exploits} | {failure_text}workers {self.workers} | "
                 f"{_clock(elapsed)} elapsed, ETA {eta}")
 

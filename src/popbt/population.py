@@ -12,6 +12,7 @@ from popbt._places import check_name, checkpoint_root
 from popbt._population import Population, check_trainer
 from popbt._warmstart import warm_starts
 from popbt.errors import ConfigError, PopulationExists
+from popbt.fitness import Objective
 from popbt.league import League
 from popbt.records import EventKind
 from popbt.settings import Settings
@@ -33,7 +34,8 @@ DEFAULT_EXPLORE = Perturb()
 
 def create_population(*, name: str, storage: str | Storage = DEFAULT_STORAGE,
                       space: Space | Mapping[str, Domain],
-                      size: int, metric: str, mode: str = "max", seed: int = 0, ready: Every,
+                      size: int, metric: str | None = None, mode: str = "max",
+                      seed: int = 0, ready: Every,
                       exploit: Exploit = DEFAULT_EXPLOIT,
                       explore: Explore | Callable[..., Any] | None = DEFAULT_EXPLORE,
                       initial: Sequence[Mapping[str, Any]] = (),
@@ -41,7 +43,8 @@ def create_population(*, name: str, storage: str | Storage = DEFAULT_STORAGE,
                       max_failures: int = 3, load_if_exists: bool = False,
                       warm_start: Population | tuple[str, str | Storage] | None = None,
                       max_lead: int | None = None, sync: bool = False,
-                      league: League | None = None) -> Population:
+                      league: League | None = None,
+                      objectives: Sequence[Any] = ()) -> Population:
     """Create a population in `storage`, or resume it with `load_if_exists=True`.
 
     `space`: a `popbt.Space`, or a dict of name → domain. `explore=None` never changes
@@ -61,6 +64,13 @@ def create_population(*, name: str, storage: str | Storage = DEFAULT_STORAGE,
     `league` (`popbt.League`): members play each other, and frozen snapshots of each other,
     through `Trainable.league`; every evaluation records the member's rating as the metric
     "rating", which `metric="rating"` makes the fitness (see `popbt.league`).
+
+    `objectives=[("accuracy", "max"), ("robust_accuracy", "max", 0.0)]` instead of
+    `metric`/`mode`: a multi-objective population (MO-PBT). Exploit ranks members by Pareto
+    front, then by crowding distance (`popbt.fitness.ParetoFitness`); `pop.front` is the
+    non-dominated members (`pop.best` is refused: there is no single best); with a reference
+    value for every objective, each ready point records the hypervolume of the front. The
+    strategies that compare one score (TTest, margins, Backtrack, PB2, leagues) are refused.
 
     `warm_start` (a `Population`, or its `(name, storage)`): member i starts from the
     weights and hyperparameters of that population's i-th best member, its checkpoint copied
@@ -82,16 +92,36 @@ def create_population(*, name: str, storage: str | Storage = DEFAULT_STORAGE,
             hyperparameters do not fit `space`.
         StorageError: the storage cannot be opened.
     """
+    metric, mode = metric_of(metric, mode, objectives)
     settings = Settings(space=space if isinstance(space, Space) else Space(space), size=size,
                         metric=metric, mode=mode, seed=seed, ready=ready, exploit=exploit,
                         explore=as_explore(explore), keep_checkpoints=keep_checkpoints,
                         max_failures=max_failures, max_lead=max_lead, sync=sync,
-                        league=league)
+                        league=league, objectives=tuple(objectives))
     source = (load_population(name=warm_start[0], storage=warm_start[1])
               if isinstance(warm_start, tuple) else warm_start)
     return open_population(settings, name=name, storage=storage, initial=initial,
                            checkpoints=checkpoints, load_if_exists=load_if_exists,
                            trainer="workers", warm_start=source)
+
+
+def metric_of(metric: str | None, mode: str, objectives: Sequence[Any]) -> tuple[str, str]:
+    """The population's `metric` and `mode`: as given, or the first objective's when only
+    `objectives` is given.
+
+    Raises:
+        ConfigError: neither is given, or `objectives` is not a list.
+    """
+    if isinstance(objectives, str) or not isinstance(objectives, Sequence):
+        raise ConfigError(f"objectives={objectives!r}: give a list of (metric, mode) or "
+                          f"(metric, mode, reference) tuples")
+    if metric is not None:
+        return metric, mode
+    if not objectives:
+        raise ConfigError("give metric= (the key of evaluate() to optimise), or objectives= "
+                          "for several")
+    first = Objective.of(objectives[0])
+    return first.metric, first.mode
 
 
 def open_population(settings: Settings, *, name: str, storage: str | Storage,

@@ -203,6 +203,13 @@ class StoredSettings:
         return self.config.get("league")
 
     @property
+    def objectives(self) -> list[list[Any]]:
+        """A multi-objective population's objectives as `[metric, mode, reference]` lists
+        (empty for a population of one metric, and those stored before there were
+        several)."""
+        return list(self.config.get("objectives", []))
+
+    @property
     def trainer(self) -> str:
         """Which trainer trains the population: "workers" (also for populations stored
         before the trainer was recorded) or "vectorized"."""
@@ -231,7 +238,9 @@ class Peers(Sequence[Peer]):
     """A population snapshot held as columns (NumPy arrays), read as a sequence of `Peer`.
 
     Strategies that rank the whole population read `fitness` and `member_ids` directly; a
-    `Peer` object is built only for the entries asked for.
+    `Peer` object is built only for the entries asked for. A multi-objective population's
+    snapshot also holds each member's oriented objective values (`objectives`, by member
+    id), which its fitness ranks by (`popbt.fitness.ParetoFitness`).
 
     Examples:
         >>> peers = Peers.of([Peer(0, 4, 1.0), Peer(1, 4, 2.0)])
@@ -241,12 +250,14 @@ class Peers(Sequence[Peer]):
 
     def __init__(self, member_ids: np.ndarray, steps: np.ndarray, fitness: np.ndarray,
                  history: Mapping[int, tuple[float, ...]] | None = None, *,
-                 samples: Mapping[int, tuple[float, ...]] | None = None) -> None:
+                 samples: Mapping[int, tuple[float, ...]] | None = None,
+                 objectives: Mapping[int, tuple[float, ...]] | None = None) -> None:
         self.member_ids = np.asarray(member_ids, dtype=np.int64)
         self.steps = np.asarray(steps, dtype=np.int64)
         self.fitness = np.asarray(fitness, dtype=float)
         self.history = dict(history or {})
         self.samples = dict(samples or {})
+        self.objectives = dict(objectives or {})  # a multi-objective population's, oriented
 
     @classmethod
     def of(cls, peers: Sequence[Peer]) -> Peers:
@@ -268,7 +279,7 @@ class Peers(Sequence[Peer]):
             [(0, (0.5, 1.5))]
         """
         return Peers(self.member_ids[keep], self.steps[keep], self.fitness[keep], self.history,
-                     samples=self.samples)
+                     samples=self.samples, objectives=self.objectives)
 
     def __len__(self) -> int:
         return len(self.member_ids)

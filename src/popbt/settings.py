@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from popbt.errors import ConfigError
-from popbt.fitness import Fitness, MetricFitness
+from popbt.fitness import Fitness, MetricFitness, Objective, ParetoFitness
 from popbt.league.config import RATING_METRIC, League
 from popbt.records import StoredSettings
 from popbt.space import Space
@@ -35,7 +35,10 @@ class Settings:
     that step are made together, against the scores and records as they were when the last
     member reached it; then all go on (implies `max_lead=0`). `league`: members play each
     other (`popbt.League`); its rating is recorded as the metric "rating", which
-    `metric="rating"` (with mode "max") makes the fitness.
+    `metric="rating"` (with mode "max") makes the fitness. `objectives` (two or more
+    `popbt.fitness.Objective`s, or `(metric, mode[, reference])` tuples): a multi-objective
+    population, ranked by Pareto fronts (`ParetoFitness`); `metric` and `mode` are then the
+    first objective's.
 
     Raises:
         ConfigError: on any invalid value, naming it and what would be valid.
@@ -54,6 +57,7 @@ class Settings:
     max_lead: int | None = None
     sync: bool = False
     league: League | None = None
+    objectives: tuple[Objective, ...] = ()
 
     def __post_init__(self) -> None:
         if isinstance(self.space, Mapping) and not isinstance(self.space, Space):
@@ -88,6 +92,37 @@ class Settings:
                               f"generations keep every member at the same step; leave "
                               f"max_lead out (or 0), or set sync=False")
         self._check_league()
+        self._check_objectives()
+
+    def _check_objectives(self) -> None:
+        if isinstance(self.objectives, str) or not isinstance(self.objectives, tuple | list):
+            raise ConfigError(f"objectives={self.objectives!r}: give a list of (metric, mode) "
+                              f"or (metric, mode, reference) tuples")
+        objectives = tuple(Objective.of(o) for o in self.objectives)
+        object.__setattr__(self, "objectives", objectives)
+        if not objectives:
+            return
+        names = [o.metric for o in objectives]
+        if len(objectives) < 2 or len(set(names)) != len(names):
+            raise ConfigError(f"objectives {names!r}: give two or more different metrics "
+                              f"(one objective: use metric= and mode=)")
+        if (self.metric, self.mode) != (names[0], objectives[0].mode):
+            raise ConfigError(f"metric={self.metric!r}, mode={self.mode!r} with objectives: "
+                              f"leave metric and mode out (they are the first objective's, "
+                              f"{names[0]!r} {objectives[0].mode!r})")
+        exploit, explore = self.exploit, self.explore
+        scalar = []
+        if exploit.history_window > 0 or getattr(exploit, "margin", 0) > 0:
+            scalar.append(f"exploit={exploit!r} (it compares scores of one metric; use "
+                          f"popbt.Truncation() or Tournament() without margins)")
+        if exploit.uses_elite or exploit.needs_rating:
+            scalar.append(f"exploit={exploit!r} (it needs one best score)")
+        if type(explore).__name__ in ("PB2", "PB2Mix"):
+            scalar.append(f"explore={explore!r} (it models one score; use popbt.Perturb)")
+        if self.league is not None:
+            scalar.append("league= (a league rates one skill)")
+        if scalar:
+            raise ConfigError(f"a multi-objective population cannot use {'; '.join(scalar)}")
 
     def _check_league(self) -> None:
         if self.league is not None and not isinstance(self.league, League):
@@ -104,7 +139,10 @@ class Settings:
 
     @property
     def fitness(self) -> Fitness:
-        """What exploit ranks, from what members report: the metric, in its mode."""
+        """What exploit ranks, from what members report: the metric, in its mode, or the
+        Pareto fronts of the objectives."""
+        if self.objectives:
+            return ParetoFitness(self.objectives)
         return MetricFitness(metric=self.metric, mode=self.mode)
 
     def to_config(self) -> dict[str, Any]:
@@ -116,7 +154,9 @@ class Settings:
                 "explore": None if self.explore is None else self.explore.to_config(),
                 "keep_checkpoints": self.keep_checkpoints, "max_failures": self.max_failures,
                 "max_lead": self.max_lead, "sync": self.sync,
-                "league": None if self.league is None else self.league.to_config()}
+                "league": None if self.league is None else self.league.to_config(),
+                **({"objectives": [o.to_config() for o in self.objectives]}
+                   if self.objectives else {})}
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any], *,
@@ -147,7 +187,8 @@ class Settings:
                    exploit=from_config(stored.exploit), explore=chosen,
                    keep_checkpoints=stored.keep_checkpoints, max_failures=stored.max_failures,
                    max_lead=stored.max_lead, sync=stored.sync,
-                   league=None if stored.league is None else League.from_config(stored.league))
+                   league=None if stored.league is None else League.from_config(stored.league),
+                   objectives=tuple(Objective.of(o) for o in stored.objectives))
 
     def differences(self, other: Settings) -> list[str]:
         """Human-readable differences in the stored settings (custom explores compare by name)."""

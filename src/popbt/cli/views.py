@@ -53,6 +53,8 @@ def cmd_status(args: argparse.Namespace) -> int:
         say(f"error: {status['error']}")
     if status["stopped"]:
         say(f"stopped: {status['stopped']}")
+    if "front" in status:
+        _say_front(pop)
     shown = rating is not None and pop.settings.metric != "rating"
     say(f"{'member':>6}  {'state':<8} {'step':>8}  {'score':>10}  "
         + (f"{'rating':>9}  " if shown else "") + "hparams")
@@ -77,7 +79,8 @@ def _ratings(pop: Population) -> Callable[[int], float] | None:
 
 def cmd_best(args: argparse.Namespace) -> int:
     """The best member: score, step, hyperparameters (with `--json`, also its metrics and
-    where its checkpoint lies: an absolute path, or a URL with any credentials hidden).
+    where its checkpoint lies: an absolute path, or a URL with any credentials hidden); for a
+    population of several objectives, its front (and hypervolume).
 
     Raises:
         ConfigError: no member has a score yet.
@@ -85,6 +88,13 @@ def cmd_best(args: argparse.Namespace) -> int:
     from popbt.export import checkpoint_location
 
     pop = open_population(args)
+    if pop.settings.objectives:
+        if args.json:
+            status = pop.status()
+            print_json({"front": status["front"], "hypervolume": status["hypervolume"]})
+        else:
+            _say_front(pop)
+        return 0
     best = pop.best
     if best is None:
         raise ConfigError(f"population {pop.name!r} has no scored member yet")
@@ -97,6 +107,17 @@ def cmd_best(args: argparse.Namespace) -> int:
             f"{best.step}")
         say(hparams_text(best.hparams))
     return 0
+
+
+def _say_front(pop: Population) -> None:
+    """A multi-objective population's front: one line per member, then its hyperparameters."""
+    front, volume = pop.front, pop.hypervolume
+    names = [o.metric for o in pop.settings.objectives]
+    say(f"front: {len(front)} members not beaten on every one of {', '.join(names)}"
+        + ("" if volume is None else f" | hypervolume {fmt(volume)}"))
+    for m in front:
+        values = " ".join(f"{n}={fmt(m.metrics.get(n))}" for n in names)
+        say(f"  member {m.member_id} at step {m.step}: {values} | {hparams_text(m.hparams)}")
 
 
 def cmd_schedule(args: argparse.Namespace) -> int:

@@ -166,7 +166,7 @@ class MLflowLogger(Callback):
         why = end.status if end.reason is None else f"{end.status}: {end.reason}"
         try:
             self._schedules.flush()
-            best = pop.best
+            best = None if pop.settings.objectives else pop.best
             if best is not None and best.score is not None:
                 self._batch(self._parent, {"best_member": float(best.member_id),
                                            f"best_{pop.settings.metric}": best.score},

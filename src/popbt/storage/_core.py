@@ -36,6 +36,9 @@ from popbt.storage._upgrade import add_missing, missing
 from popbt.storage.base import PopulationRow
 from popbt.storage.contract import Storage
 
+# a population's peers as last read: (members' version, steps, fitness, oriented objectives)
+PeerCache = tuple[int, np.ndarray, np.ndarray, dict[int, tuple[float, ...]]]
+
 
 def dumps(obj: Any) -> str:
     """`obj` as compact JSON, as popbt stores it in TEXT columns."""
@@ -124,7 +127,7 @@ class SQLCore(Storage):
             raise StorageError(f"cannot open storage {self.safe_url!r}: "
                                f"{self.redact(str(exc.orig or exc))}") from None
         self._driver_error: type[Exception] = self._engine.dialect.loaded_dbapi.Error
-        self._snapshots: dict[int, tuple[int, np.ndarray, np.ndarray]] = {}
+        self._snapshots: dict[int, PeerCache] = {}
         self._sql = self._statements()
 
     def _statements(self) -> dict[str, str]:

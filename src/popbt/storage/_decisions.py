@@ -29,6 +29,7 @@ from popbt.decisions import (
     decision_events,
     history_from_events,
 )
+from popbt.fitness import Objective
 from popbt.league.records import player_key
 from popbt.records import EventKind, MemberState, Peer, Peers
 from popbt.storage._core import SQLCore, dumps
@@ -70,17 +71,23 @@ class Decisions(SQLCore):
         cached = self._snapshots.get(pop.id)
         if cached is None or cached[0] > version:
             size = pop.settings.size
-            cached = (0, np.zeros(size), np.full(size, np.nan))
-        seen, steps, fitness = cached
+            cached = (0, np.zeros(size), np.full(size, np.nan), {})
+        seen, steps, fitness, objectives = cached
         if version > seen:
             changed = self._rows(conn, "peers", {"p": pop.id, "since": seen})
-            size = max([len(steps)] + [mid + 1 for mid, _, _ in changed])
+            size = max([len(steps)] + [row[0] + 1 for row in changed])
             steps = np.concatenate([steps, np.zeros(size - len(steps))])
             fitness = np.concatenate([fitness, np.full(size - len(fitness), np.nan)])
-            for mid, step, fit in changed:
+            wanted = [Objective.of(o) for o in pop.settings.objectives]
+            objectives = dict(objectives)
+            for mid, step, fit, metrics in changed:
                 steps[mid] = step
                 fitness[mid] = np.nan if fit is None else fit
-            self._snapshots[pop.id] = (version, steps, fitness)
+                if wanted:
+                    values = json.loads(metrics)
+                    objectives[mid] = tuple(o.oriented(float(values.get(o.metric, math.nan)))
+                                            for o in wanted)
+            self._snapshots[pop.id] = (version, steps, fitness, objectives)
         scored = np.flatnonzero(~np.isnan(fitness))
         history: dict[int, list[float]] = {}
         samples: dict[int, tuple[float, ...]] = {}
@@ -91,8 +98,10 @@ class Decisions(SQLCore):
                 found = json.loads(data).get("sample_fitness")
                 if found:  # the READY event at its step of a member that reported samples
                     samples[mid] = tuple(float(x) for x in found)
+        ids = [int(m) for m in scored]
         return Peers(scored, steps[scored], fitness[scored],
-                     {mid: tuple(h) for mid, h in history.items()}, samples=samples)
+                     {mid: tuple(h) for mid, h in history.items()}, samples=samples,
+                     objectives={m: objectives[m] for m in ids if m in objectives})
 
     def _decide(self, conn: Connection, pop: PopulationRow, member_id: int, decide: Decide,
                 now: float, target: int, before: Snapshot | None = None) -> None:

@@ -10,7 +10,8 @@ population's elite: the checkpoint of the best finite fitness ever reported at a
 (the first one on ties), which a backtracking exploit may still copy. A READY event names
 the checkpoint it reports (`checkpoint_id`), so a lineage through the elite is exact. A
 report that asks for it (`Report.league_entry`) freezes its checkpoint as a league entry in
-the same transaction.
+the same transaction. The READY event of a multi-objective population whose objectives all
+state a reference records the hypervolume of the front with the member's new values.
 """
 
 from __future__ import annotations
@@ -19,8 +20,11 @@ import json
 import math
 from typing import Any
 
+import numpy as np
 from sqlalchemy.engine import Connection
 
+from popbt.fitness import Objective, ParetoFitness
+from popbt.pareto import hypervolume
 from popbt.records import EventKind, Member, MemberState
 from popbt.storage._core import dumps, owner, to_member
 from popbt.storage._decisions import Decisions, copyable
@@ -77,10 +81,12 @@ class Reports(Decisions):
                        initial=report.league_entry, now=now)
             if report.ready:
                 values.update(last_ready_step=report.step, ready_count=row.ready_count + 1)
+                volume = self._volume(conn, pop, report)
                 self._run(conn, "add_event", {**key, "step": report.step,
                                               "kind": EventKind.READY.value,
                                               "data": dumps({**ready_data(report),
-                                                             "checkpoint_id": ckpt_id})})
+                                                             "checkpoint_id": ckpt_id,
+                                                             **volume})})
             done = report.step >= target
             values.update(state=(MemberState.DONE if done else MemberState.IDLE).value,
                           owner=None, pending=int(report.decide))
@@ -91,6 +97,22 @@ class Reports(Decisions):
                 self._run(conn, "delete_checkpoint", [{"id": i} for i, _ in obsolete])
         return Outcome(accepted=True, member=to_member(pop, after),
                        obsolete_paths=tuple(path for _, path in obsolete))
+
+    def _volume(self, conn: Connection, pop: PopulationRow,
+                report: Report) -> dict[str, float]:
+        """{"hypervolume": ...} of the population's front with the reporting member's new
+        objective values, for a multi-objective population whose every objective states a
+        reference; else {}."""
+        if not pop.settings.objectives:
+            return {}
+        fitness = ParetoFitness(tuple(Objective.of(o) for o in pop.settings.objectives))
+        reference = fitness.reference
+        if reference is None:
+            return {}
+        vectors = {**self._peers(conn, pop, 0).objectives,
+                   report.member_id: fitness.vector(report.metrics)}
+        points = [v for v in vectors.values() if all(math.isfinite(x) for x in v)]
+        return {"hypervolume": hypervolume(np.array(points), reference) if points else 0.0}
 
     def _lost_report(self, conn: Connection, pop: PopulationRow, report: Report) -> Outcome:
         """The outcome of a report whose claim is not held: accepted if this very report was

@@ -131,7 +131,7 @@ SQL = {
              f"fitness > :floor AND state <> 'retired' ORDER BY fitness DESC, member_id "
              f"LIMIT 1"),
     "peers": ("SELECT member_id, step, CASE WHEN state = 'retired' THEN NULL ELSE fitness "
-              "END FROM popbt_members WHERE population_id = :p AND version > :since"),
+              "END, metrics FROM popbt_members WHERE population_id = :p AND version > :since"),
     "history": (
         "SELECT member_id, fitness FROM (SELECT s.member_id, s.fitness, s.id, ROW_NUMBER() "
         "OVER (PARTITION BY s.member_id ORDER BY s.id DESC) AS rn FROM popbt_scores s "

@@ -18,6 +18,7 @@ from popbt.decisions import (
     decision_events,
     history_from_events,
 )
+from popbt.fitness import ParetoFitness
 from popbt.records import Event, EventKind, Peers
 
 
@@ -65,12 +66,17 @@ def decide_round(decider: Decider, records: list[dict[str, Any]],
         return history_from_events(itertools.chain(read, pending),
                                    metric=decider.settings.metric, mode=decider.settings.mode)
 
+    pareto = decider.settings.fitness
+    objectives = ({r["member_id"]: pareto.vector(r["metrics"]) for r in records}
+                  if isinstance(pareto, ParetoFitness) else {})  # each keeps its own values
+
     def snapshot() -> Peers:
         if not window:
-            return Peers(np.arange(size), np.full(size, step), fitness)
+            return Peers(np.arange(size), np.full(size, step), fitness, objectives=objectives)
         return Peers(np.arange(size), np.full(size, step), fitness,
                      {m: tuple(h) for m, h in history.items()},
-                     samples={m: tuple(v) for m, v in (samples or {}).items() if v})
+                     samples={m: tuple(v) for m, v in (samples or {}).items() if v},
+                     objectives=objectives)
 
     first = snapshot()
     for rec in records:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
@@ -23,6 +24,8 @@ from popbt.callbacks import Callback, RunEnd, check_callbacks
 from popbt.checkpoints import CheckpointStore
 from popbt.decider import Decider
 from popbt.errors import ConfigError
+from popbt.fitness import ParetoFitness
+from popbt.pareto import hypervolume
 from popbt.population import Population, open_population
 from popbt.records import EventKind, Member, MemberState
 from popbt.settings import Settings
@@ -264,7 +267,7 @@ class Rounds:
         watch.finish(RunEnd("stopped", watch.stopped) if stopped else RunEnd("finished"))
         if watch.failure is not None:
             raise watch.failure
-        return self.population.best
+        return None if self.settings.objectives else self.population.best
 
     def _rounds(self, steps: int, watch: Watch) -> None:
         """Train round after round to `steps`, until `watch` says the run is stopped."""
@@ -293,6 +296,7 @@ class Rounds:
         ready = settings.ready.is_ready(step=step,
                                         last_ready_step=self._records[0]["last_ready_step"])
         scores, events = [], []
+        volume = self._volume(results) if ready else {}
         for rec, result in zip(self._records, results, strict=True):
             score, metrics, samples = evaluation_of(result, settings.metric)
             fitness = settings.fitness.of(metrics)
@@ -303,7 +307,7 @@ class Rounds:
             self._samples[rec["member_id"]] = sample_fitness
             if ready:
                 rec.update(last_ready_step=step, ready_count=rec["ready_count"] + 1)
-                data: dict[str, Any] = {"score": score, "metrics": dict(metrics)}
+                data: dict[str, Any] = {"score": score, "metrics": dict(metrics), **volume}
                 if samples:  # as the worker loop records them
                     data.update(samples=list(samples), sample_fitness=sample_fitness)
                 events.append((rec["member_id"], step, EventKind.READY, data))
@@ -321,6 +325,17 @@ class Rounds:
         rounds = self._records[0]["ready_count"]
         self._write(events=events, scores=scores,
                     snapshot=done or (ready and rounds % self.snapshot_every == 0))
+
+    def _volume(self, results: list[dict[str, Any]]) -> dict[str, float]:
+        """{"hypervolume": ...} of the round's front, for a multi-objective population whose
+        objectives all state a reference (as the worker loop records it); else {}."""
+        fitness = self.settings.fitness
+        if not isinstance(fitness, ParetoFitness) or fitness.reference is None:
+            return {}
+        points = [v for v in (fitness.vector(evaluation_of(r, self.settings.metric)[1])
+                              for r in results) if all(math.isfinite(x) for x in v)]
+        return {"hypervolume": hypervolume(np.array(points), fitness.reference)
+                if points else 0.0}
 
     def _write(self, *, events: Events, scores: list[tuple[int, int, float, dict]],
                snapshot: bool) -> None:

@@ -33,7 +33,7 @@ from torch import nn
 
 from popbt.callbacks import Callback
 from popbt.errors import ConfigError
-from popbt.population import DEFAULT_EXPLOIT, DEFAULT_EXPLORE, DEFAULT_STORAGE
+from popbt.population import DEFAULT_EXPLOIT, DEFAULT_EXPLORE, DEFAULT_STORAGE, metric_of
 from popbt.records import Member
 from popbt.settings import Settings
 from popbt.space import Choice, IntUniform, Space
@@ -67,8 +67,9 @@ class VectorizedPopulation(Rounds):
     """A population of small models trained together with `vmap` over stacked parameters.
 
     `size`, `space`, `metric`, `mode`, `seed`, `ready`, `exploit`, `explore`, `initial`,
-    `storage`, `name`, `checkpoints`, `keep_checkpoints`, `load_if_exists`, `max_lead` and
-    `sync` are as for `popbt.create_population`. Every member trains the same steps
+    `storage`, `name`, `checkpoints`, `keep_checkpoints`, `load_if_exists`, `max_lead`,
+    `sync` and `objectives` are as for `popbt.create_population` (`metrics_fn` computes the
+    objectives beyond loss and accuracy). Every member trains the same steps
     between two ready rounds, so no member is ever ahead (any `max_lead` holds); with `sync`
     a round's decisions are made against the records as they were before any of them,
     without it each member sees the exploits made before it in the round.
@@ -115,7 +116,7 @@ class VectorizedPopulation(Rounds):
     metric_hint = "; pass metrics_fn= to compute it"
 
     def __init__(self, *, model_fn: Callable[[], nn.Module], size: int, space: Space,
-                 metric: str, ready: Every, name: str, optimizer: str = "adam",
+                 ready: Every, name: str, metric: str | None = None, optimizer: str = "adam",
                  loss_fn: LossFn | None = None,
                  metrics_fn: Callable[[torch.Tensor, torch.Tensor], dict[str, Any]] | None = None,
                  mode: str = "max", exploit: Exploit = DEFAULT_EXPLOIT,
@@ -126,10 +127,12 @@ class VectorizedPopulation(Rounds):
                  storage: str | Storage = DEFAULT_STORAGE,
                  checkpoints: str | Path | None = None, keep_checkpoints: int = 3,
                  load_if_exists: bool = False, max_lead: int | None = None,
-                 sync: bool = False) -> None:
+                 sync: bool = False, objectives: Sequence[Any] = ()) -> None:
+        metric, mode = metric_of(metric, mode, objectives)
         settings = Settings(space=space, size=size, metric=metric, mode=mode, seed=seed,
                             ready=ready, exploit=exploit, explore=as_explore(explore),
-                            keep_checkpoints=keep_checkpoints, max_lead=max_lead, sync=sync)
+                            keep_checkpoints=keep_checkpoints, max_lead=max_lead, sync=sync,
+                            objectives=tuple(objectives))
         self.loss_fn = loss_fn or per_example_cross_entropy
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
             raise ConfigError(f"batch_size={batch_size!r}: must be an integer >= 1")
