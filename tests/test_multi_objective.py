@@ -209,3 +209,20 @@ def test_a_vectorized_population_ranks_by_the_front_and_records_it(tmp_path: Pat
     assert len(ready) == 24 and all("hypervolume" in e.data for e in ready)
     assert ready[-1].data["hypervolume"] == pytest.approx(pop.hypervolume)
     assert pop.front and pop.events(kinds=[popbt.EventKind.EXPLOIT])
+
+
+def test_the_report_data_has_the_fronts_and_the_recorded_hypervolume(trained):
+    from popbt.report import population_data
+
+    pop, _ = trained
+    data = population_data(pop)["objectives"]
+    assert data["names"] == ["left", "right"] and data["reference"] == [0.0, 0.0]
+    assert data["front"] == [m.member_id for m in pop.front]
+    assert [f["step"] for f in data["fronts"]] == [15, 30, 45, 60]
+    assert data["fronts"][-1]["points"] == [[m.metrics["left"], m.metrics["right"]]
+                                            for m in pop.front]
+    ready = pop.events(kinds=[popbt.EventKind.READY])
+    assert data["hypervolume"]["values"] == [e.data["hypervolume"] for e in ready]
+    assert population_data(popbt.create_population(
+        name="single", storage=pop.storage, space=TRADE_SPACE, size=2, metric="left",
+        ready=popbt.Every(steps=5)))["objectives"] is None

@@ -230,3 +230,35 @@ def test_a_mixture_is_drawn_as_stacked_areas(browser, tmp_path: Path, artifacts:
     labels = {t.text for t in panel.find_elements("css selector", ".schedule-op")}
     assert not explores or labels & {"near", "resample"}
     browser.save_screenshot(str(artifacts / "mixture-report.png"))
+
+
+def test_a_multi_objective_population_shows_its_fronts_and_hypervolume(
+        browser, tmp_path: Path, artifacts: Path):
+    from trainables import TRADE_SPACE, TradeOff
+
+    pop = popbt.create_population(name="trade", storage=f"sqlite:///{tmp_path / 't.db'}",
+                                  space=TRADE_SPACE, size=8, seed=2, ready=popbt.Every(steps=5),
+                                  objectives=[("left", "max", 0.0), ("right", "max", 0.0)])
+    pop.train(TradeOff, steps=60, workers=1, progress=False)
+    front = pop.front
+    browser.get(write_report(pop, artifacts / "objectives-report.html").as_uri())
+    _wait(browser, lambda d: _rendered(d) >= 1)
+    assert not _errors(browser)
+    assert _all(browser, "#fig-objectives")[0].is_displayed()
+    assert _members(browser, ".front-member") == sorted(m.member_id for m in front)
+    assert len(_all(browser, ".front-member")) + len(_all(browser, ".front-other")) == 8
+    [now] = _all(browser, ".front-line")
+    assert int(now.get_attribute("data-count")) == len(front)
+    assert [int(e.get_attribute("data-step")) for e in _all(browser, ".front-earlier")] == \
+        [15, 30, 45]
+    [curve] = _all(browser, ".hypervolume-line")
+    assert int(curve.get_attribute("data-count")) == len(pop.events(
+        kinds=[EventKind.READY]))
+    assert f"front of {len(front)}" in _all(browser, "#summary")[0].text
+    browser.save_screenshot(str(artifacts / "objectives-report.png"))
+    # a population of one metric has no such section
+    browser.get(write_report(popbt.create_population(
+        name="one", storage=f"sqlite:///{tmp_path / 'o.db'}", space=TRADE_SPACE, size=2,
+        metric="left", ready=popbt.Every(steps=5)), artifacts / "one-report.html").as_uri())
+    _wait(browser, lambda d: _rendered(d) >= 1)
+    assert not _all(browser, "#fig-objectives")[0].is_displayed()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from popbt.report._figures import FIGURES_JS
 from popbt.report._league_figures import LEAGUE_JS
+from popbt.report._objectives import OBJECTIVES_JS
 
 CSS = """
 body{font:14px/1.4 system-ui,-apple-system,"Segoe UI",sans-serif;margin:0;color:#1d2330;
@@ -43,6 +44,11 @@ svg{display:block;width:100%;height:auto}
 .schedule-exploit{stroke:#d9480f;stroke-dasharray:3 3;stroke-width:1}
 .schedule-point{fill:#1c7ed6}
 .schedule-op{font-size:11px;fill:#1d2330}
+.front-line{fill:none;stroke:#d9480f;stroke-width:2}
+.front-earlier{fill:none;stroke:#868e96;stroke-width:1.2;stroke-dasharray:4 3}
+.front-member{fill:#d9480f;stroke:#fff;stroke-width:1}
+.front-other{fill:#adb5bd}
+.hypervolume-line{fill:none;stroke:#1c7ed6;stroke-width:1.5}
 .schedule-area{stroke:#fff;stroke-width:0.5;opacity:0.85}
 .schedule-component{font-size:10px;fill:#1d2330}
 .hint{color:#5c6677;font-size:12px;margin:2px 0 6px}
@@ -114,7 +120,8 @@ function render(d, member) {
   S.member = member;
   document.title = "popbt · " + d.name;
   byId("title").textContent = "popbt · " + d.name;
-  var best = d.best === null ? "no score yet" :
+  var best = d.objectives ? "front of " + d.objectives.front.length :
+    d.best === null ? "no score yet" :
     "best member " + d.best + ": " + d.metric + " " + fmt(d.members[d.best].score);
   var sm = byId("summary");
   sm.textContent = d.members.length + " members · " + d.metric + " (" + d.mode + ") · step " +
@@ -132,6 +139,7 @@ function render(d, member) {
   drawLineage(d, by);
   drawTables(d, by);
   drawLeague(d);
+  drawObjectives(d);
   S.renders += 1;
   document.body.setAttribute("data-rendered", S.renders);
 }
@@ -210,4 +218,5 @@ document.addEventListener("DOMContentLoaded", function () {
 });
 """
 
-JS = '(function () {\n"use strict";\n' + FIGURES_JS + LEAGUE_JS + _PAGE_JS + "})();\n"
+JS = ('(function () {\n"use strict";\n' + FIGURES_JS + LEAGUE_JS + OBJECTIVES_JS + _PAGE_JS
+      + "})();\n")

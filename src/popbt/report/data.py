@@ -34,6 +34,9 @@ The result (every float finite or None, so it is valid JSON):
   `root`: one node per hyperparameter change, pointing at the change in force before it
   along the lineage. `schedule(data, member)` reads a member's schedule from it: the
   entries of `Population.schedule(member)` with their operations and donors;
+- `objectives` (None for a population of one metric): its objectives, each member's latest
+  values, the front now and earlier, and the hypervolume over time (see
+  `popbt.report._objectives`; `stored_data` reads the READY events that record it);
 - `league` (from `stored_data`; None without a league): the league's standings, ratings
   over its matches, payoff matrix and the opponents each member faced (see
   `popbt.report.league`).
@@ -47,6 +50,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from popbt.records import Event, EventKind, Member, MemberState, Score, StoredSettings
+from popbt.report._objectives import objectives_data
 
 if TYPE_CHECKING:
     from popbt.population import Population
@@ -83,7 +87,8 @@ def stored_data(storage: Storage, row: PopulationRow, *,
     data = records_data(name=row.name, storage=storage.safe_url, config=row.config,
                         target_steps=row.target_steps, error=row.error, stopped=row.stopped,
                         members=members,
-                        events=storage.events(row, kinds=EVENT_KINDS),
+                        events=storage.events(row, kinds=EVENT_KINDS + (
+                            (EventKind.READY,) if row.settings.objectives else ())),
                         scores=storage.scores(row))
     stored = row.settings.league
     data["league"] = stored_league(storage, row, None if stored is None
@@ -272,6 +277,7 @@ def records_data(*, name: str, storage: str, config: Mapping[str, Any], target_s
                                     for st, sc in zip(steps, values, strict=True)],
         "exploits": exploits, "lanes": lanes, "changes": changes.cols,
         "ancestry": [] if best is None else lineages.walk(best, rows[best]["step"]),
+        "objectives": objectives_data(stored, members, scores, events),
     }
 
 

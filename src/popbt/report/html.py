@@ -43,6 +43,13 @@ _PAGE = """<!doctype html>
 <p class="hint">Every member's evaluations; ▲ marks an exploit, where the member's weights
 jumped to its donor's. Click a line to see that member's schedule.</p>
 <svg id="scores-svg" role="img" aria-label="score vs step"></svg></section>
+<section id="fig-objectives" hidden><h2>Objectives</h2>
+<p class="hint" id="objectives-info"></p>
+<p class="hint">Each member's latest values (● on the front); the front now (dark line) and at
+a quarter, half and three quarters of the steps (fainter).</p>
+<svg id="front-svg" role="img" aria-label="objectives and fronts"></svg>
+<p class="hint" id="hypervolume-info"></p>
+<svg id="hypervolume-svg" role="img" aria-label="hypervolume over steps"></svg></section>
 <section id="fig-schedule"><h2>Hyperparameter schedule</h2>
 <label>member <select id="schedule-member"></select></label>
 <p class="hint" id="schedule-info"></p><div id="schedule-panels"></div></section>
