@@ -1,8 +1,7 @@
 """A learned data-mixture schedule: PBT decides what a small byte-level language model trains
 on, and when, to predict a target text it has little of.
 
-    popbt run examples/data_mixture.py --trainable MixtureLM --population 8 --workers 2 \
-        --steps 2000                                                         # the CLI
+    popbt run examples/data_mixture.py --population 8 --workers 2 --steps 2000   # the CLI
     python examples/data_mixture.py                                             # the API
 
 The sources are texts every Python installation holds (its standard library, read once per
@@ -158,6 +157,7 @@ class LargerMixtureLM(MixtureLM):
     context, hidden = 24, 512
 
 
+trainable = MixtureLM  # the one `popbt run` trains (the file defines two)
 space = popbt.Space({"mix": popbt.Simplex(list(SOURCES), concentration=50.0)})
 metric = "val_loss"
 mode = "min"

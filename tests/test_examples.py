@@ -26,7 +26,8 @@ SHORT_RUNS = {"toy.py": ("Truncation", 8), "digits.py": ("Truncation", 200),
               "gan.py": ("Tournament", 200), "lightning_digits.py": ("Truncation", 200),
               "sb3_cartpole.py": ("Truncation", 10), "translation.py": ("Truncation", 100),
               "leduc_league.py": ("EloTournament", 40),
-              "soccer_league.py": ("EloTournament", 40)}
+              "soccer_league.py": ("EloTournament", 40),
+              "data_mixture.py": ("Truncation", 200)}
 
 
 def test_every_example_file_is_listed():

@@ -5,6 +5,7 @@ hypervolume recorded at ready points; settings that need one score refused."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -226,3 +227,23 @@ def test_the_report_data_has_the_fronts_and_the_recorded_hypervolume(trained):
     assert population_data(popbt.create_population(
         name="single", storage=pop.storage, space=TRADE_SPACE, size=2, metric="left",
         ready=popbt.Every(steps=5)))["objectives"] is None
+
+
+def test_popbt_run_reads_objectives_and_the_trainable_from_the_file(tmp_path: Path):
+    run_file = tmp_path / "trade.py"
+    run_file.write_text(
+        "import popbt\nfrom trainables import TRADE_SPACE, Mixture, TradeOff\n"
+        "trainable = TradeOff  # the file has two\n"
+        "space = TRADE_SPACE\nready = popbt.Every(steps=5)\n"
+        "objectives = [('left', 'max', 0.0), ('right', 'max', 0.0)]\n")
+    tests = Path(__file__).resolve().parent
+    done = subprocess.run(
+        [sys.executable, "-m", "popbt", "run", str(run_file), "--population", "4",
+         "--steps", "20", "--storage", f"sqlite:///{tmp_path / 'r.db'}", "--quiet"],
+        capture_output=True, text=True, timeout=120, cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(tests)})
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("front: ")
+    pop = popbt.load_population(name="trade", storage=f"sqlite:///{tmp_path / 'r.db'}")
+    assert (pop.settings.metric, [o.metric for o in pop.settings.objectives]) == \
+        ("left", ["left", "right"])

@@ -25,6 +25,7 @@ from typing import Any
 
 from popbt.cli._userfile import module_setting
 from popbt.errors import ConfigError
+from popbt.fitness import Objective
 from popbt.league import League
 from popbt.records import StoredSettings
 from popbt.strategies import Every, from_config, registry
@@ -74,9 +75,15 @@ def resolve(args: argparse.Namespace, module: ModuleType, file: str,
     if ready is None:
         raise ConfigError(f"give --ready-every STEPS, or define `ready = popbt.Every(steps=...)` "
                           f"in {file!r}")
+    objectives = tuple(module_setting(module, "objectives", None)
+                       or (() if stored is None else stored.objectives))
+    first = Objective.of(objectives[0]) if objectives else None
     metric = _pick(args.metric, module, "metric", None if stored is None else stored.metric)
+    if metric is None and first is not None:
+        metric = first.metric
     if metric is None:
-        raise ConfigError(f"give --metric NAME, or define `metric = '...'` in {file!r}")
+        raise ConfigError(f"give --metric NAME, or define `metric = '...'` (or `objectives = "
+                          f"[...]`) in {file!r}")
     strategies: dict[str, Any] = {}
     kinds: tuple[registry.Kind, ...] = ("exploit", "explore")
     for kind in kinds:
@@ -89,6 +96,8 @@ def resolve(args: argparse.Namespace, module: ModuleType, file: str,
     if stored is None:
         size = DEFAULT_SIZE if args.population is None else args.population
         mode, seed, max_lead, sync, league = "max", 0, None, False, None
+        if first is not None:
+            mode = first.mode
     else:
         size, mode, seed = stored.size, stored.mode, stored.seed
         max_lead, sync = stored.max_lead, stored.sync
@@ -99,7 +108,8 @@ def resolve(args: argparse.Namespace, module: ModuleType, file: str,
             "max_lead": _pick(args.max_lead, module, "max_lead", max_lead),
             "sync": _pick(args.sync, module, "sync", sync),
             "league": module_setting(module, "league", league),
-            "initial": module_setting(module, "initial", ()), **strategies}
+            "initial": module_setting(module, "initial", ()), "objectives": objectives,
+            **strategies}
 
 
 def conflicts(args: argparse.Namespace, module: ModuleType, stored: StoredSettings,

@@ -36,15 +36,19 @@ def load_file(path: str) -> ModuleType:
 
 
 def find_trainable(module: ModuleType, path: str, name: str | None) -> type:
-    """The `Trainable` subclass of `module` named `name`, or its only one.
+    """The `Trainable` subclass of `module` named `name`, else the one its setting
+    `trainable` names (a file that defines several), else its only one.
 
     Raises:
         ConfigError: none of that name, or no or several to choose from without a name.
     """
     from popbt.trainable import Trainable
 
+    setting = vars(module).get("trainable")
+    if name is None and isinstance(setting, type) and issubclass(setting, Trainable):
+        return setting
     found = {k: v for k, v in vars(module).items() if isinstance(v, type)
-             and issubclass(v, Trainable) and v is not Trainable}
+             and issubclass(v, Trainable) and v is not Trainable and k != "trainable"}
     defined = {k: v for k, v in found.items() if v.__module__ == module.__name__}
     if defined and name is None:
         found = defined  # classes the file defines win over those it imports

@@ -36,6 +36,7 @@ from popbt.cli._common import Command, fmt, hparams_text, print_json, storage_ar
 from popbt.cli._resolve import DEFAULT_SIZE, conflicts, resolve
 from popbt.cli._userfile import find_trainable, load_file, module_setting
 from popbt.cli.resize import resized
+from popbt.cli.views import say_front
 from popbt.errors import ConfigError
 from popbt.executors import EXECUTORS, worker_name
 from popbt.stopping import from_options
@@ -128,6 +129,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     elif best is not None:
         say(f"best: member {best.member_id}, {pop.settings.metric} = {fmt(best.score)} at "
             f"step {best.step} ({hparams_text(best.hparams)})")
+    elif pop.settings.objectives:
+        say_front(pop)
     return 0
 
 

@@ -54,7 +54,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     if status["stopped"]:
         say(f"stopped: {status['stopped']}")
     if "front" in status:
-        _say_front(pop)
+        say_front(pop)
     shown = rating is not None and pop.settings.metric != "rating"
     say(f"{'member':>6}  {'state':<8} {'step':>8}  {'score':>10}  "
         + (f"{'rating':>9}  " if shown else "") + "hparams")
@@ -93,7 +93,7 @@ def cmd_best(args: argparse.Namespace) -> int:
             status = pop.status()
             print_json({"front": status["front"], "hypervolume": status["hypervolume"]})
         else:
-            _say_front(pop)
+            say_front(pop)
         return 0
     best = pop.best
     if best is None:
@@ -109,7 +109,7 @@ def cmd_best(args: argparse.Namespace) -> int:
     return 0
 
 
-def _say_front(pop: Population) -> None:
+def say_front(pop: Population) -> None:
     """A multi-objective population's front: one line per member, then its hyperparameters."""
     front, volume = pop.front, pop.hypervolume
     names = [o.metric for o in pop.settings.objectives]
