@@ -90,6 +90,18 @@ def speed_table(sizes: Sequence[int], steps: int, folder: Path) -> str:
     return "\n".join(lines)
 
 
+def _table(title: str, runs: dict[str, list[tuple[float, float]]]) -> list[str]:
+    """A Markdown table of (wall s, test return) runs by method: median return, range, median
+    wall time."""
+    lines = [f"| {title} | test return (median) | min – max | median wall s |",
+             "|---|---|---|---|"]
+    for name, results in runs.items():
+        returns = [r for _, r in results]
+        lines.append(f"| {name} | {statistics.median(returns):.1f} | {min(returns):.1f} – "
+                     f"{max(returns):.1f} | {statistics.median(w for w, _ in results):.1f} |")
+    return lines
+
+
 def quality(size: int, steps: int, seeds: int, folder: Path) -> str:
     runs: dict[str, list[tuple[float, float]]] = {"worker loop (2 processes)": [],
                                                   "vectorized": []}
@@ -101,12 +113,7 @@ def quality(size: int, steps: int, seeds: int, folder: Path) -> str:
               flush=True)
     loop = [r for _, r in runs["worker loop (2 processes)"]]
     vec = [r for _, r in runs["vectorized"]]
-    lines = [f"| CartPole PBT, {size} members × {steps} steps | test return (median) | "
-             "min – max | median wall s |", "|---|---|---|---|"]
-    for name, results in runs.items():
-        returns = [r for _, r in results]
-        lines.append(f"| {name} | {statistics.median(returns):.1f} | {min(returns):.1f} – "
-                     f"{max(returns):.1f} | {statistics.median(w for w, _ in results):.1f} |")
+    lines = _table(f"CartPole PBT, {size} members × {steps} steps", runs)
     wins = sum(v >= w for v, w in zip(vec, loop, strict=True))
     lines += ["", f"- vectorized ≥ worker loop in {wins}/{seeds} seeds; medians "
               f"{statistics.median(vec):.1f} vs {statistics.median(loop):.1f}"]
@@ -163,12 +170,7 @@ def acrobot(size: int, steps: int, seeds: int, folder: Path) -> str:
         print(f"seed {seed}: " + ", ".join(f"{k} {v[-1][1]:.1f} ({v[-1][0]:.0f} s)"
                                            for k, v in runs.items()), file=sys.stderr,
               flush=True)
-    lines = [f"| Acrobot PPO PBT, {size} members × {steps} steps | test return (median) | "
-             "min – max | median wall s |", "|---|---|---|---|"]
-    for name, results in runs.items():
-        returns = [r for _, r in results]
-        lines.append(f"| {name} | {statistics.median(returns):.1f} | {min(returns):.1f} – "
-                     f"{max(returns):.1f} | {statistics.median(w for w, _ in results):.1f} |")
+    lines = _table(f"Acrobot PPO PBT, {size} members × {steps} steps", runs)
     wins = sum(a > b for (_, a), (_, b) in zip(*runs.values(), strict=True))
     lines += ["", f"- separate better in {wins}/{seeds} seeds"]
     return "\n".join(lines)

@@ -162,3 +162,12 @@ def kill_workers_for(cmd: list[str], *, workers: int, seconds: float,
                 w.kill()
                 w.wait()
     return kills
+
+
+def popbt_cli(url: str, name: str, cwd: Path, *args: str) -> str:
+    """`popbt ARGS --storage URL --name NAME` run in `cwd`: its output, once it succeeded."""
+    done = subprocess.run([sys.executable, "-m", "popbt", *args, "--storage", url,
+                           "--name", name], capture_output=True, text=True, timeout=60,
+                          cwd=cwd)
+    assert done.returncode == 0, done.stderr
+    return done.stdout

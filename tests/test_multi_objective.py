@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 import popbt
+from checks import popbt_cli
 from popbt.decider import Decider
 from popbt.decisions import CopyDonor, DonorView
 from popbt.fitness import Objective, ParetoFitness
@@ -160,11 +161,7 @@ def test_the_command_line_prints_the_front(trained, tmp_path: Path):
     pop, url = trained
 
     def cli(*args: str) -> str:
-        done = subprocess.run([sys.executable, "-m", "popbt", *args, "--storage", url,
-                               "--name", "mo"], capture_output=True, text=True, timeout=60,
-                              cwd=tmp_path)
-        assert done.returncode == 0, done.stderr
-        return done.stdout
+        return popbt_cli(url, "mo", tmp_path, *args)
 
     text = cli("best")
     assert text.startswith(f"front: {len(pop.front)} members not beaten on every one of "

@@ -6,14 +6,13 @@ from __future__ import annotations
 
 import json
 import math
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 import popbt
+from checks import popbt_cli
 from popbt import schedules
 from popbt.report import population_data, write_report
 from popbt.space import Space
@@ -171,18 +170,14 @@ def test_the_schedule_round_trips_through_csv_with_a_column_per_component(traine
 def test_the_command_line_shows_the_weights(trained, tmp_path: Path):
     pop, url = trained
 
-    def popbt_cli(*args: str) -> str:
-        done = subprocess.run([sys.executable, "-m", "popbt", *args, "--storage", url,
-                               "--name", "mix"], capture_output=True, text=True, timeout=60,
-                              cwd=tmp_path)
-        assert done.returncode == 0, done.stderr
-        return done.stdout
+    def cli(*args: str) -> str:
+        return popbt_cli(url, "mix", tmp_path, *args)
 
     best = pop.best
-    assert f"mix=web:{best.hparams['mix']['web']:.6g},code:" in popbt_cli("best")
-    csv_text = popbt_cli("schedule", str(best.member_id), "--format", "csv")
+    assert f"mix=web:{best.hparams['mix']['web']:.6g},code:" in cli("best")
+    csv_text = cli("schedule", str(best.member_id), "--format", "csv")
     assert csv_text.startswith("step,mix[web],mix[code],mix[books],lr\n")
-    status = json.loads(popbt_cli("status", "--json"))
+    status = json.loads(cli("status", "--json"))
     assert on_simplex(status["best"]["hparams"]["mix"], MIX_SPACE["mix"])
 
 
