@@ -23,7 +23,7 @@ def pop(make_pop) -> popbt.Population:
     return make_pop(space=SPACE, size=4, ready=popbt.Every(steps=5))
 
 
-def schedule(pop: popbt.Population, member_id: int, name: str) -> list[tuple[int, float]]:
+def schedule(pop: popbt.Population, member_id: int, name: str) -> list[tuple[int, Any]]:
     """(step, value) of hyperparameter `name` wherever the member's changed, from step 0:
     the changes of one step (an exploit and its explore) as one, the last value."""
     values: dict[int, float] = {}
@@ -32,7 +32,7 @@ def schedule(pop: popbt.Population, member_id: int, name: str) -> list[tuple[int
             values[e.step] = e.data["hparams"][name]
         elif e.kind in (EventKind.EXPLOIT, EventKind.EXPLORE):
             values[e.step] = e.data["new"][name]
-    return sorted((step, float(v)) for step, v in values.items())
+    return sorted((step, v if isinstance(v, dict) else float(v)) for step, v in values.items())
 
 
 def scores(pop: popbt.Population, member_id: int, name: str) -> list[tuple[int, float]]:
@@ -169,3 +169,25 @@ def test_loggers_name_the_extra_they_need(monkeypatch):
     with pytest.raises(popbt.ConfigError, match=r"popbt\[mlflow\]"):
         MLflowLogger("mlruns")
 
+
+
+def test_a_mixture_is_logged_one_weight_per_component(tmp_path, db_url):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    from tensorboard.plugins.hparams import plugin_data_pb2
+
+    from trainables import MIX_SPACE, Mixture
+
+    mixed = popbt.create_population(name="mixed", storage=db_url, space=MIX_SPACE, size=4,
+                                    metric="score", ready=popbt.Every(steps=5))
+    logdir = tmp_path / "tb"
+    mixed.train(Mixture, steps=20, progress=False, callbacks=[TensorBoardLogger(logdir)])
+    folder = logdir / member_folder(2)
+    for component in ("web", "code", "books"):
+        expected = schedule(mixed, 2, "mix")  # its own changes: from step 0, in order
+        logged = tensorboard_scalars(folder, f"hparams/mix/{component}")
+        assert logged == approx([(step, mix[component]) for step, mix in expected])
+    events = EventAccumulator(str(folder)).Reload()
+    content = events.PluginTagToContent("hparams")["_hparams_/session_start_info"]
+    start = plugin_data_pb2.HParamsPluginData.FromString(content).session_start_info
+    assert start.hparams["mix/web"].number_value == pytest.approx(
+        mixed.member(2).hparams["mix"]["web"])

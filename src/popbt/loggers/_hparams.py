@@ -17,10 +17,22 @@ from popbt.records import Event, EventKind, Member
 CHANGES = {EventKind.EXPLOIT: "new", EventKind.EXPLORE: "new", EventKind.CREATED: "hparams"}
 
 
+def flat(values: Mapping[str, Any]) -> dict[str, Any]:
+    """`values` with each dict (a `popbt.Simplex`'s weights) spread into one value per
+    component, named `name/component` (names TensorBoard and MLflow both keep as they are)."""
+    out: dict[str, Any] = {}
+    for k, v in values.items():
+        if isinstance(v, Mapping):
+            out.update({f"{k}/{c}": w for c, w in v.items()})
+        else:
+            out[k] = v
+    return out
+
+
 def numbers(values: Mapping[str, Any]) -> dict[str, float]:
-    """The values that are numbers (True and False as 1 and 0), as floats; text is left
-    out."""
-    return {k: float(v) for k, v in values.items() if isinstance(v, int | float)}
+    """The values that are numbers (True and False as 1 and 0), as floats, a Simplex's
+    weights one per component (see `flat`); text is left out."""
+    return {k: float(v) for k, v in flat(values).items() if isinstance(v, int | float)}
 
 
 class Schedules:

@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 from popbt.callbacks import Callback, RunEnd
 from popbt.errors import ConfigError
-from popbt.loggers._hparams import Schedules, numbers
+from popbt.loggers._hparams import Schedules, flat, numbers
 from popbt.records import Event, Score
 
 if TYPE_CHECKING:
@@ -109,7 +109,7 @@ class MLflowLogger(Callback):
             run_id = self._runs[member_id] = run.info.run_id
             hparams = self._schedules.current.get(member_id) or pop.member(member_id).hparams
             self._client.log_batch(run_id, params=[Param(k, str(v)[:PARAM_CHARS])
-                                                   for k, v in hparams.items()])
+                                                   for k, v in flat(hparams).items()])
         return run_id
 
     def _log_hparams(self, member_id: int, step: int, hparams: dict[str, Any]) -> None:

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from popbt.callbacks import Callback, RunEnd
 from popbt.errors import ConfigError
-from popbt.loggers._hparams import Schedules, numbers
+from popbt.loggers._hparams import Schedules, flat, numbers
 from popbt.records import Event, Score
 
 if TYPE_CHECKING:
@@ -104,7 +104,7 @@ class TensorBoardLogger(Callback):
                 if member.score is None or member.member_id not in self._writers:
                     continue
                 file_writer = self._writers[member.member_id].file_writer
-                for summary in hparams(dict(member.hparams), {metric: member.score}):
+                for summary in hparams(flat(member.hparams), {metric: member.score}):
                     file_writer.add_summary(summary)
         finally:
             for writer in self._writers.values():
