@@ -158,6 +158,8 @@ class ParetoFitness(Fitness):
     @property
     def reference(self) -> np.ndarray | None:
         """The oriented reference point, or None when an objective states none."""
-        if any(o.reference is None for o in self.objectives):
+        references = [o.reference for o in self.objectives]
+        if any(r is None for r in references):
             return None
-        return np.array([o.oriented(float(o.reference)) for o in self.objectives])  # type: ignore[arg-type]
+        return np.array([o.oriented(float(r or 0.0))
+                         for o, r in zip(self.objectives, references, strict=True)])

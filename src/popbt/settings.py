@@ -13,7 +13,7 @@ from popbt.fitness import Fitness, MetricFitness, Objective, ParetoFitness
 from popbt.league.config import RATING_METRIC, League
 from popbt.records import StoredSettings
 from popbt.space import Space
-from popbt.strategies import Every, Exploit, Explore, as_explore, from_config
+from popbt.strategies import PB2, Every, Exploit, Explore, PB2Mix, as_explore, from_config
 
 MODES = ("max", "min")
 
@@ -117,7 +117,7 @@ class Settings:
                           f"popbt.Truncation() or Tournament() without margins)")
         if exploit.uses_elite or exploit.needs_rating:
             scalar.append(f"exploit={exploit!r} (it needs one best score)")
-        if type(explore).__name__ in ("PB2", "PB2Mix"):
+        if isinstance(explore, PB2 | PB2Mix):
             scalar.append(f"explore={explore!r} (it models one score; use popbt.Perturb)")
         if self.league is not None:
             scalar.append("league= (a league rates one skill)")
