@@ -1,7 +1,7 @@
 """Does PBT learn a data-mixture schedule worth having? `examples/data_mixture.py` at equal
 training steps per model, against fixed mixtures.
 
-    python benchmarks/data_mixture.py                 # 5 seeds, about 15 minutes on 2 cores
+    python benchmarks/data_mixture.py                 # 5 seeds, 15-30 minutes on 2 cores
     python benchmarks/data_mixture.py --quick         # a smoke run (short, not a result)
 
 For each seed, every model trains `--steps` steps of the example's byte-level model on a

@@ -1,7 +1,7 @@
 """Does multi-objective PBT find a better trade-off front? `examples/robust_fashion.py`'s
 clean accuracy against accuracy under FGSM attack, three ways at equal budgets.
 
-    python benchmarks/robust_front.py                 # 5 seeds, about 10 minutes on 2 cores
+    python benchmarks/robust_front.py                 # 5 seeds, 10-20 minutes on 2 cores
     python benchmarks/robust_front.py --quick         # a smoke run (short, not a result)
 
 For each seed, 8 members train `--steps` steps each (the example's model, space, ready
