@@ -33,7 +33,7 @@ import numpy as np
 
 from popbt._text import unsafe
 from popbt.errors import ConfigError
-from popbt.space import Domain, Value
+from popbt.space import Domain, Value, register_domain
 
 TOLERANCE = 1e-6  # how far from 1 the weights of a valid value may sum
 _SMOOTHING = 0.5  # added to the Dirichlet's parameters, so a weight at the floor can grow
@@ -149,3 +149,6 @@ class Simplex(Domain):
     def to_json(self) -> dict[str, Any]:
         return {"type": "Simplex", "components": list(self.components),
                 "concentration": self.concentration, "floor": self.floor}
+
+
+register_domain("Simplex", Simplex)
