@@ -34,8 +34,8 @@ def check_trainer(row: PopulationRow, trainer: str) -> None:
     differ: one file per member, or one per population)."""
     stored = row.settings.trainer
     if stored != trainer:
-        how = ("popbt.vectorized.VectorizedPopulation" if stored == "vectorized"
-               else "Population.train or popbt run")
+        how = {"vectorized": "popbt.vectorized.VectorizedPopulation",
+               "ga": "popbt.ga.GeneticPopulation"}.get(stored, "Population.train or popbt run")
         raise ConfigError(f"population {row.name!r} is trained by the {stored} trainer; "
                           f"continue it with {how}")
 

@@ -10,7 +10,8 @@ Contract (the rule of `popbt gc` and `Population.gc`):
   both trainers write: `m<id>/` per member, `population/` for the vectorized trainer's
   snapshots), and in it only files named as popbt names them (`CHECKPOINT_NAME`). Other
   files, symlinks, and anything outside the root are never touched.
-- A file any checkpoint row of the storage points at is never removed, whatever its age.
+- A file any checkpoint row of the storage points at, or a genome in the population's rows
+  starts from (`popbt.genomes`), is never removed, whatever its age.
 - Any other such file (a temporary file, or an unreferenced checkpoint) is removed only once
   its modification time is at least `min_age_s` old; a file whose age the filesystem does
   not tell is kept. The age protects what live workers are doing: a local write in progress
@@ -28,6 +29,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from popbt.checkpoints import CHECKPOINT_NAME, CheckpointStore, StoredFile
+from popbt.genomes import base_paths
 
 if TYPE_CHECKING:
     from popbt.storage import Storage
@@ -79,7 +81,7 @@ def collect(storage: Storage, pop: PopulationRow, *, now: float,
         raise ConfigError(f"min_age_s={min_age_s!r}: must be a number of seconds >= 0")
     store = CheckpointStore(pop.checkpoint_root)
     listed = store.files(pop.name)  # before the rows: see the module contract
-    keep = storage.checkpoint_paths()
+    keep = storage.checkpoint_paths() | base_paths(storage.genomes(pop))
     temporary: list[StoredFile] = []
     unreferenced: list[StoredFile] = []
     young = unknown = 0

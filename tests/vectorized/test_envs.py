@@ -11,11 +11,12 @@ import pytest
 import torch
 
 from popbt.errors import ConfigError
-from popbt.vectorized.envs import Acrobot, CartPole
+from popbt.vectorized.envs import Acrobot, CartPole, MountainCar
 
 
 @pytest.mark.parametrize(("batched_class", "name", "steps"), [
-    (CartPole, "CartPole-v1", 300), (Acrobot, "Acrobot-v1", 150)])
+    (CartPole, "CartPole-v1", 300), (Acrobot, "Acrobot-v1", 150),
+    (MountainCar, "MountainCar-v0", 300)])
 def test_steps_as_gymnasium_s_on_the_same_states_and_actions(batched_class, name, steps):
     members, envs, rng = 3, 4, np.random.default_rng(0)
     batched = batched_class(members, envs, seed=1, dtype=torch.float64)
@@ -26,7 +27,7 @@ def test_steps_as_gymnasium_s_on_the_same_states_and_actions(batched_class, name
     ended = 0
     for _ in range(steps):
         batched.state = torch.tensor(np.stack([env.state for env in theirs]),
-                                     dtype=torch.float64).view(members, envs, 4)
+                                     dtype=torch.float64).view(members, envs, -1)
         actions = rng.integers(0, batched.actions, size=(members, envs))
         step = batched.step(torch.as_tensor(actions))
         for i, env in enumerate(theirs):
@@ -45,12 +46,13 @@ def test_steps_as_gymnasium_s_on_the_same_states_and_actions(batched_class, name
 
 @pytest.mark.parametrize(("batched_class", "name", "scale"), [
     (CartPole, "CartPole-v1", np.array([2.6, 3.0, 0.25, 3.0])),
-    (Acrobot, "Acrobot-v1", np.array([np.pi, np.pi, 4 * np.pi, 9 * np.pi]))])
+    (Acrobot, "Acrobot-v1", np.array([np.pi, np.pi, 4 * np.pi, 9 * np.pi])),
+    (MountainCar, "MountainCar-v0", np.array([1.3, 0.08]))])
 def test_one_step_from_states_anywhere_as_gymnasium_s(batched_class, name, scale):
     """States across the whole range, so that terminations, angle wrapping and speed limits
     all happen."""
     rng, count = np.random.default_rng(1), 600
-    states = rng.uniform(-1, 1, size=(count, 4)) * scale
+    states = rng.uniform(-1, 1, size=(count, len(scale))) * scale
     actions = rng.integers(0, batched_class.actions, size=count)
     batched = batched_class(1, count, dtype=torch.float64)
     batched.state = torch.tensor(states)[None]
@@ -88,7 +90,7 @@ def test_an_episode_that_ends_is_replaced_and_its_return_reported():
     assert 5 < lengths[0] < 20 and not math.isnan(float(step.ended_returns.nanmean()))
 
 
-@pytest.mark.parametrize("batched_class", [CartPole, Acrobot])
+@pytest.mark.parametrize("batched_class", [CartPole, Acrobot, MountainCar])
 def test_a_restored_copy_goes_on_exactly_as_the_original(batched_class):
     original = batched_class(2, 8, seed=3, max_steps=40)
     original.reset()

@@ -37,17 +37,22 @@ def cmd_status(args: argparse.Namespace) -> int:
     status = pop.status()
     members = pop.members
     rating = _ratings(pop)
+    genomes = pop.storage.genomes(pop.row) if status["trainer"] == "ga" else {}
     if args.json:
         status["members"] = [{"member_id": m.member_id, "state": m.state.value, "step": m.step,
                               "score": m.score, "hparams": m.hparams, "failures": m.failures,
                               "error": m.error, **({} if rating is None
-                                                   else {"rating": rating(m.member_id)})}
+                                                   else {"rating": rating(m.member_id)}),
+                              **({"genome_bytes": len(genomes[m.member_id])}
+                                 if m.member_id in genomes else {})}
                              for m in members]
         print_json(status)
         return 0
     say(f"population {status['name']} in {status['storage']}")
+    unit, column = ("generations", "gen") if status["trainer"] == "ga" else ("steps", "step")
+    done = f" ({max(status['steps'], default=0)} done)" if genomes else ""
     say(f"metric {status['metric']} ({status['mode']}) | size {status['size']} | target "
-        f"{status['target_steps']} steps | exploits {status['exploits']} | failures "
+        f"{status['target_steps']} {unit}{done} | exploits {status['exploits']} | failures "
         f"{status['failures']} | " + ", ".join(f"{n} {k}" for k, n in status["states"].items()))
     if status["error"]:
         say(f"error: {status['error']}")
@@ -56,12 +61,13 @@ def cmd_status(args: argparse.Namespace) -> int:
     if "front" in status:
         say_front(pop)
     shown = rating is not None and pop.settings.metric != "rating"
-    say(f"{'member':>6}  {'state':<8} {'step':>8}  {'score':>10}  "
-        + (f"{'rating':>9}  " if shown else "") + "hparams")
+    say(f"{'member':>6}  {'state':<8} {column:>8}  {'score':>10}  "
+        + (f"{'rating':>9}  " if shown else "") + ("genome B  " if genomes else "") + "hparams")
     for m in members:
         score = "-" if m.score is None else fmt(m.score)
         rated = f"{fmt(rating(m.member_id)):>9}  " if shown and rating is not None else ""
-        say(f"{m.member_id:>6}  {m.state.value:<8} {m.step:>8}  {score:>10}  {rated}"
+        size = f"{len(genomes[m.member_id]):>8}  " if m.member_id in genomes else ""
+        say(f"{m.member_id:>6}  {m.state.value:<8} {m.step:>8}  {score:>10}  {rated}{size}"
             f"{hparams_text(m.hparams)}")
     return 0
 

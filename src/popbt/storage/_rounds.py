@@ -77,3 +77,14 @@ class Rounds(SQLCore):
             "last_ready_step": v["last_ready_step"], "ready_count": v["ready_count"],
             "state": v["state"], "checkpoint_id": checkpoint_id, "version": version}
             for v in members])
+        genomes = [{"p": pop.id, "m": v["member_id"], "genome": v["genome"]}
+                   for v in members if "genome" in v]
+        if genomes:
+            self._run(conn, "write_genome", genomes)
+
+    @retried
+    def genomes(self, pop: PopulationRow) -> dict[int, bytes]:
+        """See `Storage.genomes` (the contract)."""
+        with self._read() as conn:
+            rows = self._rows(conn, "genomes", {"p": pop.id})
+        return {int(m): bytes(g) for m, g in rows if g is not None}

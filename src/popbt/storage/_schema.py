@@ -8,6 +8,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -59,6 +60,8 @@ members = Table(
     Column("token", Integer, nullable=False, default=0),
     Column("lease_until", Float, nullable=False, default=0.0),
     Column("version", Integer, nullable=False, default=0),
+    # a genetic population's seed-chain genome (`popbt.ga.Genome`): added after version 1
+    Column("genome", LargeBinary, nullable=True),
     Index("ix_popbt_members_claim", "population_id", "state", "step"),
     Index("ix_popbt_members_version", "population_id", "version"),
     Index("ix_popbt_members_checkpoint", "population_id", "checkpoint_id"),

@@ -193,6 +193,10 @@ SQL = {
         "state = :state, checkpoint_id = :checkpoint_id, "
         "history_since = 0, pending = 0, version = :version "
         "WHERE population_id = :p AND member_id = :m"),
+    "write_genome": ("UPDATE popbt_members SET genome = :genome WHERE population_id = :p "
+                     "AND member_id = :m"),
+    "genomes": ("SELECT member_id, genome FROM popbt_members WHERE population_id = :p "
+                "ORDER BY member_id"),
     "last_snapshot": (f"SELECT MAX(id) FROM popbt_checkpoints WHERE population_id = :p "
                       f"AND member_id = {SNAPSHOT_MEMBER}"),
     "latest_snapshot": (f"SELECT {CHECKPOINT_COLS} FROM popbt_checkpoints WHERE "
@@ -266,6 +270,8 @@ def old_statements(missing: frozenset[str]) -> dict[str, str]:
     adds it."""
     cols = ", ".join("NULL" if f in missing else f for f in POPULATION_FIELDS)
     old = _population_reads(cols, "NULL" if "stopped" in missing else "stopped")
+    if "genome" in missing:
+        old["genomes"] = SQL["genomes"].replace("genome FROM", "NULL FROM")
     if "popbt_league_entries" in missing:
         old["garbage"] = SQL["garbage"].replace(ENTRY_KEEPS, "")
     return old

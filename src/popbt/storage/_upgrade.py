@@ -3,8 +3,9 @@ made by an older popbt gets them.
 
 Contract:
 - `ADDED` lists every column added since the tables were first created, as (table, column,
-  SQL type); each is nullable, so the rows written before it read as NULL. `_schema.
-  LEAGUE_TABLES` are tables added since: a database without them has no league.
+  SQL type, or `BINARY` for bytes); each is nullable, so the rows written before it read as
+  NULL. `_schema.LEAGUE_TABLES` are tables added since: a database without them has no
+  league.
 - `missing` changes nothing: it names the columns of `ADDED` a database lacks, and each
   added table it lacks as (table, table, "TABLE"). A storage opened to read (`create=False`)
   on such a database reads those columns as NULL and those tables as empty (see
@@ -23,6 +24,7 @@ from sqlalchemy.schema import CreateIndex, CreateTable
 
 from popbt.storage._schema import LEAGUE_TABLES, metadata
 
+BINARY = "BINARY"  # bytes: BLOB on SQLite, BYTEA on PostgreSQL
 ADDED: tuple[tuple[str, str, str], ...] = (
     ("popbt_populations", "stopped", "TEXT"),  # the reason a population was stopped
     ("popbt_populations", "trainable", "TEXT"),  # a reference to the class that trains it
@@ -30,6 +32,7 @@ ADDED: tuple[tuple[str, str, str], ...] = (
     ("popbt_populations", "elite_checkpoint_id", "INTEGER"),
     ("popbt_populations", "elite_fitness", "DOUBLE PRECISION"),
     ("popbt_populations", "elite", "TEXT"),
+    ("popbt_members", "genome", BINARY),  # a genetic population's seed-chain genome
 )
 
 
@@ -56,4 +59,6 @@ def add_missing(conn: Connection, *, sqlite: bool) -> None:
             for index in metadata.tables[table].indexes:
                 conn.execute(CreateIndex(index, if_not_exists=True))
         else:
+            if kind == BINARY:
+                kind = "BLOB" if sqlite else "BYTEA"
             conn.exec_driver_sql(f"ALTER TABLE {table} ADD COLUMN {guard}{column} {kind}")

@@ -299,11 +299,17 @@ class Storage(LeagueContract, ABC):
         `scores`: (member id, step, fitness, metrics); `events`: (member id, step, kind, data),
         written in this order; `members`: each member's new values (`member_id`, `step`,
         `fitness` (None before its first score), `metrics`, `hparams`, `last_ready_step`,
-        `ready_count`, `state`).
+        `ready_count`, `state`, and optionally `genome`: bytes stored in the member's row, a
+        genetic population's seed-chain genome).
         `snapshot` (step, path, checksum, size): a file holding the whole population, which
         every member then points at; snapshots beyond the last `keep` that no member points
         at are deleted. Returns the paths of the deleted snapshots' files.
         """
+
+    @abstractmethod
+    def genomes(self, pop: PopulationRow) -> dict[int, bytes]:
+        """Every member's stored genome (see `write_round`) by member id; members without
+        one are left out."""
 
     @abstractmethod
     def latest_snapshot(self, pop: PopulationRow) -> CheckpointRow | None:

@@ -19,6 +19,7 @@ from popbt.strategies.explore import (
     StoredExplore,
     as_explore,
 )
+from popbt.strategies.genetic import GeneticSelection
 from popbt.strategies.pb2 import PB2
 from popbt.strategies.pb2_mix import PB2Mix
 from popbt.strategies.ready import Every
@@ -28,6 +29,7 @@ __all__ = [
     "Backtrack", "CallableExplore", "DeferredExploit", "DeferredExplore", "EloTournament",
     "Every", "Exploit",
     "Explore",
-    "GaussianNoise", "NoExploit", "PB2", "PB2Mix", "Perturb", "Resample", "StoredExplore",
+    "GaussianNoise", "GeneticSelection", "NoExploit", "PB2", "PB2Mix", "Perturb", "Resample",
+    "StoredExplore",
     "TTest", "Tournament", "Truncation", "as_explore", "from_config", "register",
 ]

@@ -52,6 +52,7 @@ from popbt.strategies.explore import (
     StoredExplore,
     callable_from_ref,
 )
+from popbt.strategies.genetic import GeneticSelection
 from popbt.strategies.pb2 import PB2
 from popbt.strategies.pb2_mix import PB2Mix
 from popbt.strategies.ready import Every
@@ -229,6 +230,7 @@ register(TTest, name="ttest", make=lambda options: TTest(**_given(options, "wind
               "(or the samples of its last evaluation) says it is better")
 register(NoExploit)
 register(EloTournament)
+register(GeneticSelection)
 register(Backtrack, name="backtrack",
          make=lambda options: Backtrack(**_given(options, "fraction", *MARGINS)),
          help="as truncation, but the best checkpoint ever seen stays a donor even after "

@@ -1,5 +1,5 @@
 """Classic-control environments as tensors: `members` × `envs` environments stepped at once
-(`CartPole`, `Acrobot`).
+(`CartPole`, `Acrobot`, `MountainCar`).
 
 Contract:
 - Shapes: state [P, E, d], observations [P, E, obs], actions, rewards and flags [P, E], on
@@ -54,7 +54,8 @@ class Batched:
         seed: seeds the generator initial states are drawn from.
         device: where every tensor lives.
         dtype: of the state and observations.
-        max_steps: an episode this long is truncated (gymnasium's time limit: 500 for both).
+        max_steps: an episode this long is truncated (None: gymnasium's time limit, 500 for
+            CartPole and Acrobot, 200 for MountainCar).
 
     Raises:
         ConfigError: `members`, `envs` or `max_steps` not an integer ≥ 1.
@@ -62,10 +63,12 @@ class Batched:
 
     name = "Batched"
     state_size = observations = actions = 0
+    time_limit = 500
 
     def __init__(self, members: int, envs: int, *, seed: int = 0,
                  device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32,
-                 max_steps: int = 500) -> None:
+                 max_steps: int | None = None) -> None:
+        max_steps = self.time_limit if max_steps is None else max_steps
         for what, value in (("members", members), ("envs", envs), ("max_steps", max_steps)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ConfigError(f"{self.name}({what}={value!r}): must be an integer ≥ 1")
@@ -234,3 +237,35 @@ class Acrobot(Batched):
 
     def reward(self, terminated: torch.Tensor) -> torch.Tensor:
         return torch.where(terminated, 0.0, -1.0).to(self.dtype)
+
+
+class MountainCar(Batched):
+    """Gymnasium's MountainCar-v0, batched: state and observation (position, velocity),
+    actions 0 (push left), 1 (none), 2 (right), reward −1 per step, terminated at the flag
+    (position ≥ 0.5), a start at rest in [−0.6, −0.4), 200 steps at most. Arguments: see
+    `Batched`."""
+
+    name, state_size, observations, actions = "MountainCar", 2, 2, 3
+    time_limit = 200
+    force, gravity, max_speed = 0.001, 0.0025, 0.07
+    min_position, max_position, goal_position = -1.2, 0.6, 0.5
+
+    def _initial(self) -> torch.Tensor:
+        draws = torch.rand(*self.shape, generator=self.generator, device=self.device,
+                           dtype=self.dtype)
+        return torch.stack((draws * 0.2 - 0.6, torch.zeros_like(draws)), dim=-1)
+
+    def dynamics(self, state: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+        position, velocity = state.unbind(-1)
+        velocity = velocity + (actions - 1).to(state.dtype) * self.force \
+            + torch.cos(3 * position) * (-self.gravity)
+        velocity = velocity.clamp(-self.max_speed, self.max_speed)
+        position = (position + velocity).clamp(self.min_position, self.max_position)
+        velocity = torch.where((position == self.min_position) & (velocity < 0), 0.0, velocity)
+        return torch.stack((position, velocity), dim=-1)
+
+    def terminal(self, state: torch.Tensor) -> torch.Tensor:
+        return (state[..., 0] >= self.goal_position) & (state[..., 1] >= 0)
+
+    def reward(self, terminated: torch.Tensor) -> torch.Tensor:
+        return torch.full(self.shape, -1.0, device=self.device, dtype=self.dtype)

@@ -1,0 +1,353 @@
+"""A genetic population (the Deep GA of Such et al. 2017): members that are evaluated, never
+trained, stored as seed-chain genomes in their rows.
+
+Contract:
+- A generation is one ready round: every member's genome is evaluated at once (one batched
+  network, see `popbt.ga.evaluation`); then, unless the generation target is reached, the
+  decisions are made together (synchronous: each against the records as they were before
+  any of them) by `popbt.strategies.GeneticSelection` through the same decision seam as
+  PBT: the elites keep their genome, every other member copies a parent (an EXPLOIT event
+  when it is another member), its `sigma` is explored when `sigma` is a search domain (an
+  EXPLORE event), and its genome gains one mutation (seed drawn from the population seed,
+  the member and its generation; strength its `sigma`).
+- Each generation (scores, READY / EXPLOIT / EXPLORE events, every member's record and new
+  genome) is one storage transaction; no weight file is written, except when a chain grows
+  beyond `max_chain` mutations: the weights are then saved as a checkpoint and the genome
+  re-based on it (written before the row that points at it; deleted once no genome does).
+- A run killed at any moment resumes from the last committed generation by decoding the
+  genomes in the rows, and goes on exactly as if it had never stopped: every random draw
+  (mutation seeds, parents, evaluation seeds) depends only on the population seed, the
+  member and the generation.
+- The best member is an elite (there is at least one), so its genome is the one its score
+  was measured on.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from popbt._evaluation import evaluation_of
+from popbt._serialize import serialize
+from popbt._watch import Watch
+from popbt.callbacks import Callback, RunEnd, check_callbacks
+from popbt.checkpoints import CheckpointStore
+from popbt.decider import Decider
+from popbt.errors import ConfigError
+from popbt.ga.evaluation import EvaluateFn, Policy
+from popbt.ga.genome import SEED_LIMIT, Base, Decoder, Genome, mutate, noise
+from popbt.population import DEFAULT_STORAGE, Population, open_population
+from popbt.records import EventKind, Member, MemberState, Peer
+from popbt.settings import Settings
+from popbt.space import Choice, Domain, Space
+from popbt.stopping import StopRule, stop_rules
+from popbt.storage import Storage
+from popbt.strategies import Every, Explore, GeneticSelection, Perturb
+from popbt.vectorized._decide import decide_round
+from popbt.vectorized._rounds import as_device
+
+SIGMA = "sigma"
+Events = list[tuple[int, int, EventKind, dict]]
+
+
+def _space(sigma: float | Domain) -> Space:
+    if isinstance(sigma, Domain):
+        return Space({SIGMA: sigma})
+    if isinstance(sigma, bool) or not isinstance(sigma, int | float) or not sigma > 0 \
+            or sigma == float("inf"):
+        raise ConfigError(f"sigma={sigma!r}: the mutation strength must be a number > 0 or a "
+                          f"search domain (popbt.LogUniform(1e-3, 1e-1), say) to explore it")
+    return Space({SIGMA: Choice([float(sigma)])})
+
+
+class GeneticPopulation:
+    """A population evolved by a genetic algorithm (see the module contract).
+
+    Args:
+        model_fn: builds one member's network; an initial seed means `model_fn()` built
+            under `torch.manual_seed(seed)`.
+        evaluate: `(policy, seed) -> {name: tensor}` (see `popbt.ga.evaluation`), e.g.
+            `popbt.ga.Episodes("Acrobot")`.
+        size: members (the paper: 1,000).
+        name: the population's name in the storage.
+        metric, mode: the value of `evaluate` to maximise ("max") or minimise ("min").
+        parents, elites: `GeneticSelection`'s (the paper's: 20 and 1; `elites` >= 1).
+        sigma: the mutation strength (the paper: 0.002), or a search domain for it: each
+            member then has its own, which a child inherits and `explore` perturbs.
+        explore: how an explored `sigma` changes (default `popbt.Perturb()`).
+        max_chain: the most mutations a genome holds before it is re-based on a checkpoint.
+        seed: the seed every random draw derives from.
+        storage, checkpoints, load_if_exists, keep_checkpoints: as for
+            `popbt.create_population` (`checkpoints` holds only re-based genomes' weights).
+        device: where the weights live and evaluation runs ("cpu" or "cuda"); genomes
+            decode on the CPU, to the same bits on every machine.
+
+    Examples:
+        >>> from torch import nn
+        >>> from popbt.ga import Episodes, GeneticPopulation
+        >>> ga = GeneticPopulation(
+        ...     model_fn=lambda: nn.Sequential(nn.Linear(4, 16), nn.Tanh(), nn.Linear(16, 2)),
+        ...     evaluate=Episodes("CartPole"), size=32, parents=8, sigma=0.05,
+        ...     name="cartpole-ga", storage="sqlite:///popbt.db")
+        >>> best = ga.run(generations=5)
+        >>> best.step, best.score > 20
+        (5, True)
+
+    Raises:
+        ConfigError: on any invalid setting, naming it.
+    """
+
+    def __init__(self, *, model_fn: Callable[[], nn.Module], evaluate: EvaluateFn, size: int,
+                 name: str, metric: str = "return", mode: str = "max", parents: int = 20,
+                 elites: int = 1, sigma: float | Domain = 0.002,
+                 explore: Explore | None = None, max_chain: int = 500, seed: int = 0,
+                 storage: str | Storage = DEFAULT_STORAGE,
+                 checkpoints: str | Path | None = None, load_if_exists: bool = False,
+                 keep_checkpoints: int = 3, device: str | torch.device = "cpu") -> None:
+        if not callable(evaluate):
+            raise ConfigError(f"evaluate={evaluate!r}: expected a function (policy, seed) -> "
+                              f"dict of tensors, e.g. popbt.ga.Episodes('Acrobot')")
+        if isinstance(elites, int) and not isinstance(elites, bool) and elites < 1:
+            raise ConfigError(f"elites={elites!r}: a genetic population keeps at least one "
+                              f"elite, so that its best member is the genome it scored")
+        if isinstance(max_chain, bool) or not isinstance(max_chain, int) or max_chain < 1:
+            raise ConfigError(f"max_chain={max_chain!r}: must be an integer >= 1")
+        if isinstance(size, int) and not isinstance(size, bool) and size < 2:
+            raise ConfigError(f"size={size!r}: a genetic population needs at least 2 members")
+        space = _space(sigma)
+        explored = isinstance(sigma, Domain)
+        if explore is not None and not explored:
+            raise ConfigError(f"explore={explore!r} with a fixed sigma={sigma!r}: give sigma a "
+                              f"search domain to explore it, or leave explore out")
+        self.selection = GeneticSelection(parents=parents, elites=elites)
+        settings = Settings(space=space, size=size, metric=metric, mode=mode, seed=seed,
+                            ready=Every(steps=1), exploit=self.selection,
+                            explore=(explore or Perturb()) if explored else None,
+                            keep_checkpoints=keep_checkpoints, sync=True)
+        self.model_fn, self.evaluate, self.max_chain = model_fn, evaluate, max_chain
+        self.device = as_device(device)
+        self.population: Population = open_population(
+            settings, name=name, storage=storage, initial=(), checkpoints=checkpoints,
+            load_if_exists=load_if_exists, trainer="ga")
+        self.settings = self.population.settings
+        self._decider = Decider(self.settings)
+        self._checkpoints = CheckpointStore(self.population.row.checkpoint_root)
+        self._decoder = Decoder(model_fn, load_base=self._checkpoints.load,
+                                capacity=max(64, 2 * size))
+        self._resume()
+
+    # -- state -------------------------------------------------------------------------------
+
+    def _resume(self) -> None:
+        """The members as stored: fresh genomes, or the committed generation's, decoded."""
+        members = self.population.members
+        stored = self.population.storage.genomes(self.population.row)
+        if any(m.step > 0 for m in members) and len(stored) != len(members):
+            raise ConfigError(f"population {self.population.name!r} has evaluated members "
+                              f"without genomes in their rows")
+        self.genomes = [Genome.from_bytes(stored[m.member_id]) if m.member_id in stored
+                        else Genome(init=self.settings.member_seed(m.member_id))
+                        for m in members]
+        self.flat = torch.stack([self._decoder.decode(g) for g in self.genomes]).to(self.device)
+        fitness = self.settings.fitness
+        self._records: list[dict[str, Any]] = [
+            {"member_id": m.member_id, "step": m.step, "score": m.score,
+             "fitness": None if m.score is None else fitness.of(m.metrics),
+             "metrics": dict(m.metrics), "hparams": dict(m.hparams),
+             "last_ready_step": m.last_ready_step, "ready_count": m.ready_count,
+             "state": m.state.value, "genome": g.to_bytes()}
+            for m, g in zip(members, self.genomes, strict=True)]
+        # decisions wait at the generation target, until the run is continued past it
+        target = self.population.row.target_steps
+        self._pending = self.generation > 0 and self.generation >= target
+        self._bases = {g.base.path for g in self.genomes if g.base is not None}
+
+    @property
+    def generation(self) -> int:
+        """Generations evaluated so far."""
+        return int(self._records[0]["step"])
+
+    def weights(self, member_id: int) -> torch.Tensor:
+        """Member `member_id`'s current weights, a flat float32 CPU tensor."""
+        self._check_member(member_id)
+        return self.flat[member_id].detach().cpu().clone()
+
+    def member_model(self, member_id: int) -> nn.Module:
+        """Member `member_id` as an ordinary module holding its current weights."""
+        flat = self.weights(member_id)
+        model = self.model_fn()
+        offset = 0
+        with torch.no_grad():
+            for p in model.parameters():
+                p.copy_(flat[offset:offset + p.numel()].view_as(p))
+                offset += p.numel()
+        return model
+
+    def _check_member(self, member_id: int) -> None:
+        size = len(self._records)
+        if isinstance(member_id, bool) or not isinstance(member_id, int) \
+                or not 0 <= member_id < size:
+            raise ConfigError(f"member {member_id!r} does not exist; members are 0..{size - 1}")
+
+    def storage_per_member(self) -> dict[str, float]:
+        """Bytes per member: the genomes in the rows (mean and largest) against one full
+        checkpoint of the weights (as the worker loop would write it)."""
+        sizes = [len(g.to_bytes()) for g in self.genomes]
+        checkpoint = len(serialize({"params": self.weights(0)})[0])
+        return {"genome_mean": float(np.mean(sizes)), "genome_max": float(max(sizes)),
+                "checkpoint": float(checkpoint)}
+
+    @property
+    def best(self) -> Member | None:
+        """The member with the best score, as stored (an elite)."""
+        return self.population.best
+
+    # -- running -----------------------------------------------------------------------------
+
+    def run(self, generations: int, *, stop: StopRule | Sequence[StopRule] | None = None,
+            callbacks: Sequence[Callback] = ()) -> Member | None:
+        """Evolve to `generations` generations (continuing from where it is), or until a rule
+        of `stop` fires (weighed after every generation, as are the callbacks called, as for
+        `Population.train`); return the best member.
+
+        Raises:
+            ConfigError: bad `generations`, stop rules or callbacks, or an evaluation that
+                does not return the metric for every member.
+            CallbackError: a callback raised (the run stopped first, losing nothing).
+        """
+        if isinstance(generations, bool) or not isinstance(generations, int) or generations < 1:
+            raise ConfigError(f"generations={generations!r}: must be an integer >= 1")
+        rules, hooks = stop_rules(stop), check_callbacks(callbacks)
+        storage, row = self.population.storage, self.population.row
+        storage.set_target(row, generations)
+        watch = Watch(self.population, rules, hooks)
+        watch.start()
+        try:
+            if self._pending and self.generation < generations:
+                events: Events = []
+                self._breed(events)
+                self._write(events, [])
+            self._pending = False
+            while self.generation < generations and watch.stopped is None:
+                self._generation(generations)
+                watch.poll()
+        except BaseException as exc:
+            with contextlib.suppress(Exception):  # nothing replaces the error being raised
+                watch.finish(RunEnd("interrupted") if isinstance(exc, KeyboardInterrupt)
+                             else RunEnd("failed", str(exc)))
+            raise
+        stopped = watch.stopped is not None and self.generation < generations
+        if stopped:
+            for rec in self._records:
+                rec["state"] = MemberState.IDLE.value
+            self._write([], [])
+        watch.finish(RunEnd("stopped", watch.stopped) if stopped else RunEnd("finished"))
+        if watch.failure is not None:
+            raise watch.failure
+        return self.best
+
+    def _evaluation_seed(self, generation: int) -> int:
+        return int(np.random.SeedSequence([self.settings.seed, generation, 5])
+                   .generate_state(1)[0])
+
+    def _results(self) -> list[dict[str, Any]]:
+        """Every member's evaluation of this generation, as `evaluate` would return it."""
+        out = self.evaluate(Policy.of(self.model_fn, self.flat),
+                            self._evaluation_seed(self.generation))
+        metric, size = self.settings.metric, len(self._records)
+        if not isinstance(out, Mapping) or metric not in out:
+            raise ConfigError(f"evaluate returned {type(out).__name__} without the metric "
+                              f"{metric!r}; return a dict of tensors holding it")
+        results: list[dict[str, Any]] = [{} for _ in range(size)]
+        for key, value in out.items():
+            value = torch.as_tensor(value).detach().cpu().double()
+            if value.shape[:1] != (size,) or value.dim() > 2 or (value.dim() == 2
+                                                                 and key != metric):
+                raise ConfigError(f"evaluate returned {key!r} of shape {tuple(value.shape)}; "
+                                  f"expected [{size}] (or [{size}, samples] for the metric)")
+            for i in range(size):
+                results[i][key] = value[i].tolist()
+        return results
+
+    def _generation(self, target: int) -> None:
+        """Evaluate every genome, record the generation and (short of `target`) breed."""
+        settings, step = self.settings, self.generation + 1
+        scores, events = [], []
+        for rec, result in zip(self._records, self._results(), strict=True):
+            score, metrics, samples = evaluation_of(result, settings.metric)
+            fitness = settings.fitness.of(metrics)
+            rec.update(step=step, score=score, fitness=fitness, metrics=metrics,
+                       last_ready_step=step, ready_count=rec["ready_count"] + 1)
+            scores.append((rec["member_id"], step, fitness, metrics))
+            data: dict[str, Any] = {"score": score, "metrics": dict(metrics)}
+            if samples:
+                data["samples"] = list(samples)
+            events.append((rec["member_id"], step, EventKind.READY, data))
+        done = step >= target
+        if done:
+            self._pending = True
+        else:
+            self._breed(events)
+        for rec in self._records:
+            rec["state"] = (MemberState.DONE if done else MemberState.RUNNING).value
+        self._write(events, scores)
+
+    def _breed(self, events: Events) -> None:
+        """The generation's decisions, then every member but the elites mutated."""
+        step = self.generation
+        source = decide_round(self._decider, self._records, {}, step=step, events=events,
+                              stored=self.population.events, together=True)
+        peers = [Peer(r["member_id"], step, -np.inf if r["fitness"] is None else r["fitness"])
+                 for r in self._records]
+        elites = set(self.selection.elite_ids(peers))
+        children = [i for i in range(len(self._records)) if i not in elites]
+        if not children:
+            return
+        genomes, size = list(self.genomes), self.flat.shape[1]
+        eps, sigmas = [], []
+        for i in children:
+            rec = self._records[i]
+            rng = np.random.default_rng([self.settings.seed, i, rec["ready_count"], 7])
+            sigma = float(rec["hparams"][SIGMA])
+            seed = int(rng.integers(SEED_LIMIT))
+            genomes[i] = self.genomes[int(source[i])].child(seed=seed, sigma=sigma)
+            eps.append(noise(seed, size))
+            sigmas.append(sigma)
+        index = torch.as_tensor(children, device=self.device)
+        parents = torch.as_tensor(source[children], device=self.device)
+        rows = mutate(self.flat.index_select(0, parents), torch.stack(eps).to(self.device),
+                      torch.tensor(sigmas).to(self.device)[:, None])
+        flat = self.flat.clone()
+        flat[index] = rows
+        self.flat = flat
+        self.genomes = [self._compacted(i, g) for i, g in enumerate(genomes)]
+        for rec, genome in zip(self._records, self.genomes, strict=True):
+            rec["genome"] = genome.to_bytes()
+
+    def _compacted(self, member_id: int, genome: Genome) -> Genome:
+        """`genome`, or when its chain is longer than `max_chain`, its weights saved as a
+        checkpoint and the genome re-based on it."""
+        if len(genome) <= self.max_chain:
+            return genome
+        path, checksum, _ = self._checkpoints.save(
+            f"{self.population.name}/genomes/m{member_id}", self.generation,
+            {"params": self.weights(member_id)})
+        self._bases.add(path)
+        return genome.rebased(Base(path, checksum))
+
+    def _write(self, events: Events, scores: list[tuple[int, int, float, dict]]) -> None:
+        """Record the generation (with every member's genome) in one transaction, then delete
+        the re-based weights no genome points at any more."""
+        self.population.storage.write_round(
+            self.population.row, scores=scores, events=events, members=self._records,
+            snapshot=None, keep=self.settings.keep_checkpoints, now=time.time())
+        used = {g.base.path for g in self.genomes if g.base is not None}
+        self._checkpoints.delete(sorted(self._bases - used))
+        self._bases = used
