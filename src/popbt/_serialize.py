@@ -9,7 +9,9 @@ Any other state is written in a safe format ("npz"): a NumPy `.npz` archive (rea
 holds tensors beside NumPy values) one `torch.save` blob of its tensors alone. That format
 takes dicts, lists, tuples, str, int, float, bool, None, bytes, NumPy arrays, NumPy scalars
 and torch tensors; anything else raises `ConfigError` when the state is serialised, so no
-checkpoint is ever written that cannot be read back.
+checkpoint is ever written that cannot be read back. A state of plain values alone (records,
+see `popbt.datastate`) is JSON in the archive; the JSON of a state may take at most
+`popbt.datastate.data_limit()` bytes, or `ConfigError` is raised when it is serialised.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from popbt.datastate import LIMIT_VARIABLE, data_limit
 from popbt.errors import CheckpointError, ConfigError
 
 _MARK = "__popbt__"
@@ -116,7 +119,8 @@ def serialize(state: dict[str, Any]) -> tuple[bytes, str]:
     tensors of a state that mixes them with NumPy values in one embedded torch blob).
 
     Raises:
-        ConfigError: `state` is not a dict, or holds a value neither format reads back.
+        ConfigError: `state` is not a dict, or holds a value neither format reads back, or
+            its JSON (all but arrays and tensors) is over `popbt.datastate.data_limit()`.
     """
     if not isinstance(state, dict):
         raise ConfigError(f"state_dict() must return a dict, got {type(state).__name__}")
@@ -128,8 +132,16 @@ def serialize(state: dict[str, Any]) -> tuple[bytes, str]:
         torch.save(state, buf)
         return buf.getvalue(), "pt"
     enc = _Encoder()
-    tree = enc.encode(state, "state")
-    enc.arrays[_TREE] = np.frombuffer(json.dumps(tree).encode(), dtype=np.uint8)
+    tree = json.dumps(enc.encode(state, "state")).encode()
+    limit = data_limit()
+    if len(tree) > limit:
+        raise ConfigError(
+            f"state_dict() holds {len(tree):,} bytes of data as JSON (all but NumPy arrays and "
+            f"torch tensors), over the limit of {limit:,} bytes; keep fewer records (prune "
+            f"them), hold bulk numbers in NumPy arrays (stored beside the JSON, not counted), "
+            f"or raise the limit with the environment variable {LIMIT_VARIABLE} (set for "
+            f"every worker)")
+    enc.arrays[_TREE] = np.frombuffer(tree, dtype=np.uint8)
     if enc.tensors:
         import torch
 

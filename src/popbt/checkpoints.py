@@ -8,8 +8,10 @@ with `allow_pickle=False`) holding the arrays, plus the structure as JSON, plus 
 state holds tensors beside NumPy values) one `torch.save` blob of its tensors alone. That
 format takes dicts, lists, tuples, str, int, float, bool, None, bytes, NumPy arrays, NumPy
 scalars and torch tensors; anything else raises `ConfigError` when the checkpoint is saved,
-so no checkpoint is ever written that cannot be read back (`popbt._serialize`). A missing or
-corrupt file raises `CheckpointError`.
+so no checkpoint is ever written that cannot be read back (`popbt._serialize`). A state of
+plain values alone (records, see `popbt.datastate`) is JSON in the archive, at most
+`popbt.datastate.data_limit()` bytes of it (32 MiB by default): a larger one raises
+`ConfigError` when it is saved. A missing or corrupt file raises `CheckpointError`.
 
 The root is a local directory, or any fsspec URL ("s3://bucket/prefix", "gs://...",
 "file:///abs/dir", "memory://x"; extra `remote`). Messages never show a URL's credentials.

@@ -23,7 +23,11 @@ class Trainable(abc.ABC):
     4. `evaluate()`: the score, a float, or a dict of floats that holds the population's
        metric (the other keys are recorded too).
     5. `state_dict()`: everything an exploit must copy (weights, optimizer state, RNG state,
-       counters), as a dict of tensors, arrays, numbers, strings, lists and dicts.
+       counters), as a dict of tensors, arrays, numbers, strings, lists and dicts. A state
+       of plain values alone (records: lists of dicts of strings and numbers, such as an
+       example database) is stored as JSON, never pickled, and comes back exactly; its JSON
+       may take at most 32 MiB (`popbt.datastate`: the limit, and `records_diff`, what a
+       list of records gained and lost, which the HTML report shows per member).
 
     Any exception raised by these methods marks the member's interval failed; the run goes on.
 

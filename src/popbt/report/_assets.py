@@ -7,6 +7,7 @@ JSON endpoint.
 
 from __future__ import annotations
 
+from popbt.report._data_state import DATA_STATE_JS
 from popbt.report._figures import FIGURES_JS
 from popbt.report._league_figures import LEAGUE_JS
 from popbt.report._objectives import OBJECTIVES_JS
@@ -64,6 +65,9 @@ tbody tr:hover td{background:#eef3ff;cursor:pointer}
 .rating-line{fill:none;stroke-width:1.5;stroke-opacity:.8}
 .entry-dot{fill:#868e96}
 .payoff-cell{stroke:none}
+#datastate-table td.text{white-space:normal}
+details.datastate-member{margin:6px 0}
+details.datastate-member code{font-size:11px;word-break:break-all;white-space:pre-wrap}
 """
 
 _PAGE_JS = r"""var S = {data: null, member: null, sort: "id", dir: 1, renders: 0};
@@ -140,6 +144,7 @@ function render(d, member) {
   drawTables(d, by);
   drawLeague(d);
   drawObjectives(d);
+  drawDataState(d);
   S.renders += 1;
   document.body.setAttribute("data-rendered", S.renders);
 }
@@ -218,5 +223,5 @@ document.addEventListener("DOMContentLoaded", function () {
 });
 """
 
-JS = ('(function () {\n"use strict";\n' + FIGURES_JS + LEAGUE_JS + OBJECTIVES_JS + _PAGE_JS
-      + "})();\n")
+JS = ('(function () {\n"use strict";\n' + FIGURES_JS + LEAGUE_JS + OBJECTIVES_JS
+      + DATA_STATE_JS + _PAGE_JS + "})();\n")

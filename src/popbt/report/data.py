@@ -39,7 +39,11 @@ The result (every float finite or None, so it is valid JSON):
   `popbt.report._objectives`; `stored_data` reads the READY events that record it);
 - `league` (from `stored_data`; None without a league): the league's standings, ratings
   over its matches, payoff matrix and the opponents each member faced (see
-  `popbt.report.league`).
+  `popbt.report.league`);
+- `data_state` (from `stored_data`; None unless members' states are records, see
+  `popbt.datastate`): for the best members, what their records gained and lost since the
+  state they copied at their last exploit or their previous checkpoint, read from the
+  checkpoints (see `popbt.report._data_state`).
 """
 
 from __future__ import annotations
@@ -80,6 +84,7 @@ def stored_data(storage: Storage, row: PopulationRow, *,
     hold at least what the members show.
     """
     from popbt.league.config import League
+    from popbt.report._data_state import stored_data_state
     from popbt.report.league import stored_league
 
     if members is None:
@@ -93,6 +98,7 @@ def stored_data(storage: Storage, row: PopulationRow, *,
     stored = row.settings.league
     data["league"] = stored_league(storage, row, None if stored is None
                                    else League.from_config(stored), members)
+    data["data_state"] = stored_data_state(storage, row, members, data["best"])
     return data
 
 

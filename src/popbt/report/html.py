@@ -1,5 +1,6 @@
 """One self-contained HTML file per population: score curves, a schedule, the lineage tree,
-and for a population with a league its ratings, payoff matrix and opponents faced.
+for a population with a league its ratings, payoff matrix and opponents faced, and for one
+whose members' states are records what each member's records gained and lost.
 
 The file holds its data as JSON and draws it with an inline, hand-written script (see
 `_assets.py`): it opens offline and fetches nothing. The live dashboard serves the same page
@@ -66,6 +67,10 @@ last match).</p>
 wins, red: it loses, grey: never met), best rated first.</p>
 <svg id="payoff-svg" role="img" aria-label="payoff matrix"></svg>
 <div class="table-box"><table id="faced-table"></table></div></section>
+<section id="fig-datastate" hidden><h2>Records gained and lost</h2>
+<p class="hint" id="datastate-info"></p>
+<div class="table-box"><table id="datastate-table"></table></div>
+<div id="datastate-samples"></div></section>
 <section id="members"><h2>Members</h2>
 <div class="table-box"><table id="member-table"></table></div></section>
 <section id="settings"><h2>Settings</h2><table id="settings-table"></table></section>
@@ -123,7 +128,8 @@ def write_report(pop: Population | Mapping[str, Any], path: str | Path,
 
     The page shows every member's score over steps (exploits marked), the schedule of
     `member` (default: the best member) with a selector for any other, the lineage tree with
-    the best member's ancestry, a member table and the settings.
+    the best member's ancestry, a member table and the settings; for members whose states
+    are records (`popbt.datastate`), what each one's records gained and lost.
 
     Raises:
         ConfigError: `member` is not a member of the population.
