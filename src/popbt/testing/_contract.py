@@ -360,3 +360,21 @@ class StorageContract(EliteContract, LeagueContract, PaceContract, ResizeContrac
         report(storage, a, claim(storage, a))
         assert storage.events(b, kinds=[EventKind.READY]) == []
         assert [m.step for m in storage.members(b)] == [0, 0]
+
+
+    def test_genomes_are_stored_as_bytes_in_the_members_rows(self, storage: Storage) -> None:
+        pop = make(storage, size=3)
+        members = [{"member_id": m.member_id, "step": 1, "fitness": 1.0, "metrics": {"s": 1.0},
+                    "hparams": m.hparams, "last_ready_step": 1, "ready_count": 1,
+                    "state": MemberState.RUNNING.value} for m in storage.members(pop)]
+        blobs = [bytes(range(256)) * 4, b"\x00", b""]
+        for record, blob in zip(members[:2], blobs, strict=False):
+            record["genome"] = blob
+        storage.write_round(pop, scores=[], events=[], members=members, snapshot=None, keep=3,
+                            now=NOW)
+        assert storage.genomes(pop) == {0: blobs[0], 1: blobs[1]}  # member 2 has none
+        members[1]["genome"] = blobs[2]
+        storage.write_round(pop, scores=[], events=[], members=members[1:2], snapshot=None,
+                            keep=3, now=NOW)
+        assert storage.genomes(pop) == {0: blobs[0], 1: b""}
+        assert storage.genomes(make(storage, name="other", size=2)) == {}
