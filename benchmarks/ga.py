@@ -7,11 +7,12 @@ Both evolve the same network (`examples/mountaincar_ga.py`'s MLP, PyTorch's defa
 initialisation under one seed per member) on the same task (the example's MountainCar-v0
 with scaled observations: gymnasium's dynamics step for step), with the same population,
 mutation strength and evaluation: every evaluation is one greedy episode, played by popbt's
-batched evaluator for both (EvoTorch through a `Problem` that evaluates a whole batch). EvoTorch's `GeneticAlgorithm` runs with its defaults (elitist: the best
-`popsize` of parents and children survive; parents re-evaluated every generation) and
-Gaussian mutation; popbt's is the Deep GA (the top `parents` breed, one elite). They stop at
-the same number of evaluations (episodes). At a quarter, half, three quarters and all of the
-budget, each method's current best (by its own scores) plays 20 held-out episodes (initial
+batched evaluator for both (EvoTorch through a `Problem` that evaluates a whole batch).
+EvoTorch's `GeneticAlgorithm` runs with its defaults (elitist: the best `popsize` of parents
+and children survive; parents re-evaluated every generation) and Gaussian mutation; popbt's
+is the Deep GA (the top `parents` breed, one elite). They stop at the same number of
+evaluations (episodes). At a quarter, half, three quarters and all of the budget, each
+method's current best (by its own scores) plays 20 held-out episodes (initial
 states no run has seen); the table gives medians over seeds and per-seed wins, wall time,
 peak memory (each method runs in a process of its own) and storage per genome.
 """

@@ -27,14 +27,30 @@ SHORT_RUNS = {"toy.py": ("Truncation", 8), "digits.py": ("Truncation", 200),
               "sb3_cartpole.py": ("Truncation", 10), "translation.py": ("Truncation", 100),
               "leduc_league.py": ("EloTournament", 40),
               "soccer_league.py": ("EloTournament", 40),
-              "data_mixture.py": ("Truncation", 200), "robust_fashion.py": ("Truncation", 200)}
+              "data_mixture.py": ("Truncation", 200), "robust_fashion.py": ("Truncation", 200),
+              "retrieval_cartpole.py": ("Truncation", 20)}
 SEVERAL_OBJECTIVES = {"robust_fashion.py"}  # a front, not one best member
+GENETIC = ("mountaincar_ga.py",)  # a genetic population: `python FILE`, not `popbt run`
 
 
 def test_every_example_file_is_listed():
-    assert sorted(p.name for p in EXAMPLES.glob("*.py")) == sorted(SHORT_RUNS)
+    assert sorted(p.name for p in EXAMPLES.glob("*.py")) == sorted([*SHORT_RUNS, *GENETIC])
     listed = (EXAMPLES / "README.md").read_text()
-    assert all(f"`{name}`" in listed for name in SHORT_RUNS)
+    assert all(f"`{name}`" in listed for name in [*SHORT_RUNS, *GENETIC])
+
+
+def test_the_genetic_example_evolves_and_resumes(tmp_path: Path):
+    command = [sys.executable, str(EXAMPLES / "mountaincar_ga.py")]
+    first = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert first.returncode == 0, first.stderr
+    assert first.stdout.startswith("generation 30: best member")
+    test_return = float(first.stdout.split("scored ")[1].split(", ")[1].split(" on")[0])
+    assert test_return > -190  # the best of 256 random networks scores about -160
+    url = f"sqlite:///{tmp_path / 'popbt.db'}"
+    pop = popbt.load_population(name="mountaincar-ga", storage=url)
+    assert pop.status()["trainer"] == "ga" and set(pop.status()["steps"]) == {30}
+    again = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0 and again.stdout.splitlines()[0] == first.stdout.splitlines()[0]
 
 
 @pytest.mark.parametrize("name", sorted(SHORT_RUNS))
