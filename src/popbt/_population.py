@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import time
 import warnings
@@ -23,6 +24,7 @@ from popbt.settings import Settings
 from popbt.stopping import StopRule, stop_rules
 from popbt.storage import Storage
 from popbt.storage.base import PopulationRow, Resized
+from popbt.strategies.genetic import elite_metric
 from popbt.trainable import Trainable
 
 if TYPE_CHECKING:
@@ -187,7 +189,8 @@ class Population:
     @property
     def best(self) -> Member | None:
         """The member with the best finite score (lowest id on ties), retired members left
-        out; None before any score.
+        out; None before any score. A genetic population's is its elite (see
+        `popbt.ga.GeneticPopulation`).
 
         Raises:
             ConfigError: the population has several objectives (read `front`).
@@ -197,7 +200,24 @@ class Population:
             raise ConfigError(f"population {self.name!r} has the objectives {names} and no "
                               f"single best member: read pop.front (the members no other "
                               f"beats on every objective)")
+        if self._row.settings.trainer == "ga":
+            elite = self._elite()
+            if elite is not None:
+                return elite
         return self.storage.best(self._row)
+
+    def _elite(self) -> Member | None:
+        """A genetic population's elite: the candidate with the best mean over its extra
+        episodes (`popbt.strategies.genetic.elite_metric`; lowest id on ties), or None
+        without candidates."""
+        name, fitness = elite_metric(self.settings.metric), self.settings.fitness
+        tested = [(fitness.of({self.settings.metric: m.metrics[name]}), m)
+                  for m in self.storage.members(self._row)
+                  if m.state is not MemberState.RETIRED and name in m.metrics]
+        tested = [(f, m) for f, m in tested if math.isfinite(f)]
+        if not tested:
+            return None
+        return max(tested, key=lambda fm: (fm[0], -fm[1].member_id))[1]
 
     @property
     def front(self) -> list[Member]:

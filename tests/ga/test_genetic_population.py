@@ -59,14 +59,23 @@ def test_generations_are_rounds_whose_genomes_decode_to_the_weights(db_url):
     for i, genome in enumerate(genomes):
         assert torch.equal(decoder.decode(genome), ga.weights(i))
         assert len(genome) <= 3  # at most one mutation per decision (3 of them)
-    elite = GeneticSelection_elite(ga)
-    assert ga.best is not None and ga.best.member_id == elite
+    candidates = [m for m in pop.members if "elite_return" in m.metrics]
+    assert len(candidates) == 10  # the paper's: the 10 best scores, 30 more episodes each
+    ranked = sorted(pop.members, key=lambda m: (-m.score, m.member_id))
+    assert {m.member_id for m in candidates} == {m.member_id for m in ranked[:10]}
+    elite = max(candidates, key=lambda m: (m.metrics["elite_return"], -m.member_id))
+    assert best.member_id == elite.member_id == popbt.load_population(
+        name="ga", storage=db_url).best.member_id
     assert pop.lineage(best.member_id)  # the lineage reads as a PBT run's
 
 
-def GeneticSelection_elite(ga: GeneticPopulation) -> int:  # noqa: N802 - reads as the rule
-    members = [m for m in ga.population.members if m.score is not None]
-    return max(members, key=lambda m: (m.score, -m.member_id)).member_id
+def test_without_elite_episodes_the_elite_is_the_best_score(db_url):
+    ga = make(db_url, elite_episodes=0, evaluate=Episodes("CartPole", max_steps=200))
+    best = ga.run(generations=3)
+    members = ga.population.members
+    assert best is not None and not any("elite_return" in m.metrics for m in members)
+    top = max(members, key=lambda m: (m.score, -m.member_id))
+    assert best.member_id == top.member_id
 
 
 def test_the_elite_keeps_its_genome_and_the_others_are_mutated(db_url):
@@ -197,6 +206,8 @@ def test_the_population_is_refused_to_other_trainers(db_url):
     ({"explore": popbt.Perturb()}, "with a fixed sigma=0.1"),
     ({"max_chain": 0}, r"max_chain=0: must be an integer >= 1"),
     ({"size": 1}, "at least 2 members"),
+    ({"elite_candidates": 0}, "at least elites=1 of them"),
+    ({"elite_episodes": -1}, r"elite_episodes=-1: must be an integer >= 0"),
     ({"evaluate": "CartPole"}, "expected a function"),
 ])
 def test_bad_settings_are_refused(db_url, overrides, message):

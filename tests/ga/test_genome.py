@@ -125,6 +125,17 @@ def test_genetic_selection_keeps_the_elites_and_draws_parents_from_the_top():
                             np.random.default_rng(0)) is None  # nothing scored yet
 
 
+def test_with_samples_the_elites_are_the_best_tested_members():
+    """The Deep GA's rule: the candidates evaluated on more episodes (their samples) hold the
+    elite, chosen by their mean, even where an untested member's one score is higher."""
+    peers = [Peer(0, 4, 0.99), Peer(1, 4, 0.9, samples=(0.5, 0.7)),
+             Peer(2, 4, 0.8, samples=(0.8, 0.8)), Peer(3, 4, 0.1)]
+    selection = GeneticSelection(parents=3, elites=1)
+    assert selection.elite_ids(peers) == [2]
+    assert selection.select(peers[2], peers, np.random.default_rng(0)) is None
+    assert selection.select(peers[0], peers, np.random.default_rng(0)) in (0, 1, 2)
+
+
 @pytest.mark.parametrize(("kwargs", "message"), [
     ({"parents": 0}, r"parents=0\): parents must be an integer >= 1"),
     ({"elites": -1}, r"elites=-1\): elites must be an integer >= 0"),

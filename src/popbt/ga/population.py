@@ -3,7 +3,9 @@ trained, stored as seed-chain genomes in their rows.
 
 Contract:
 - A generation is one ready round: every member's genome is evaluated at once (one batched
-  network, see `popbt.ga.evaluation`); then, unless the generation target is reached, the
+  network, see `popbt.ga.evaluation`); the `elite_candidates` best are evaluated
+  `elite_episodes` times more (the paper's choice of the elite: 10 candidates, 30 episodes;
+  their mean is recorded as `elite_<metric>`); then, unless the generation target is reached, the
   decisions are made together (synchronous: each against the records as they were before
   any of them) by `popbt.strategies.GeneticSelection` through the same decision seam as
   PBT: the elites keep their genome, every other member copies a parent (an EXPLOIT event
@@ -18,8 +20,9 @@ Contract:
   genomes in the rows, and goes on exactly as if it had never stopped: every random draw
   (mutation seeds, parents, evaluation seeds) depends only on the population seed, the
   member and the generation.
-- The best member is an elite (there is at least one), so its genome is the one its score
-  was measured on.
+- The best member (`best`, `Population.best`, `popbt best`) is the elite: the candidate with
+  the best `elite_<metric>` (without candidates, the best score), whose genome is the one it
+  was measured on (there is at least one elite).
 """
 
 from __future__ import annotations
@@ -50,6 +53,7 @@ from popbt.space import Choice, Domain, Space
 from popbt.stopping import StopRule, stop_rules
 from popbt.storage import Storage
 from popbt.strategies import Every, Explore, GeneticSelection, Perturb
+from popbt.strategies.genetic import elite_metric
 from popbt.vectorized._decide import decide_round
 from popbt.vectorized._rounds import as_device
 
@@ -79,6 +83,9 @@ class GeneticPopulation:
         name: the population's name in the storage.
         metric, mode: the value of `evaluate` to maximise ("max") or minimise ("min").
         parents, elites: `GeneticSelection`'s (the paper's: 20 and 1; `elites` >= 1).
+        elite_candidates, elite_episodes: how many of the best members are evaluated again,
+            and how many more times, to choose the elites (the paper's: 10 and 30; 0: the
+            elites are the best scores).
         sigma: the mutation strength (the paper: 0.002), or a search domain for it: each
             member then has its own, which a child inherits and `explore` perturbs.
         explore: how an explored `sigma` changes (default `popbt.Perturb()`).
@@ -106,7 +113,8 @@ class GeneticPopulation:
 
     def __init__(self, *, model_fn: Callable[[], nn.Module], evaluate: EvaluateFn, size: int,
                  name: str, metric: str = "return", mode: str = "max", parents: int = 20,
-                 elites: int = 1, sigma: float | Domain = 0.002,
+                 elites: int = 1, elite_candidates: int = 10, elite_episodes: int = 30,
+                 sigma: float | Domain = 0.002,
                  explore: Explore | None = None, max_chain: int = 500, seed: int = 0,
                  storage: str | Storage = DEFAULT_STORAGE,
                  checkpoints: str | Path | None = None, load_if_exists: bool = False,
@@ -117,8 +125,15 @@ class GeneticPopulation:
         if isinstance(elites, int) and not isinstance(elites, bool) and elites < 1:
             raise ConfigError(f"elites={elites!r}: a genetic population keeps at least one "
                               f"elite, so that its best member is the genome it scored")
-        if isinstance(max_chain, bool) or not isinstance(max_chain, int) or max_chain < 1:
-            raise ConfigError(f"max_chain={max_chain!r}: must be an integer >= 1")
+        for what, value, least in (("max_chain", max_chain, 1),
+                                   ("elite_candidates", elite_candidates, 0),
+                                   ("elite_episodes", elite_episodes, 0)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < least:
+                raise ConfigError(f"{what}={value!r}: must be an integer >= {least}")
+        if elite_episodes and isinstance(elites, int) and elite_candidates < elites:
+            raise ConfigError(f"elite_candidates={elite_candidates!r}: the elites are chosen "
+                              f"among the candidates, so there must be at least "
+                              f"elites={elites!r} of them (or elite_episodes=0)")
         if isinstance(size, int) and not isinstance(size, bool) and size < 2:
             raise ConfigError(f"size={size!r}: a genetic population needs at least 2 members")
         space = _space(sigma)
@@ -132,6 +147,8 @@ class GeneticPopulation:
                             explore=(explore or Perturb()) if explored else None,
                             keep_checkpoints=keep_checkpoints, sync=True)
         self.model_fn, self.evaluate, self.max_chain = model_fn, evaluate, max_chain
+        self.candidates = elite_candidates if elite_episodes else 0
+        self.elite_episodes = elite_episodes
         self.device = as_device(device)
         self.population: Population = open_population(
             settings, name=name, storage=storage, initial=(), checkpoints=checkpoints,
@@ -274,7 +291,26 @@ class GeneticPopulation:
                                   f"expected [{size}] (or [{size}, samples] for the metric)")
             for i in range(size):
                 results[i][key] = value[i].tolist()
+        self._elite_evaluation(results)
         return results
+
+    def _elite_evaluation(self, results: list[dict[str, Any]]) -> None:
+        """The best `candidates` by this generation's score, evaluated `elite_episodes` times
+        more: their mean recorded as `elite_<metric>` (see the module contract)."""
+        if not self.candidates:
+            return
+        metric, fitness = self.settings.metric, self.settings.fitness
+        peers = [Peer(i, 0, fitness.of(evaluation_of(r, metric)[1]))
+                 for i, r in enumerate(results)]
+        chosen = GeneticSelection.ranking(peers)[:self.candidates]
+        if not chosen:
+            return
+        rows = self.flat[torch.as_tensor(chosen, device=self.device)]
+        out = self.evaluate(Policy.of(self.model_fn, rows.repeat_interleave(
+            self.elite_episodes, 0)), self._evaluation_seed(self.generation) + 1)
+        extra = torch.as_tensor(out[metric]).detach().cpu().double().reshape(len(chosen), -1)
+        for i, values in zip(chosen, extra, strict=True):
+            results[i][elite_metric(metric)] = float(values.mean())
 
     def _generation(self, target: int) -> None:
         """Evaluate every genome, record the generation and (short of `target`) breed."""
@@ -302,9 +338,11 @@ class GeneticPopulation:
     def _breed(self, events: Events) -> None:
         """The generation's decisions, then every member but the elites mutated."""
         step = self.generation
+        samples = self._elite_samples()
         source = decide_round(self._decider, self._records, {}, step=step, events=events,
-                              stored=self.population.events, together=True)
-        peers = [Peer(r["member_id"], step, -np.inf if r["fitness"] is None else r["fitness"])
+                              stored=self.population.events, together=True, samples=samples)
+        peers = [Peer(r["member_id"], step, -np.inf if r["fitness"] is None else r["fitness"],
+                      samples=tuple(samples.get(r["member_id"], ())))
                  for r in self._records]
         elites = set(self.selection.elite_ids(peers))
         children = [i for i in range(len(self._records)) if i not in elites]
@@ -330,6 +368,14 @@ class GeneticPopulation:
         self.genomes = [self._compacted(i, g) for i, g in enumerate(genomes)]
         for rec, genome in zip(self._records, self.genomes, strict=True):
             rec["genome"] = genome.to_bytes()
+
+    def _elite_samples(self) -> dict[int, list[float]]:
+        """The candidates' elite evaluations as the samples `GeneticSelection` chooses the
+        elites by: each one's mean, oriented."""
+        metric = self.settings.metric
+        name = elite_metric(metric)
+        return {r["member_id"]: [self.settings.fitness.of({metric: r["metrics"][name]})]
+                for r in self._records if name in r["metrics"]}
 
     def _compacted(self, member_id: int, genome: Genome) -> Genome:
         """`genome`, or when its chain is longer than `max_chain`, its weights saved as a
