@@ -10,7 +10,7 @@ header (and the base's path and checksum).
 Examples:
     >>> g = Genome(init=7).child(seed=123, sigma=0.002)
     >>> Genome.from_bytes(g.to_bytes()) == g, len(g.to_bytes())
-    (True, 35)
+    (True, 33)
 """
 
 from __future__ import annotations
