@@ -1,7 +1,7 @@
 """popbt's genetic population against EvoTorch's genetic algorithm, side by side in one run.
 
     python benchmarks/ga.py                       # MountainCar, 256 members, 5 seeds
-    python benchmarks/ga.py --seeds 1 --episodes-budget 2560   # a quick look
+    python benchmarks/ga.py --seeds 1 --episodes-budget 5120   # a quick look
 
 Both evolve the same network (`examples/mountaincar_ga.py`'s MLP, PyTorch's default
 initialisation under one seed per member) on the same task (the example's MountainCar-v0
@@ -10,7 +10,8 @@ mutation strength and evaluation: every evaluation is one greedy episode, played
 batched evaluator for both (EvoTorch through a `Problem` that evaluates a whole batch).
 EvoTorch's `GeneticAlgorithm` runs with its defaults (elitist: the best `popsize` of parents
 and children survive; parents re-evaluated every generation) and Gaussian mutation; popbt's
-is the Deep GA (the top `parents` breed, one elite). They stop at the same number of
+is the Deep GA (the top `parents` breed; the 10 best scores play 30 more episodes each, which
+choose the one elite, and count towards its evaluations). They stop at the same number of
 evaluations (episodes). At a quarter, half, three quarters and all of the budget, each
 method's current best (by its own scores) plays 20 held-out episodes (initial
 states no run has seen); the table gives medians over seeds and per-seed wins, wall time,
@@ -133,7 +134,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--size", type=int, default=256)
-    parser.add_argument("--episodes-budget", type=int, default=256 * 40)
+    parser.add_argument("--episodes-budget", type=int, default=256 * 80)
     parser.add_argument("--sigma", type=float, default=0.05)
     parser.add_argument("--parents", type=int, default=20)
     parser.add_argument("--elite-episodes", type=int, default=30,

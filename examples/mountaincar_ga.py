@@ -7,7 +7,8 @@ The task is gymnasium's MountainCar-v0 (`popbt.vectorized.envs.MountainCar`, the
 dynamics step for step) with its two observations scaled to about [-1, 1]; a member is a
 small MLP that pushes left, not at all or right (the argmax of its three outputs). Every
 generation each member plays one episode (all 256 at once: one batched network, batched
-environments); the top 20 become parents, the best is kept unchanged (the elite), and every
+environments); the top 20 become parents; the 10 best play 30 more episodes each, and the
+best of them by that mean is kept unchanged (the elite, the population's `best`); every
 other member becomes a mutated copy of a parent drawn at random: its weights plus 0.05
 times Gaussian noise from a new seed. A member is stored in its row as its initial seed
 and one (seed, strength) per mutation: a few hundred bytes where its weights take 5 KB.
@@ -52,7 +53,8 @@ def test_return(ga: GeneticPopulation, member_id: int, episodes: int = 20) -> fl
 if __name__ == "__main__":
     ga = GeneticPopulation(
         model_fn=policy_network, evaluate=Episodes(ScaledMountainCar), size=256, parents=20,
-        elites=1, sigma=0.05, seed=0, name="mountaincar-ga", storage="sqlite:///popbt.db",
+        elites=1, elite_candidates=10, elite_episodes=30, sigma=0.05, seed=0,
+        name="mountaincar-ga", storage="sqlite:///popbt.db",
         load_if_exists=True)
     best = ga.run(generations=30)
     assert best is not None

@@ -18,8 +18,9 @@ Contract:
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import nn
@@ -33,6 +34,28 @@ from popbt.vectorized.envs import Acrobot, Batched, CartPole, MountainCar
 EvaluateFn = Callable[["Policy", int], dict[str, torch.Tensor]]
 ENVIRONMENTS: dict[str, type[Batched]] = {"CartPole": CartPole, "Acrobot": Acrobot,
                                           "MountainCar": MountainCar}
+
+
+def per_member(out: Any, metric: str, size: int) -> list[dict[str, Any]]:
+    """What an evaluation returned, as one result per member (numbers, and the metric's
+    samples as a list).
+
+    Raises:
+        ConfigError: `out` is not a dict holding `metric`, or a value is not one per member
+            ([size], or [size, samples] for the metric).
+    """
+    if not isinstance(out, Mapping) or metric not in out:
+        raise ConfigError(f"evaluate returned {type(out).__name__} without the metric "
+                          f"{metric!r}; return a dict of tensors holding it")
+    results: list[dict[str, Any]] = [{} for _ in range(size)]
+    for key, value in out.items():
+        value = torch.as_tensor(value).detach().cpu().double()
+        if value.shape[:1] != (size,) or value.dim() > 2 or (value.dim() == 2 and key != metric):
+            raise ConfigError(f"evaluate returned {key!r} of shape {tuple(value.shape)}; "
+                              f"expected [{size}] (or [{size}, samples] for the metric)")
+        for i in range(size):
+            results[i][key] = value[i].tolist()
+    return results
 
 
 class Policy:

@@ -12,8 +12,9 @@ Contract:
   rounded float32 operation, so a genome decodes to the same bits in every process and
   whether it is rebuilt from its start or from a cached parent (`mutate` is the one
   function that applies a mutation, for rows and for stacked rows alike).
-- `Decoder` keeps the weights of recently decoded genomes (and their prefixes) in an LRU
-  cache: a child whose parent was decoded costs one mutation, not a rebuild.
+- `Decoder` keeps the weights of recently decoded genomes (and of their chains' starts) in an
+  LRU cache, looked up by every prefix of a chain: a child whose parent was decoded costs one
+  mutation, not a rebuild.
 """
 
 from __future__ import annotations
@@ -53,13 +54,14 @@ def initial_weights(model_fn: Callable[[], nn.Module], seed: int) -> torch.Tenso
 
 
 class Decoder:
-    """Weights of genomes, with an LRU cache of decoded genomes and their prefixes.
+    """Weights of genomes, with an LRU cache of decoded genomes (see the module contract).
 
     Args:
         model_fn: builds the network (what an initial seed means).
         load_base: reads a base's weights: `(path, checksum) -> state` holding "params" (a
             `CheckpointStore.load`); needed only for compacted genomes.
-        capacity: how many decoded weight vectors the cache keeps.
+        capacity: how many decoded weight vectors the cache keeps (each one the size of the
+            network's weights).
 
     Attributes:
         mutations_applied, initialised, bases_loaded: the work done so far (a child of a
@@ -125,5 +127,5 @@ class Decoder:
             seed, sigma = genome.mutations[k]
             weights = mutate(weights, noise(seed, weights.numel()), torch.tensor(sigma))
             self.mutations_applied += 1
-            self._remember(keys[k + 1], weights)
+        self._remember(keys[-1], weights)
         return weights.clone()

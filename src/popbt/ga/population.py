@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -44,7 +44,7 @@ from popbt.callbacks import Callback, RunEnd, check_callbacks
 from popbt.checkpoints import CheckpointStore
 from popbt.decider import Decider
 from popbt.errors import ConfigError
-from popbt.ga.evaluation import EvaluateFn, Policy
+from popbt.ga.evaluation import EvaluateFn, Policy, per_member
 from popbt.ga.genome import SEED_LIMIT, Base, Decoder, Genome, mutate, noise
 from popbt.population import DEFAULT_STORAGE, Population, open_population
 from popbt.records import EventKind, Member, MemberState, Peer
@@ -58,6 +58,7 @@ from popbt.vectorized._decide import decide_round
 from popbt.vectorized._rounds import as_device
 
 SIGMA = "sigma"
+CACHE_BYTES = 256 * 2 ** 20
 Events = list[tuple[int, int, EventKind, dict]]
 
 
@@ -69,6 +70,12 @@ def _space(sigma: float | Domain) -> Space:
         raise ConfigError(f"sigma={sigma!r}: the mutation strength must be a number > 0 or a "
                           f"search domain (popbt.LogUniform(1e-3, 1e-1), say) to explore it")
     return Space({SIGMA: Choice([float(sigma)])})
+
+
+def _cache_capacity(size: int, model_fn: Callable[[], nn.Module]) -> int:
+    """How many decoded weight vectors a resume keeps: two per member, within 256 MiB."""
+    weights = sum(p.numel() for p in model_fn().parameters())
+    return max(8, min(2 * size, CACHE_BYTES // max(1, 4 * weights)))
 
 
 class GeneticPopulation:
@@ -157,7 +164,7 @@ class GeneticPopulation:
         self._decider = Decider(self.settings)
         self._checkpoints = CheckpointStore(self.population.row.checkpoint_root)
         self._decoder = Decoder(model_fn, load_base=self._checkpoints.load,
-                                capacity=max(64, 2 * size))
+                                capacity=_cache_capacity(size, model_fn))
         self._resume()
 
     # -- state -------------------------------------------------------------------------------
@@ -278,19 +285,7 @@ class GeneticPopulation:
         """Every member's evaluation of this generation, as `evaluate` would return it."""
         out = self.evaluate(Policy.of(self.model_fn, self.flat),
                             self._evaluation_seed(self.generation))
-        metric, size = self.settings.metric, len(self._records)
-        if not isinstance(out, Mapping) or metric not in out:
-            raise ConfigError(f"evaluate returned {type(out).__name__} without the metric "
-                              f"{metric!r}; return a dict of tensors holding it")
-        results: list[dict[str, Any]] = [{} for _ in range(size)]
-        for key, value in out.items():
-            value = torch.as_tensor(value).detach().cpu().double()
-            if value.shape[:1] != (size,) or value.dim() > 2 or (value.dim() == 2
-                                                                 and key != metric):
-                raise ConfigError(f"evaluate returned {key!r} of shape {tuple(value.shape)}; "
-                                  f"expected [{size}] (or [{size}, samples] for the metric)")
-            for i in range(size):
-                results[i][key] = value[i].tolist()
+        results = per_member(out, self.settings.metric, len(self._records))
         self._elite_evaluation(results)
         return results
 
@@ -308,9 +303,11 @@ class GeneticPopulation:
         rows = self.flat[torch.as_tensor(chosen, device=self.device)]
         out = self.evaluate(Policy.of(self.model_fn, rows.repeat_interleave(
             self.elite_episodes, 0)), self._evaluation_seed(self.generation) + 1)
-        extra = torch.as_tensor(out[metric]).detach().cpu().double().reshape(len(chosen), -1)
-        for i, values in zip(chosen, extra, strict=True):
-            results[i][elite_metric(metric)] = float(values.mean())
+        extra = [evaluation_of(r, metric).score
+                 for r in per_member(out, metric, len(chosen) * self.elite_episodes)]
+        for k, i in enumerate(chosen):
+            mine = extra[k * self.elite_episodes:(k + 1) * self.elite_episodes]
+            results[i][elite_metric(metric)] = float(np.mean(mine))
 
     def _generation(self, target: int) -> None:
         """Evaluate every genome, record the generation and (short of `target`) breed."""
