@@ -16,6 +16,10 @@ Contract:
   genome) is one storage transaction; no weight file is written, except when a chain grows
   beyond `max_chain` mutations: the weights are then saved as a checkpoint and the genome
   re-based on it (written before the row that points at it; deleted once no genome does).
+- With `workers`, a generation's evaluation is spread over that many processes, each with
+  its own cache of parents (see `popbt.ga._workers`: a worker that dies loses nothing);
+  the scores then depend on the number of workers (each shard draws its own episodes), the
+  same for the same number.
 - A run killed at any moment resumes from the last committed generation by decoding the
   genomes in the rows, and goes on exactly as if it had never stopped: every random draw
   (mutation seeds, parents, evaluation seeds) depends only on the population seed, the
@@ -44,6 +48,7 @@ from popbt.callbacks import Callback, RunEnd, check_callbacks
 from popbt.checkpoints import CheckpointStore
 from popbt.decider import Decider
 from popbt.errors import ConfigError
+from popbt.ga._workers import Workers
 from popbt.ga.evaluation import EvaluateFn, Policy, per_member
 from popbt.ga.genome import SEED_LIMIT, Base, Decoder, Genome, mutate, noise
 from popbt.population import DEFAULT_STORAGE, Population, open_population
@@ -102,6 +107,11 @@ class GeneticPopulation:
             `popbt.create_population` (`checkpoints` holds only re-based genomes' weights).
         device: where the weights live and evaluation runs ("cpu" or "cuda"); genomes
             decode on the CPU, to the same bits on every machine.
+        workers: evaluation processes (0: in this process, as one batched network); they
+            start with the first generation and keep their caches from one `run` to the next
+            until `close()` (or the program's end). `model_fn` and `evaluate` must then be
+            importable (module-level), and the script guarded by `if __name__ ==
+            "__main__":`.
 
     Examples:
         >>> from torch import nn
@@ -125,7 +135,8 @@ class GeneticPopulation:
                  explore: Explore | None = None, max_chain: int = 500, seed: int = 0,
                  storage: str | Storage = DEFAULT_STORAGE,
                  checkpoints: str | Path | None = None, load_if_exists: bool = False,
-                 keep_checkpoints: int = 3, device: str | torch.device = "cpu") -> None:
+                 keep_checkpoints: int = 3, device: str | torch.device = "cpu",
+                 workers: int = 0) -> None:
         if not callable(evaluate):
             raise ConfigError(f"evaluate={evaluate!r}: expected a function (policy, seed) -> "
                               f"dict of tensors, e.g. popbt.ga.Episodes('Acrobot')")
@@ -143,6 +154,9 @@ class GeneticPopulation:
                               f"elites={elites!r} of them (or elite_episodes=0)")
         if isinstance(size, int) and not isinstance(size, bool) and size < 2:
             raise ConfigError(f"size={size!r}: a genetic population needs at least 2 members")
+        if isinstance(workers, bool) or not isinstance(workers, int) or workers < 0:
+            raise ConfigError(f"workers={workers!r}: must be an integer >= 0 (0: evaluate in "
+                              f"this process)")
         space = _space(sigma)
         explored = isinstance(sigma, Domain)
         if explore is not None and not explored:
@@ -163,8 +177,12 @@ class GeneticPopulation:
         self.settings = self.population.settings
         self._decider = Decider(self.settings)
         self._checkpoints = CheckpointStore(self.population.row.checkpoint_root)
-        self._decoder = Decoder(model_fn, load_base=self._checkpoints.load,
-                                capacity=_cache_capacity(size, model_fn))
+        capacity = _cache_capacity(size, model_fn)
+        self._decoder = Decoder(model_fn, load_base=self._checkpoints.load, capacity=capacity)
+        self._workers = None if workers == 0 else Workers(
+            workers, model_fn=model_fn, evaluate=evaluate, capacity=capacity,
+            root=self.population.row.checkpoint_root)
+        self._parents: list[Genome] = []  # the genomes the last decisions copied
         self._resume()
 
     # -- state -------------------------------------------------------------------------------
@@ -228,6 +246,11 @@ class GeneticPopulation:
         return {"genome_mean": float(np.mean(sizes)), "genome_max": float(max(sizes)),
                 "checkpoint": float(checkpoint)}
 
+    def close(self) -> None:
+        """Stop the evaluation workers, if any (a later `run` starts new ones)."""
+        if self._workers is not None:
+            self._workers.close()
+
     @property
     def best(self) -> Member | None:
         """The member with the best score, as stored (an elite)."""
@@ -254,14 +277,7 @@ class GeneticPopulation:
         watch = Watch(self.population, rules, hooks)
         watch.start()
         try:
-            if self._pending and self.generation < generations:
-                events: Events = []
-                self._breed(events)
-                self._write(events, [])
-            self._pending = False
-            while self.generation < generations and watch.stopped is None:
-                self._generation(generations)
-                watch.poll()
+            self._evolve(generations, watch)
         except BaseException as exc:
             with contextlib.suppress(Exception):  # nothing replaces the error being raised
                 watch.finish(RunEnd("interrupted") if isinstance(exc, KeyboardInterrupt)
@@ -277,14 +293,27 @@ class GeneticPopulation:
             raise watch.failure
         return self.best
 
+    def _evolve(self, generations: int, watch: Watch) -> None:
+        """Breed what waits, then run generations to `generations` or a stop."""
+        if self._pending and self.generation < generations:
+            events: Events = []
+            self._breed(events)
+            self._write(events, [])
+        self._pending = False
+        while self.generation < generations and watch.stopped is None:
+            self._generation(generations)
+            watch.poll()
+
     def _evaluation_seed(self, generation: int) -> int:
         return int(np.random.SeedSequence([self.settings.seed, generation, 5])
                    .generate_state(1)[0])
 
     def _results(self) -> list[dict[str, Any]]:
         """Every member's evaluation of this generation, as `evaluate` would return it."""
-        out = self.evaluate(Policy.of(self.model_fn, self.flat),
-                            self._evaluation_seed(self.generation))
+        seed = self._evaluation_seed(self.generation)
+        out = (self.evaluate(Policy.of(self.model_fn, self.flat), seed)
+               if self._workers is None
+               else self._workers.evaluate(self.genomes, self._parents, seed))
         results = per_member(out, self.settings.metric, len(self._records))
         self._elite_evaluation(results)
         return results
@@ -346,6 +375,9 @@ class GeneticPopulation:
         if not children:
             return
         genomes, size = list(self.genomes), self.flat.shape[1]
+        self._parents = list({g.to_bytes(): g for g in
+                              [self.genomes[int(source[i])] for i in children]
+                              + [self.genomes[i] for i in elites]}.values())
         eps, sigmas = [], []
         for i in children:
             rec = self._records[i]

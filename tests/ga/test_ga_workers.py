@@ -1,0 +1,115 @@
+"""Evaluation in worker processes: each decodes the genomes to the bits the population holds,
+a child costs its worker one mutation of a cached parent, and a worker killed in the middle
+of a generation loses nothing."""
+
+from __future__ import annotations
+
+import os
+import signal
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import torch
+from torch import nn
+
+import popbt
+from popbt.ga import Episodes, GeneticPopulation
+
+
+def net() -> nn.Module:
+    return nn.Sequential(nn.Linear(4, 8), nn.Tanh(), nn.Linear(8, 2))
+
+
+def weight_sums(policy, seed):
+    """A score that is a function of the weights alone: equal scores, equal weights."""
+    return {"return": policy.flat.double().sum(1) * 1000}
+
+
+@dataclass
+class KillsItsWorkerOnce:
+    """Evaluates as `weight_sums`, but the third call in any process kills that process
+    (once: a marker file remembers it)."""
+
+    folder: str
+
+    def __call__(self, policy, seed):
+        calls = Path(self.folder, "calls")
+        count = int(calls.read_text()) + 1 if calls.exists() else 1
+        calls.write_text(str(count))
+        marker = Path(self.folder, "killed")
+        if count == 3 and not marker.exists() and os.getpid() != int(
+                Path(self.folder, "main").read_text()):
+            marker.write_text("")
+            os.kill(os.getpid(), signal.SIGKILL)
+        return weight_sums(policy, seed)
+
+
+def make(url: str, **overrides) -> GeneticPopulation:
+    kwargs = {"model_fn": net, "evaluate": weight_sums, "size": 12, "parents": 4,
+              "elite_candidates": 3, "elite_episodes": 2, "sigma": 0.1, "seed": 5,
+              "name": "ga", "storage": url}
+    kwargs.update(overrides)
+    return GeneticPopulation(**kwargs)
+
+
+def scores(ga: GeneticPopulation) -> list[tuple[int, int, float]]:
+    return sorted((s.member_id, s.step, s.score) for s in ga.population.scores())
+
+
+def test_workers_decode_the_bits_the_population_holds(tmp_path):
+    alone = make(f"sqlite:///{tmp_path / 'a.db'}")
+    alone.run(generations=5)
+    spread = make(f"sqlite:///{tmp_path / 'b.db'}", workers=2)
+    spread.run(generations=5)
+    spread.close()
+    assert scores(spread) == scores(alone)  # every score is a function of the weights
+    assert spread.genomes == alone.genomes and torch.equal(spread.flat, alone.flat)
+
+
+def test_a_child_costs_its_worker_one_mutation_of_a_cached_parent(tmp_path):
+    ga = make(f"sqlite:///{tmp_path / 'c.db'}", workers=2)
+    ga.run(generations=2)
+    for generation in range(3, 7):
+        assert ga._workers is not None
+        before = ga._workers.mutations
+        ga.run(generations=generation)
+        parents = len(ga._parents)
+        spent = ga._workers.mutations - before
+        # each child one mutation; each parent at most one in each worker (its own parent
+        # was a parent before, so it is cached); never a rebuild of a whole chain
+        assert spent <= 11 + 2 * parents < 11 * (generation - 1)
+    ga.close()
+
+
+def test_a_worker_killed_mid_generation_loses_nothing(tmp_path):
+    Path(tmp_path, "main").write_text(str(os.getpid()))
+    killer = KillsItsWorkerOnce(str(tmp_path))
+    ga = make(f"sqlite:///{tmp_path / 'k.db'}", workers=2, evaluate=killer,
+              elite_episodes=0)
+    ga.run(generations=4)
+    ga.close()
+    assert Path(tmp_path, "killed").exists() and ga._workers is not None
+    assert ga._workers.restarts == 1
+    whole = make(f"sqlite:///{tmp_path / 'w.db'}", workers=2, elite_episodes=0)
+    whole.run(generations=4)
+    whole.close()
+    assert scores(ga) == scores(whole) and ga.genomes == whole.genomes
+
+
+@pytest.mark.parametrize(("overrides", "message"), [
+    ({"workers": -1}, r"workers=-1: must be an integer >= 0"),
+    ({"workers": 2, "model_fn": lambda: net()}, "model_fn=.* cannot be sent to worker"),
+    ({"workers": 2, "evaluate": lambda policy, seed: {}}, "evaluate=.* cannot be sent"),
+])
+def test_what_workers_cannot_run_is_refused_at_once(tmp_path, overrides, message):
+    with pytest.raises(popbt.ConfigError, match=message):
+        make(f"sqlite:///{tmp_path / 'e.db'}", **overrides)
+
+
+def test_workers_play_episodes_too(tmp_path):
+    ga = make(f"sqlite:///{tmp_path / 'p.db'}", workers=2,
+              evaluate=Episodes("CartPole", max_steps=50))
+    best = ga.run(generations=3)
+    ga.close()
+    assert best is not None and 1 <= best.score <= 50
