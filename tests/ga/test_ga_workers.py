@@ -105,6 +105,7 @@ def test_a_worker_killed_mid_generation_loses_nothing(tmp_path):
 def test_what_workers_cannot_run_is_refused_at_once(tmp_path, overrides, message):
     with pytest.raises(popbt.ConfigError, match=message):
         make(f"sqlite:///{tmp_path / 'e.db'}", **overrides)
+    assert not (tmp_path / "e.db").exists()  # refused before the population was created
 
 
 def test_workers_play_episodes_too(tmp_path):

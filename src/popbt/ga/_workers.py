@@ -12,7 +12,7 @@ Contract:
   every shard not yet returned is evaluated again, to the same result (up to `retries`
   times a generation, then `TrainingError`).
 - `model_fn` and `evaluate` must be importable by the workers (module-level functions or
-  classes, not lambdas): `ConfigError` at once otherwise.
+  classes, not lambdas): `importable` says so at once otherwise.
 """
 
 from __future__ import annotations
@@ -59,7 +59,8 @@ def _shard(parents: Sequence[bytes], genomes: Sequence[bytes],
             decoder.mutations_applied - before)
 
 
-def _importable(what: str, value: Any) -> None:
+def importable(what: str, value: Any) -> None:
+    """Refuse a `value` that cannot be sent to a worker process (`ConfigError`)."""
     try:
         pickle.dumps(value)
     except Exception as exc:  # noqa: BLE001 - any pickling failure says the same
@@ -73,11 +74,6 @@ class Workers:
 
     def __init__(self, n: int, *, model_fn: Callable[[], nn.Module], evaluate: EvaluateFn,
                  root: str, capacity: int, retries: int = 3) -> None:
-        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-            raise ConfigError(f"workers={n!r}: must be an integer >= 1 (0: evaluate in this "
-                              f"process)")
-        _importable("model_fn", model_fn)
-        _importable("evaluate", evaluate)
         self.n, self.retries = n, retries
         self._args = (model_fn, evaluate, root, capacity)
         self._pool: ProcessPoolExecutor | None = None

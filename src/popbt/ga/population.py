@@ -48,13 +48,14 @@ from popbt.callbacks import Callback, RunEnd, check_callbacks
 from popbt.checkpoints import CheckpointStore
 from popbt.decider import Decider
 from popbt.errors import ConfigError
+from popbt.ga._options import SIGMA, cache_capacity, check_options
 from popbt.ga._workers import Workers
 from popbt.ga.evaluation import EvaluateFn, Policy, per_member
 from popbt.ga.genome import SEED_LIMIT, Base, Decoder, Genome, mutate, noise
 from popbt.population import DEFAULT_STORAGE, Population, open_population
 from popbt.records import EventKind, Member, MemberState, Peer
 from popbt.settings import Settings
-from popbt.space import Choice, Domain, Space
+from popbt.space import Domain
 from popbt.stopping import StopRule, stop_rules
 from popbt.storage import Storage
 from popbt.strategies import Every, Explore, GeneticSelection, Perturb
@@ -62,25 +63,7 @@ from popbt.strategies.genetic import elite_metric
 from popbt.vectorized._decide import decide_round
 from popbt.vectorized._rounds import as_device
 
-SIGMA = "sigma"
-CACHE_BYTES = 256 * 2 ** 20
 Events = list[tuple[int, int, EventKind, dict]]
-
-
-def _space(sigma: float | Domain) -> Space:
-    if isinstance(sigma, Domain):
-        return Space({SIGMA: sigma})
-    if isinstance(sigma, bool) or not isinstance(sigma, int | float) or not sigma > 0 \
-            or sigma == float("inf"):
-        raise ConfigError(f"sigma={sigma!r}: the mutation strength must be a number > 0 or a "
-                          f"search domain (popbt.LogUniform(1e-3, 1e-1), say) to explore it")
-    return Space({SIGMA: Choice([float(sigma)])})
-
-
-def _cache_capacity(size: int, model_fn: Callable[[], nn.Module]) -> int:
-    """How many decoded weight vectors a resume keeps: two per member, within 256 MiB."""
-    weights = sum(p.numel() for p in model_fn().parameters())
-    return max(8, min(2 * size, CACHE_BYTES // max(1, 4 * weights)))
 
 
 class GeneticPopulation:
@@ -137,31 +120,11 @@ class GeneticPopulation:
                  checkpoints: str | Path | None = None, load_if_exists: bool = False,
                  keep_checkpoints: int = 3, device: str | torch.device = "cpu",
                  workers: int = 0) -> None:
-        if not callable(evaluate):
-            raise ConfigError(f"evaluate={evaluate!r}: expected a function (policy, seed) -> "
-                              f"dict of tensors, e.g. popbt.ga.Episodes('Acrobot')")
-        if isinstance(elites, int) and not isinstance(elites, bool) and elites < 1:
-            raise ConfigError(f"elites={elites!r}: a genetic population keeps at least one "
-                              f"elite, so that its best member is the genome it scored")
-        for what, value, least in (("max_chain", max_chain, 1),
-                                   ("elite_candidates", elite_candidates, 0),
-                                   ("elite_episodes", elite_episodes, 0)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < least:
-                raise ConfigError(f"{what}={value!r}: must be an integer >= {least}")
-        if elite_episodes and isinstance(elites, int) and elite_candidates < elites:
-            raise ConfigError(f"elite_candidates={elite_candidates!r}: the elites are chosen "
-                              f"among the candidates, so there must be at least "
-                              f"elites={elites!r} of them (or elite_episodes=0)")
-        if isinstance(size, int) and not isinstance(size, bool) and size < 2:
-            raise ConfigError(f"size={size!r}: a genetic population needs at least 2 members")
-        if isinstance(workers, bool) or not isinstance(workers, int) or workers < 0:
-            raise ConfigError(f"workers={workers!r}: must be an integer >= 0 (0: evaluate in "
-                              f"this process)")
-        space = _space(sigma)
+        space = check_options(
+            model_fn=model_fn, evaluate=evaluate, size=size, elites=elites,
+            elite_candidates=elite_candidates, elite_episodes=elite_episodes, sigma=sigma,
+            explore=explore, max_chain=max_chain, workers=workers)
         explored = isinstance(sigma, Domain)
-        if explore is not None and not explored:
-            raise ConfigError(f"explore={explore!r} with a fixed sigma={sigma!r}: give sigma a "
-                              f"search domain to explore it, or leave explore out")
         self.selection = GeneticSelection(parents=parents, elites=elites)
         settings = Settings(space=space, size=size, metric=metric, mode=mode, seed=seed,
                             ready=Every(steps=1), exploit=self.selection,
@@ -177,7 +140,7 @@ class GeneticPopulation:
         self.settings = self.population.settings
         self._decider = Decider(self.settings)
         self._checkpoints = CheckpointStore(self.population.row.checkpoint_root)
-        capacity = _cache_capacity(size, model_fn)
+        capacity = cache_capacity(size, model_fn)
         self._decoder = Decoder(model_fn, load_base=self._checkpoints.load, capacity=capacity)
         self._workers = None if workers == 0 else Workers(
             workers, model_fn=model_fn, evaluate=evaluate, capacity=capacity,
