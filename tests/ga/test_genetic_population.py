@@ -21,6 +21,7 @@ import popbt
 from popbt.checkpoints import CheckpointStore
 from popbt.ga import Decoder, Episodes, GeneticPopulation, Genome
 from popbt.garbage import collect
+from popbt.report.data import population_data
 from trainables import Quadratic
 
 HERE = Path(__file__).resolve().parent
@@ -229,3 +230,23 @@ def test_an_evaluation_of_the_wrong_shape_is_refused(db_url, evaluate, message):
 def test_bad_generations_are_refused(db_url):
     with pytest.raises(popbt.ConfigError, match="generations=0"):
         make(db_url).run(generations=0)
+
+
+def test_best_and_report_read_the_generations(db_url, tmp_path):
+    ga = make(db_url)
+    best = ga.run(generations=3)
+    assert best is not None
+    shown = subprocess.run([sys.executable, "-m", "popbt", "best", "--name", "ga", "--storage",
+                            db_url, "--json"], capture_output=True, text=True, check=True,
+                           cwd=tmp_path).stdout
+    assert json.loads(shown)["member_id"] == best.member_id  # the elite
+    done = subprocess.run([sys.executable, "-m", "popbt", "report", "--name", "ga",
+                           "--storage", db_url, "-o", str(tmp_path / "r.html")],
+                          capture_output=True, text=True, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "elite_return" in (tmp_path / "r.html").read_text()
+    data = population_data(ga.population)
+    exploits = ga.population.events(kinds=[popbt.EventKind.EXPLOIT])
+    assert data["best"] == best.member_id and data["max_step"] == 3
+    assert sorted(data["exploits"]["event"]) == sorted(e.event_id for e in exploits)
+    assert all(len(series["steps"]) == 3 for series in data["series"])
