@@ -1,11 +1,14 @@
 """popbt's genetic population against EvoTorch's genetic algorithm, side by side in one run.
 
     python benchmarks/ga.py                       # MountainCar, 256 members, 5 seeds
+    python benchmarks/ga.py --task breakout       # MinAtar's Breakout (pip install minatar)
     python benchmarks/ga.py --seeds 1 --episodes-budget 5120   # a quick look
 
-Both evolve the same network (`examples/mountaincar_ga.py`'s MLP, PyTorch's default
-initialisation under one seed per member) on the same task (the example's MountainCar-v0
-with scaled observations: gymnasium's dynamics step for step), with the same population,
+Both evolve the same network (`examples/mountaincar_ga.py`'s MLP, or one of 400 inputs, 64
+hidden units and 3 outputs for Breakout; PyTorch's default initialisation under one seed per
+member) on the same task (the example's MountainCar-v0 with scaled observations:
+gymnasium's dynamics step for step; or MinAtar's Breakout, `popbt.ga.minatar`), with the
+same population,
 mutation strength and evaluation: every evaluation is one greedy episode, played by popbt's
 batched evaluator for both (EvoTorch through a `Problem` that evaluates a whole batch).
 EvoTorch's `GeneticAlgorithm` runs with its defaults (elitist: the best `popsize` of parents
@@ -27,36 +30,60 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
+from torch import nn
 
 from popbt._refs import load_file
 from popbt.ga import Episodes, GeneticPopulation, Policy
 from popbt.ga.genome import initial_weights
+from popbt.ga.minatar import MinAtarEpisodes
 
 example = load_file(Path(__file__).resolve().parent.parent / "examples" / "mountaincar_ga.py")
-model = example.policy_network
-TASK = Episodes(example.ScaledMountainCar)
 HELD_OUT_SEED = 10 ** 6  # evaluation seeds of the held-out episodes (runs draw others)
-TEST = Episodes(example.ScaledMountainCar, episodes=20)
 CHECKS = (0.25, 0.5, 0.75, 1.0)
 
 
-def held_out(weights: torch.Tensor, seed: int) -> float:
+def breakout_network() -> nn.Module:
+    """MinAtar Breakout's 400 observations (10 × 10 × 4) to its 3 actions' scores."""
+    return nn.Sequential(nn.Linear(400, 64), nn.Tanh(), nn.Linear(64, 3))
+
+
+class Task(NamedTuple):
+    """A task: the network both methods evolve, an evaluation, and the held-out test."""
+
+    title: str
+    model: Callable[[], nn.Module]
+    evaluate: Any
+    test: Any
+
+
+TASKS = {
+    "mountaincar": Task("MountainCar-v0 (scaled observations)", example.policy_network,
+                        Episodes(example.ScaledMountainCar),
+                        Episodes(example.ScaledMountainCar, episodes=20)),
+    "breakout": Task("MinAtar Breakout", breakout_network, MinAtarEpisodes("breakout"),
+                     MinAtarEpisodes("breakout", episodes=20)),
+}
+
+
+def held_out(task: Task, weights: torch.Tensor, seed: int) -> float:
     """The mean return of 20 held-out episodes played by `weights`."""
-    out = TEST(Policy.of(model, weights[None]), HELD_OUT_SEED + seed)
+    out = task.test(Policy.of(task.model, weights[None]), HELD_OUT_SEED + seed)
     return float(out["return"].mean())
 
 
-def run_popbt(seed: int, size: int, budget: int, sigma: float, parents: int,
+def run_popbt(task: Task, seed: int, size: int, budget: int, sigma: float, parents: int,
               elite_episodes: int) -> dict[str, Any]:
     """popbt's GA to `budget` episodes (the elite's extra episodes counted); the best
     member's held-out return at each check."""
     folder = Path(tempfile.mkdtemp())
-    ga = GeneticPopulation(model_fn=model, evaluate=TASK, size=size, parents=parents,
+    ga = GeneticPopulation(model_fn=task.model, evaluate=task.evaluate, size=size,
+                           parents=parents,
                            elite_candidates=10, elite_episodes=elite_episodes,
                            sigma=sigma, seed=seed, name=f"ga-{seed}",
                            storage=f"sqlite:///{folder / 'ga.db'}",
@@ -69,19 +96,21 @@ def run_popbt(seed: int, size: int, budget: int, sigma: float, parents: int,
         best = ga.run(generations=g)
         if g in marks:
             assert best is not None
-            checks.append((g * per_generation, held_out(ga.weights(best.member_id), seed)))
+            checks.append((g * per_generation,
+                           held_out(task, ga.weights(best.member_id), seed)))
     wall = time.perf_counter() - start
     return {"checks": checks, "wall_s": wall, "storage": ga.storage_per_member()}
 
 
-def run_evotorch(seed: int, size: int, budget: int, sigma: float) -> dict[str, Any]:
+def run_evotorch(task: Task, seed: int, size: int, budget: int, sigma: float
+                 ) -> dict[str, Any]:
     """EvoTorch's GeneticAlgorithm to `budget` episodes; its population's best's held-out
     return at each check."""
     from evotorch import Problem, SolutionBatch
     from evotorch.algorithms import GeneticAlgorithm
     from evotorch.operators import GaussianMutation
 
-    evaluate = TASK
+    model, evaluate = task.model, task.evaluate
     length = sum(p.numel() for p in model().parameters())
 
     class Task(Problem):
@@ -111,7 +140,7 @@ def run_evotorch(seed: int, size: int, budget: int, sigma: float) -> dict[str, A
             marks.pop(0)
             best = searcher.population.values[int(searcher.population.argbest())]
             weights = torch.from_numpy(np.array(best.detach().cpu(), dtype=np.float32))
-            checks.append((problem.episodes, held_out(weights, seed)))
+            checks.append((problem.episodes, held_out(task, weights, seed)))
     wall = time.perf_counter() - start
     return {"checks": checks, "wall_s": wall,
             "storage": {"genome_mean": float(length * 4), "genome_max": float(length * 4),
@@ -121,17 +150,19 @@ def run_evotorch(seed: int, size: int, budget: int, sigma: float) -> dict[str, A
 def child(args: argparse.Namespace) -> None:
     """One (method, seed) run in this process; prints its result and peak memory as JSON."""
     torch.set_num_threads(1)
+    task = TASKS[args.task]
     if args.child == "popbt":
-        out = run_popbt(args.seed, args.size, args.episodes_budget, args.sigma, args.parents,
-                        args.elite_episodes)
+        out = run_popbt(task, args.seed, args.size, args.episodes_budget, args.sigma,
+                        args.parents, args.elite_episodes)
     else:
-        out = run_evotorch(args.seed, args.size, args.episodes_budget, args.sigma)
+        out = run_evotorch(task, args.seed, args.size, args.episodes_budget, args.sigma)
     out["peak_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(json.dumps(out))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--task", choices=sorted(TASKS), default="mountaincar")
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--size", type=int, default=256)
     parser.add_argument("--episodes-budget", type=int, default=256 * 80)
@@ -150,6 +181,7 @@ def main() -> None:
         for method in results:
             done = subprocess.run(
                 [sys.executable, __file__, "--child", method, "--seed", str(seed),
+                 "--task", args.task,
                  "--size", str(args.size), "--episodes-budget", str(args.episodes_budget),
                  "--sigma", str(args.sigma), "--parents", str(args.parents),
                  "--elite-episodes", str(args.elite_episodes)],
@@ -163,9 +195,9 @@ def report(results: dict[str, list[dict[str, Any]]], args: argparse.Namespace) -
     """The side-by-side table: held-out return of the best at equal evaluations, time,
     memory, storage."""
     ours, theirs = results["popbt"], results["evotorch"]
-    print(f"\nMountainCar-v0, population {args.size}, sigma {args.sigma}, elite episodes "
-          f"{args.elite_episodes}, {args.seeds} seeds, held-out return of each method's best "
-          f"(20 new episodes; higher is better)")
+    print(f"\n{TASKS[args.task].title}, population {args.size}, sigma {args.sigma}, elite "
+          f"episodes {args.elite_episodes}, {args.seeds} seeds, held-out return of each "
+          f"method's best (20 new episodes; higher is better)")
     print("| budget | popbt GA (median) | EvoTorch GA (median) | popbt better |")
     print("|---|---|---|---|")
     for k, fraction in enumerate(CHECKS):
