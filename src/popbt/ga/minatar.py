@@ -92,8 +92,8 @@ class MinAtarEpisodes:
             outputs = policy(torch.from_numpy(obs).view(size, self.episodes, -1).to(
                 policy.device))
             chosen = outputs.argmax(-1).reshape(-1).cpu().numpy()
-            still = []
-            for k in live:
+            still: list[int] = []
+            for k in live.tolist():
                 reward, ended = envs[k].act(int(moves[chosen[k]]))
                 returns[k] += reward
                 frames[k] += 1
