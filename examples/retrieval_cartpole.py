@@ -2,6 +2,7 @@
 
     popbt run examples/retrieval_cartpole.py --population 4 --workers 2 --steps 100  # CLI
     python examples/retrieval_cartpole.py                                            # API
+    popbt check examples/retrieval_cartpole.py --steps 10   # its hyperparameters act later
 
 After the self-generated in-context examples of LLM agents (Sarukkai, Xie and Fatahalian,
 2025: an agent adds its own successful trajectories to the database its prompts retrieve

@@ -22,7 +22,11 @@ from popbt.torch import TorchTrainable
 from trainables import SPACE, AlwaysFails, Quadratic, Unstorable, WrongMetric
 
 ROOT = Path(__file__).resolve().parent.parent
-EXAMPLES = sorted((ROOT / "examples").glob("*.py"))
+# every example that trains a Trainable (mountaincar_ga.py evolves a genetic population)
+EXAMPLES = sorted(p for p in (ROOT / "examples").glob("*.py") if p.name != "mountaincar_ga.py")
+# examples whose hyperparameters act only once training has gone on a while (the retrieval
+# agent's success bar needs past returns, its pruning a full database): their files say so
+CHECK_STEPS = {"retrieval_cartpole.py": 10}
 MOMENTUM_SPACE = popbt.Space({"lr": popbt.LogUniform(1e-3, 0.1),
                               "momentum": popbt.Uniform(0.1, 0.9)})
 
@@ -204,7 +208,8 @@ def test_a_dict_of_domains_is_a_space():
 def test_every_example_passes(path: Path):
     module = load_file(str(path))
     trainable = find_trainable(module, str(path), None)
-    result = popbt.check_trainable(trainable, module_setting(module, "space"), steps=2,
+    result = popbt.check_trainable(trainable, module_setting(module, "space"),
+                                   steps=CHECK_STEPS.get(path.name, 2),
                                    metric=module_setting(module, "metric"),
                                    league=module_setting(module, "league"))
     assert result.ok, str(result)
