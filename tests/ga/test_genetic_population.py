@@ -19,7 +19,7 @@ from torch import nn
 
 import popbt
 from popbt.checkpoints import CheckpointStore
-from popbt.ga import Decoder, Episodes, GeneticPopulation, Genome
+from popbt.ga import Decoder, Episodes, GeneticPopulation, Genome, Policy
 from popbt.garbage import collect
 from popbt.report.data import population_data
 from trainables import Quadratic
@@ -250,3 +250,27 @@ def test_best_and_report_read_the_generations(db_url, tmp_path):
     assert data["best"] == best.member_id and data["max_step"] == 3
     assert sorted(data["exploits"]["event"]) == sorted(e.event_id for e in exploits)
     assert all(len(series["steps"]) == 3 for series in data["series"])
+
+
+def test_a_population_resumed_with_another_network_is_refused(db_url):
+    make(db_url).run(generations=2)
+
+    def wider() -> nn.Module:
+        return nn.Sequential(nn.Linear(4, 9), nn.Tanh(), nn.Linear(9, 2))
+
+    with pytest.raises(popbt.ConfigError, match="evolved with another model_fn"):
+        make(db_url, model_fn=wider, load_if_exists=True)
+
+
+def test_member_model_is_an_ordinary_module_with_the_members_weights(db_url):
+    ga = make(db_url)
+    best = ga.run(generations=2)
+    assert best is not None
+    model = ga.member_model(best.member_id)
+    x = torch.randn(5, 4)
+    policy_out = Policy.of(net, ga.weights(best.member_id)[None])(x[None])[0]
+    flat = torch.cat([p.detach().reshape(-1) for p in model.parameters()])
+    assert torch.equal(flat, ga.weights(best.member_id))
+    assert torch.allclose(model(x).detach(), policy_out, rtol=1e-5, atol=1e-6)
+    with pytest.raises(popbt.ConfigError, match="member 12 does not exist; members are 0..11"):
+        ga.weights(12)

@@ -144,3 +144,15 @@ def test_with_samples_the_elites_are_the_best_tested_members():
 def test_genetic_selection_refuses_bad_counts(kwargs, message):
     with pytest.raises(popbt.ConfigError, match=message):
         GeneticSelection(**kwargs)
+
+
+def test_a_genome_refuses_a_network_of_another_size():
+    genome = Genome(init=4, size=sum(p.numel() for p in net().parameters()))
+    assert Genome.from_bytes(genome.to_bytes()) == genome
+    Decoder(net).decode(genome.child(seed=1, sigma=0.1))
+
+    def wider() -> nn.Module:
+        return nn.Sequential(nn.Linear(5, 9), nn.Tanh(), nn.Linear(9, 3))
+
+    with pytest.raises(popbt.ConfigError, match="decodes to 66 weights and this network has"):
+        Decoder(wider).decode(genome.child(seed=1, sigma=0.1))

@@ -90,7 +90,7 @@ class Decoder:
     @staticmethod
     def _keys(genome: Genome) -> list[bytes]:
         """One key per prefix of the chain (0..n mutations), each a digest of the one before."""
-        start = Genome(genome.init, (), genome.base).to_bytes()
+        start = Genome(genome.init, (), genome.base, genome.size).to_bytes()
         keys = [hashlib.sha256(start).digest()]
         for seed, sigma in genome.mutations:
             keys.append(hashlib.sha256(keys[-1] + STEP.pack(seed, sigma)).digest())
@@ -119,6 +119,10 @@ class Decoder:
         have = next((k for k in range(len(keys) - 1, -1, -1) if keys[k] in self._cache), None)
         if have is None:
             weights, have = self._start(genome), 0
+            if genome.size and weights.numel() != genome.size:
+                raise ConfigError(f"the genome decodes to {genome.size} weights and this "
+                                  f"network has {weights.numel()}: it was evolved with "
+                                  f"another model_fn")
             self._remember(keys[0], weights)
         else:
             weights = self._cache[keys[have]]

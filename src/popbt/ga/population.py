@@ -157,8 +157,9 @@ class GeneticPopulation:
         if any(m.step > 0 for m in members) and len(stored) != len(members):
             raise ConfigError(f"population {self.population.name!r} has evaluated members "
                               f"without genomes in their rows")
+        size = sum(p.numel() for p in self.model_fn().parameters())
         self.genomes = [Genome.from_bytes(stored[m.member_id]) if m.member_id in stored
-                        else Genome(init=self.settings.member_seed(m.member_id))
+                        else Genome(init=self.settings.member_seed(m.member_id), size=size)
                         for m in members]
         self.flat = torch.stack([self._decoder.decode(g) for g in self.genomes]).to(self.device)
         fitness = self.settings.fitness
