@@ -22,8 +22,8 @@ from popbt.torch import TorchTrainable
 from trainables import SPACE, AlwaysFails, Quadratic, Unstorable, WrongMetric
 
 ROOT = Path(__file__).resolve().parent.parent
-# every example that trains a Trainable (mountaincar_ga.py evolves a genetic population)
-EXAMPLES = sorted(p for p in (ROOT / "examples").glob("*.py") if p.name != "mountaincar_ga.py")
+# every example that trains a Trainable (the *_ga.py examples evolve genetic populations)
+EXAMPLES = sorted(p for p in (ROOT / "examples").glob("*.py") if not p.stem.endswith("_ga"))
 # examples whose hyperparameters act only once training has gone on a while (the retrieval
 # agent's success bar needs past returns, its pruning a full database): their files say so
 CHECK_STEPS = {"retrieval_cartpole.py": 10}
