@@ -76,18 +76,24 @@ class GeneticPopulation:
             `popbt.ga.Episodes("Acrobot")`.
         size: members (the paper: 1,000).
         name: the population's name in the storage.
-        metric, mode: the value of `evaluate` to maximise ("max") or minimise ("min").
-        parents, elites: `GeneticSelection`'s (the paper's: 20 and 1; `elites` >= 1).
-        elite_candidates, elite_episodes: how many of the best members are evaluated again,
-            and how many more times, to choose the elites (the paper's: 10 and 30; 0: the
-            elites are the best scores).
+        metric: the value of `evaluate` the population selects by.
+        mode: "max" to maximise it, "min" to minimise it.
+        parents: how many of the best members breed (`GeneticSelection`; the paper: 20).
+        elites: how many of the best are kept unchanged (>= 1; the paper: 1).
+        elite_candidates: how many of the best scores are evaluated again to choose the
+            elites (the paper: 10).
+        elite_episodes: how many more times each candidate is evaluated (the paper: 30; 0:
+            the elites are the best scores).
         sigma: the mutation strength (the paper: 0.002), or a search domain for it: each
             member then has its own, which a child inherits and `explore` perturbs.
         explore: how an explored `sigma` changes (default `popbt.Perturb()`).
         max_chain: the most mutations a genome holds before it is re-based on a checkpoint.
         seed: the seed every random draw derives from.
-        storage, checkpoints, load_if_exists, keep_checkpoints: as for
-            `popbt.create_population` (`checkpoints` holds only re-based genomes' weights).
+        storage: as for `popbt.create_population`.
+        checkpoints: as for `popbt.create_population`; it holds only re-based genomes'
+            weights.
+        load_if_exists: as for `popbt.create_population`.
+        keep_checkpoints: as for `popbt.create_population`.
         device: where the weights live and evaluation runs ("cpu" or "cuda"); genomes
             decode on the CPU, to the same bits on every machine.
         workers: evaluation processes (0: in this process, as one batched network); they
