@@ -43,7 +43,7 @@ def test_every_example_has_a_tutorial_holding_the_whole_file(site: Path):
         assert page.is_file(), f"no tutorial for {example.name}"
         assert f'--8<-- "examples/{example.name}"' in page.read_text()
         html = (site / "tutorials" / example.stem / "index.html").read_text()
-        first_def = re.search(r"^class (\w+)", example.read_text(), re.M)
+        first_def = re.search(r"^(?:class|def) (\w+)", example.read_text(), re.M)
         assert first_def is not None and first_def.group(1) in html
 
 
