@@ -17,6 +17,7 @@ Contract (see `popbt.callbacks` and `popbt.stopping` for what users are promised
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 from collections import deque
@@ -155,3 +156,37 @@ class Watch:
         if row.stopped is None and storage.unfinished(row) > 0:
             storage.set_stopped(row, reason)
         self.stopped = reason
+
+
+def run_watched(pop: Population, *, target: int, stop: StopRule | Sequence[StopRule] | None,
+                callbacks: Sequence[Callback], body: Callable[[Watch], None],
+                reached: Callable[[], int], on_stop: Callable[[], None]) -> None:
+    """A whole-population run to `target` steps (the vectorized trainer's, a genetic
+    population's): set the target, run `body(watch)` under a `Watch` of `stop` and
+    `callbacks`, and end it: `on_stop()` when a rule stopped it short of the target (at
+    `reached()`), then every `on_end`; a callback's error is raised last.
+
+    Raises:
+        ConfigError: bad stop rules or callbacks.
+        CallbackError: a callback raised (the run stopped first, losing nothing).
+    """
+    from popbt.callbacks import check_callbacks
+    from popbt.stopping import stop_rules
+
+    rules, hooks = stop_rules(stop), check_callbacks(callbacks)
+    pop.storage.set_target(pop.row, target)
+    watch = Watch(pop, rules, hooks)
+    watch.start()
+    try:
+        body(watch)
+    except BaseException as exc:
+        with contextlib.suppress(Exception):  # nothing replaces the error being raised
+            watch.finish(RunEnd("interrupted") if isinstance(exc, KeyboardInterrupt)
+                         else RunEnd("failed", str(exc)))
+        raise
+    stopped = watch.stopped is not None and reached() < target
+    if stopped:
+        on_stop()
+    watch.finish(RunEnd("stopped", watch.stopped) if stopped else RunEnd("finished"))
+    if watch.failure is not None:
+        raise watch.failure

@@ -274,3 +274,22 @@ def test_member_model_is_an_ordinary_module_with_the_members_weights(db_url):
     assert torch.allclose(model(x).detach(), policy_out, rtol=1e-5, atol=1e-6)
     with pytest.raises(popbt.ConfigError, match="member 12 does not exist; members are 0..11"):
         ga.weights(12)
+
+
+def test_a_stop_rule_ends_the_run_at_a_generation_and_it_goes_on_later(db_url):
+    ga = make(db_url, evaluate=Episodes("CartPole", max_steps=60))
+    seen: list[int] = []
+
+    class Generations(popbt.Callback):
+        def on_event(self, pop, event):
+            if event.kind is popbt.EventKind.READY:
+                seen.append(event.step)
+
+    best = ga.run(generations=20, stop=popbt.TargetScore(60), callbacks=[Generations()])
+    assert best is not None and best.score == 60 and ga.generation < 20
+    assert sorted(set(seen)) == list(range(1, ga.generation + 1))
+    assert {m.state for m in ga.population.members} == {popbt.MemberState.IDLE}
+    assert ga.population.row.stopped is not None
+    stopped_at = ga.generation
+    ga.run(generations=stopped_at + 1)  # training again goes on from there
+    assert ga.generation == stopped_at + 1

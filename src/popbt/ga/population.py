@@ -31,7 +31,6 @@ Contract:
 
 from __future__ import annotations
 
-import contextlib
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -43,8 +42,8 @@ from torch import nn
 
 from popbt._evaluation import evaluation_of
 from popbt._serialize import serialize
-from popbt._watch import Watch
-from popbt.callbacks import Callback, RunEnd, check_callbacks
+from popbt._watch import Watch, run_watched
+from popbt.callbacks import Callback
 from popbt.checkpoints import CheckpointStore
 from popbt.decider import Decider
 from popbt.errors import ConfigError
@@ -56,7 +55,7 @@ from popbt.population import DEFAULT_STORAGE, Population, open_population
 from popbt.records import EventKind, Member, MemberState, Peer
 from popbt.settings import Settings
 from popbt.space import Domain
-from popbt.stopping import StopRule, stop_rules
+from popbt.stopping import StopRule
 from popbt.storage import Storage
 from popbt.strategies import Every, Explore, GeneticSelection, Perturb
 from popbt.strategies.genetic import elite_metric
@@ -241,27 +240,16 @@ class GeneticPopulation:
         """
         if isinstance(generations, bool) or not isinstance(generations, int) or generations < 1:
             raise ConfigError(f"generations={generations!r}: must be an integer >= 1")
-        rules, hooks = stop_rules(stop), check_callbacks(callbacks)
-        storage, row = self.population.storage, self.population.row
-        storage.set_target(row, generations)
-        watch = Watch(self.population, rules, hooks)
-        watch.start()
-        try:
-            self._evolve(generations, watch)
-        except BaseException as exc:
-            with contextlib.suppress(Exception):  # nothing replaces the error being raised
-                watch.finish(RunEnd("interrupted") if isinstance(exc, KeyboardInterrupt)
-                             else RunEnd("failed", str(exc)))
-            raise
-        stopped = watch.stopped is not None and self.generation < generations
-        if stopped:
-            for rec in self._records:
-                rec["state"] = MemberState.IDLE.value
-            self._write([], [])
-        watch.finish(RunEnd("stopped", watch.stopped) if stopped else RunEnd("finished"))
-        if watch.failure is not None:
-            raise watch.failure
+        run_watched(self.population, target=generations, stop=stop, callbacks=callbacks,
+                    body=lambda watch: self._evolve(generations, watch),
+                    reached=lambda: self.generation, on_stop=self._idle)
         return self.best
+
+    def _idle(self) -> None:
+        """Record every member idle (a run stopped short of its target)."""
+        for rec in self._records:
+            rec["state"] = MemberState.IDLE.value
+        self._write([], [])
 
     def _evolve(self, generations: int, watch: Watch) -> None:
         """Breed what waits, then run generations to `generations` or a stop."""

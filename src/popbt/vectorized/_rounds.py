@@ -19,8 +19,8 @@ import torch
 from torch import nn
 
 from popbt._evaluation import evaluation_of
-from popbt._watch import Watch
-from popbt.callbacks import Callback, RunEnd, check_callbacks
+from popbt._watch import Watch, run_watched
+from popbt.callbacks import Callback
 from popbt.checkpoints import CheckpointStore
 from popbt.decider import Decider
 from popbt.errors import ConfigError
@@ -31,7 +31,7 @@ from popbt.records import EventKind, Member, MemberState
 from popbt.settings import Settings
 from popbt.simplex import Simplex
 from popbt.space import Choice, Space
-from popbt.stopping import StopRule, stop_rules
+from popbt.stopping import StopRule
 from popbt.storage import Storage
 from popbt.vectorized import _optim
 from popbt.vectorized._decide import decide_round
@@ -247,27 +247,17 @@ class Rounds:
         """Train every member to `steps` (see the subclasses' `train`); return the best."""
         if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
             raise ConfigError(f"steps={steps!r}: must be an integer >= 1")
-        rules, hooks = stop_rules(stop), check_callbacks(callbacks)
-        storage, row = self.population.storage, self.population.row
-        storage.set_target(row, steps)
-        watch = Watch(self.population, rules, hooks)
-        watch.start()
-        try:
-            self._rounds(steps, watch)
-        except BaseException as exc:
-            with contextlib.suppress(Exception):  # nothing replaces the error being raised
-                watch.finish(RunEnd("interrupted") if isinstance(exc, KeyboardInterrupt)
-                             else RunEnd("failed", str(exc)))
-            raise
-        stopped = watch.stopped is not None and self.step < steps
-        if stopped:
-            for rec in self._records:
-                rec["state"] = MemberState.IDLE.value
-            self._write(events=[], scores=[], snapshot=self._snapshot_step != self.step)
-        watch.finish(RunEnd("stopped", watch.stopped) if stopped else RunEnd("finished"))
-        if watch.failure is not None:
-            raise watch.failure
+        run_watched(self.population, target=steps, stop=stop, callbacks=callbacks,
+                    body=lambda watch: self._rounds(steps, watch), reached=lambda: self.step,
+                    on_stop=self._idle)
         return None if self.settings.objectives else self.population.best
+
+    def _idle(self) -> None:
+        """Record every member idle (a run stopped short of its target), with a snapshot
+        unless the newest already holds this step."""
+        for rec in self._records:
+            rec["state"] = MemberState.IDLE.value
+        self._write(events=[], scores=[], snapshot=self._snapshot_step != self.step)
 
     def _rounds(self, steps: int, watch: Watch) -> None:
         """Train round after round to `steps`, until `watch` says the run is stopped."""
