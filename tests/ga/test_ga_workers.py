@@ -28,19 +28,20 @@ def weight_sums(policy, seed):
 
 @dataclass
 class KillsItsWorkerOnce:
-    """Evaluates as `weight_sums`, but the third call in any process kills that process
-    (once: a marker file remembers it)."""
+    """Evaluates as `weight_sums`, but the third call in a worker process kills that process
+    (once over all workers: the first to create the marker file is the one)."""
 
     folder: str
 
     def __call__(self, policy, seed):
-        calls = Path(self.folder, "calls")
+        calls = Path(self.folder, f"calls-{os.getpid()}")  # workers run at the same time
         count = int(calls.read_text()) + 1 if calls.exists() else 1
         calls.write_text(str(count))
-        marker = Path(self.folder, "killed")
-        if count == 3 and not marker.exists() and os.getpid() != int(
-                Path(self.folder, "main").read_text()):
-            marker.write_text("")
+        if count == 3 and os.getpid() != int(Path(self.folder, "main").read_text()):
+            try:
+                os.close(os.open(Path(self.folder, "killed"), os.O_CREAT | os.O_EXCL))
+            except FileExistsError:
+                return weight_sums(policy, seed)
             os.kill(os.getpid(), signal.SIGKILL)
         return weight_sums(policy, seed)
 
@@ -65,6 +66,32 @@ def test_workers_decode_the_bits_the_population_holds(tmp_path):
     spread.close()
     assert scores(spread) == scores(alone)  # every score is a function of the weights
     assert spread.genomes == alone.genomes and torch.equal(spread.flat, alone.flat)
+
+
+@dataclass
+class RecordsItsProcess:
+    """Evaluates as `weight_sums`, and writes down which process evaluated how many members."""
+
+    folder: str
+
+    def __call__(self, policy, seed):
+        with Path(self.folder, "who").open("a") as out:
+            out.write(f"{policy.flat.shape[0]} {os.getpid()}\n")
+        return weight_sums(policy, seed)
+
+
+def test_each_worker_takes_the_same_shard_every_generation(tmp_path):
+    # 13 members: shards of 7 and 6; a shard that moved to the other worker would find
+    # none of its parents cached there
+    ga = make(f"sqlite:///{tmp_path / 's.db'}", workers=2, size=13, elite_episodes=0,
+              evaluate=RecordsItsProcess(str(tmp_path)))
+    ga.run(generations=8)
+    ga.close()
+    lines = Path(tmp_path, "who").read_text().split()
+    seen = {(int(n), int(pid)) for n, pid in zip(lines[::2], lines[1::2], strict=True)}
+    assert len(lines) == 2 * 2 * 8
+    assert {n for n, _ in seen} == {7, 6} and len(seen) == 2, seen
+    assert len({pid for _, pid in seen}) == 2
 
 
 def test_a_child_costs_its_worker_one_mutation_of_a_cached_parent(tmp_path):

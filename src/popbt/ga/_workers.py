@@ -3,14 +3,15 @@
 Contract:
 - `Workers(n, ...)` starts `n` processes (spawned: nothing of the parent's state is shared);
   each holds a `Decoder` whose cache lasts as long as the process. A generation's members
-  are cut into `n` contiguous shards; a worker first decodes the generation's parents (the
+  are cut into `n` contiguous shards, and worker `k` always takes shard `k` (whatever the
+  timing, so no worker misses a generation); it first decodes the generation's parents (the
   members the last decisions copied, which it keeps cached), then its shard: a child costs
   one mutation of a cached parent, not a rebuild. It evaluates its shard as one batched
   network with the shard's own seed (drawn from the generation's seed and the shard), so a
   run with the same number of workers gives the same scores.
-- A worker that dies (killed, out of memory) loses nothing: the pool is started again and
-  every shard not yet returned is evaluated again, to the same result (up to `retries`
-  times a generation, then `TrainingError`).
+- A worker that dies (killed, out of memory) loses nothing: that worker is started again
+  (the others keep their caches) and its shard is evaluated again, to the same result (up
+  to `retries` rounds of restarts a generation, then `TrainingError`).
 - `model_fn` and `evaluate` must be importable by the workers (module-level functions or
   classes, not lambdas): `importable` says so at once otherwise.
 """
@@ -70,21 +71,25 @@ def importable(what: str, value: Any) -> None:
 
 
 class Workers:
-    """`n` evaluation processes with caches of parents (see the module contract)."""
+    """`n` evaluation processes with caches of parents (see the module contract).
+
+    Each worker is a pool of one process, so shard `k` always goes to worker `k`: every
+    worker decodes every generation's parents and keeps them, whatever the timing."""
 
     def __init__(self, n: int, *, model_fn: Callable[[], nn.Module], evaluate: EvaluateFn,
                  root: str, capacity: int, retries: int = 3) -> None:
         self.n, self.retries = n, retries
         self._args = (model_fn, evaluate, root, capacity)
-        self._pool: ProcessPoolExecutor | None = None
+        self._pools: list[ProcessPoolExecutor | None] = [None] * n
         self.mutations = 0  # mutations the workers applied decoding, over the run
         self.restarts = 0
 
-    def _executor(self) -> ProcessPoolExecutor:
-        if self._pool is None:
-            self._pool = ProcessPoolExecutor(self.n, mp_context=get_context("spawn"),
-                                             initializer=_start, initargs=self._args)
-        return self._pool
+    def _executor(self, k: int) -> ProcessPoolExecutor:
+        pool = self._pools[k]
+        if pool is None:
+            pool = self._pools[k] = ProcessPoolExecutor(
+                1, mp_context=get_context("spawn"), initializer=_start, initargs=self._args)
+        return pool
 
     def evaluate(self, genomes: Sequence[Genome], parents: Sequence[Genome],
                  seed: int) -> dict[str, np.ndarray]:
@@ -96,25 +101,30 @@ class Workers:
         wanted = [p.to_bytes() for p in parents]
         done: dict[int, dict[str, np.ndarray]] = {}
         for _ in range(self.retries + 1):
-            pool = self._executor()
             futures: dict[int, Future[tuple[dict[str, np.ndarray], int]]] = {
-                k: pool.submit(_shard, wanted, data, shard_seed)
+                k: self._executor(k).submit(_shard, wanted, data, shard_seed)
                 for k, (data, shard_seed) in shards.items() if k not in done}
-            try:
-                for k, future in futures.items():
+            for k, future in futures.items():
+                try:
                     done[k], applied = future.result()
-                    self.mutations += applied
-            except BrokenProcessPool:
-                self.close()
-                self.restarts += 1
-                continue
-            return {key: np.concatenate([done[k][key] for k in sorted(done)])
-                    for key in done[0]}
+                except BrokenProcessPool:
+                    self._stop(k)
+                    self.restarts += 1
+                    continue
+                self.mutations += applied
+            if len(done) == len(shards):
+                return {key: np.concatenate([done[k][key] for k in sorted(done)])
+                        for key in done[0]}
         raise TrainingError(f"evaluation workers died {self.retries + 1} times in one "
                             f"generation; the generation was not recorded")
 
+    def _stop(self, k: int) -> None:
+        pool = self._pools[k]
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
+            self._pools[k] = None
+
     def close(self) -> None:
         """Stop the processes (a later evaluation starts new ones)."""
-        if self._pool is not None:
-            self._pool.shutdown(wait=True, cancel_futures=True)
-            self._pool = None
+        for k in range(self.n):
+            self._stop(k)
