@@ -86,7 +86,8 @@ def test_popbt_workers_join_and_leave_at_any_time(make_pg_pop, pg_url, tmp_path)
     """`popbt worker` commands started one after another, one stopped with SIGTERM halfway:
     the population finishes, and no member was ever trained by two workers at once."""
     pop = make_pg_pop(size=6, ready=popbt.Every(steps=10))
-    pop.storage.set_target(pop.row, 80)
+    # 1,200 steps of 20 ms: the first worker is still at work when the third has joined
+    pop.storage.set_target(pop.row, 200)
     env = {**os.environ, "POPBT_STORAGE": pg_url,
            "POPBT_TEST_INTERVALS": str(tmp_path / "intervals")}
     cmd = [sys.executable, "-m", "popbt", "worker", str(TESTS / "trainables.py"), "--name",
@@ -112,7 +113,7 @@ def test_popbt_workers_join_and_leave_at_any_time(make_pg_pop, pg_url, tmp_path)
         assert p.returncode == 0, err.decode()
         assert b"worker done" in out
         assert PASSWORD.encode() not in out + err
-    check_consistent(pop, 80)
+    check_consistent(pop, 200)
     assert check_no_member_trained_twice_at_once(tmp_path / "intervals") == 3
 
 
