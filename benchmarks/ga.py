@@ -78,12 +78,12 @@ def held_out(task: Task, weights: torch.Tensor, seed: int) -> float:
 
 
 def run_popbt(task: Task, seed: int, size: int, budget: int, sigma: float, parents: int,
-              elite_episodes: int) -> dict[str, Any]:
+              elite_episodes: int, crossover: float = 0.0) -> dict[str, Any]:
     """popbt's GA to `budget` episodes (the elite's extra episodes counted); the best
     member's held-out return at each check."""
     folder = Path(tempfile.mkdtemp())
     ga = GeneticPopulation(model_fn=task.model, evaluate=task.evaluate, size=size,
-                           parents=parents,
+                           parents=parents, crossover=crossover,
                            elite_candidates=10, elite_episodes=elite_episodes,
                            sigma=sigma, seed=seed, name=f"ga-{seed}",
                            storage=f"sqlite:///{folder / 'ga.db'}",
@@ -153,7 +153,7 @@ def child(args: argparse.Namespace) -> None:
     task = TASKS[args.task]
     if args.child == "popbt":
         out = run_popbt(task, args.seed, args.size, args.episodes_budget, args.sigma,
-                        args.parents, args.elite_episodes)
+                        args.parents, args.elite_episodes, args.crossover)
     else:
         out = run_evotorch(task, args.seed, args.size, args.episodes_budget, args.sigma)
     out["peak_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -170,6 +170,8 @@ def main() -> None:
     parser.add_argument("--parents", type=int, default=20)
     parser.add_argument("--elite-episodes", type=int, default=30,
                         help="popbt: extra episodes of each of the 10 elite candidates")
+    parser.add_argument("--crossover", type=float, default=0.0,
+                        help="popbt: the probability that a child has two parents")
     parser.add_argument("--child", choices=("popbt", "evotorch"), help=argparse.SUPPRESS)
     parser.add_argument("--seed", type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -184,7 +186,8 @@ def main() -> None:
                  "--task", args.task,
                  "--size", str(args.size), "--episodes-budget", str(args.episodes_budget),
                  "--sigma", str(args.sigma), "--parents", str(args.parents),
-                 "--elite-episodes", str(args.elite_episodes)],
+                 "--elite-episodes", str(args.elite_episodes),
+                 "--crossover", str(args.crossover)],
                 capture_output=True, text=True, check=True)
             results[method].append(json.loads(done.stdout.strip().splitlines()[-1]))
             print(f"seed {seed} {method}: {results[method][-1]['checks']}", flush=True)
@@ -196,8 +199,8 @@ def report(results: dict[str, list[dict[str, Any]]], args: argparse.Namespace) -
     memory, storage."""
     ours, theirs = results["popbt"], results["evotorch"]
     print(f"\n{TASKS[args.task].title}, population {args.size}, sigma {args.sigma}, elite "
-          f"episodes {args.elite_episodes}, {args.seeds} seeds, held-out return of each "
-          f"method's best (20 new episodes; higher is better)")
+          f"episodes {args.elite_episodes}, popbt crossover {args.crossover}, {args.seeds} "
+          f"seeds, held-out return of each method's best (20 new episodes; higher is better)")
     print("| budget | popbt GA (median) | EvoTorch GA (median) | popbt better |")
     print("|---|---|---|---|")
     for k, fraction in enumerate(CHECKS):

@@ -23,7 +23,8 @@ def _count(what: str, value: Any, least: int, hint: str = "") -> None:
 
 def check_options(*, model_fn: Callable[[], nn.Module], evaluate: Any, size: Any,
                   elites: Any, elite_candidates: Any, elite_episodes: Any, sigma: Any,
-                  explore: Explore | None, max_chain: Any, workers: Any) -> Space:
+                  explore: Explore | None, crossover: Any, parents: Any, max_chain: Any,
+                  workers: Any) -> Space:
     """The search space of `sigma` (a fixed value is a one-value `Choice`), after every
     option is checked (`popbt.ga.GeneticPopulation`'s arguments).
 
@@ -37,6 +38,13 @@ def check_options(*, model_fn: Callable[[], nn.Module], evaluate: Any, size: Any
         raise ConfigError(f"elites={elites!r}: a genetic population keeps at least one "
                           f"elite, so that its best member is the genome it scored")
     _count("max_chain", max_chain, 1)
+    if isinstance(crossover, bool) or not isinstance(crossover, int | float) \
+            or not 0 <= crossover <= 1:
+        raise ConfigError(f"crossover={crossover!r}: the probability that a child has two "
+                          f"parents must be a number in [0, 1] (0: no crossover)")
+    if crossover and isinstance(parents, int) and parents < 2:
+        raise ConfigError(f"crossover={crossover!r} with parents={parents!r}: a crossover "
+                          f"needs two parents; set parents >= 2 or crossover=0")
     _count("elite_candidates", elite_candidates, 0)
     _count("elite_episodes", elite_episodes, 0)
     _count("workers", workers, 0, " (0: evaluate in this process)")

@@ -11,11 +11,16 @@ Contract:
   PBT: the elites keep their genome, every other member copies a parent (an EXPLOIT event
   when it is another member), its `sigma` is explored when `sigma` is a search domain (an
   EXPLORE event), and its genome gains one mutation (seed drawn from the population seed,
-  the member and its generation; strength its `sigma`).
+  the member and its generation; strength its `sigma`). With `crossover`, a child is first,
+  with that probability, the uniform crossover of its parent and a second parent drawn
+  from the other `parents` (see `popbt.ga._crossover`; the EXPLOIT event names it as
+  `crossover_with`): having two parents, it cannot be a seed chain, so its crossed weights
+  are saved as a checkpoint and its genome starts from it, its one mutation after.
 - Each generation (scores, READY / EXPLOIT / EXPLORE events, every member's record and new
-  genome) is one storage transaction; no weight file is written, except when a chain grows
-  beyond `max_chain` mutations: the weights are then saved as a checkpoint and the genome
-  re-based on it (written before the row that points at it; deleted once no genome does).
+  genome) is one storage transaction; no weight file is written, except for a crossover
+  child, and when a chain grows beyond `max_chain` mutations: the weights are then saved as
+  a checkpoint and the genome re-based on it (each written before the row that points at
+  it; deleted once no genome does).
 - With `workers`, a generation's evaluation is spread over that many processes, each with
   its own cache of parents (see `popbt.ga._workers`: a worker that dies loses nothing);
   the scores then depend on the number of workers (each shard draws its own episodes), the
@@ -47,6 +52,7 @@ from popbt.callbacks import Callback
 from popbt.checkpoints import CheckpointStore
 from popbt.decider import Decider
 from popbt.errors import ConfigError
+from popbt.ga import _crossover
 from popbt.ga._options import SIGMA, cache_capacity, check_options
 from popbt.ga._workers import Workers
 from popbt.ga.evaluation import EvaluateFn, Policy, per_member
@@ -86,6 +92,9 @@ class GeneticPopulation:
         sigma: the mutation strength (the paper: 0.002), or a search domain for it: each
             member then has its own, which a child inherits and `explore` perturbs.
         explore: how an explored `sigma` changes (default `popbt.Perturb()`).
+        crossover: the probability that a child is the uniform crossover of its parent and
+            a second parent (0: none, the paper's GA; each such child costs one weight
+            file while a genome uses it).
         max_chain: the most mutations a genome holds before it is re-based on a checkpoint.
         seed: the seed every random draw derives from.
         storage: as for `popbt.create_population`.
@@ -120,7 +129,8 @@ class GeneticPopulation:
                  name: str, metric: str = "return", mode: str = "max", parents: int = 20,
                  elites: int = 1, elite_candidates: int = 10, elite_episodes: int = 30,
                  sigma: float | Domain = 0.002,
-                 explore: Explore | None = None, max_chain: int = 500, seed: int = 0,
+                 explore: Explore | None = None, crossover: float = 0.0,
+                 max_chain: int = 500, seed: int = 0,
                  storage: str | Storage = DEFAULT_STORAGE,
                  checkpoints: str | Path | None = None, load_if_exists: bool = False,
                  keep_checkpoints: int = 3, device: str | torch.device = "cpu",
@@ -128,7 +138,8 @@ class GeneticPopulation:
         space = check_options(
             model_fn=model_fn, evaluate=evaluate, size=size, elites=elites,
             elite_candidates=elite_candidates, elite_episodes=elite_episodes, sigma=sigma,
-            explore=explore, max_chain=max_chain, workers=workers)
+            explore=explore, crossover=crossover, parents=parents, max_chain=max_chain,
+            workers=workers)
         explored = isinstance(sigma, Domain)
         self.selection = GeneticSelection(parents=parents, elites=elites)
         settings = Settings(space=space, size=size, metric=metric, mode=mode, seed=seed,
@@ -136,6 +147,7 @@ class GeneticPopulation:
                             explore=(explore or Perturb()) if explored else None,
                             keep_checkpoints=keep_checkpoints, sync=True)
         self.model_fn, self.evaluate, self.max_chain = model_fn, evaluate, max_chain
+        self.crossover = float(crossover)
         self.candidates = elite_candidates if elite_episodes else 0
         self.elite_episodes = elite_episodes
         self.device = as_device(device)
@@ -332,27 +344,42 @@ class GeneticPopulation:
         children = [i for i in range(len(self._records)) if i not in elites]
         if not children:
             return
-        genomes, size = list(self.genomes), self.flat.shape[1]
-        self._parents = list({g.to_bytes(): g for g in
-                              [self.genomes[int(source[i])] for i in children]
-                              + [self.genomes[i] for i in elites]}.values())
+        old, size = self.genomes, self.flat.shape[1]
+        genomes = list(old)
+        mates = GeneticSelection.ranking(peers)[:self.selection.parents]
+        parents = torch.as_tensor(source[children], device=self.device)
+        starts = self.flat.index_select(0, parents)
         eps, sigmas = [], []
-        for i in children:
-            rec = self._records[i]
+        for row, i in enumerate(children):
+            rec, parent = self._records[i], int(source[i])
             rng = np.random.default_rng([self.settings.seed, i, rec["ready_count"], 7])
             sigma = float(rec["hparams"][SIGMA])
             seed = int(rng.integers(SEED_LIMIT))
-            genomes[i] = self.genomes[int(source[i])].child(seed=seed, sigma=sigma)
+            genomes[i] = old[parent].child(seed=seed, sigma=sigma)
+            if self.crossover and rng.random() < self.crossover:
+                other = _crossover.mate(rng, parent, mates)
+                if other is not None:
+                    starts[row] = _crossover.uniform(self.flat[parent], self.flat[other],
+                                                     int(rng.integers(SEED_LIMIT)))
+                    base = self._saved(i, "x", starts[row])
+                    genomes[i] = old[parent].rebased(base).child(seed=seed, sigma=sigma)
+                    _crossover.note(events, child=i, parent=parent, mate=other, step=step,
+                                   hparams=rec["hparams"])
             eps.append(noise(seed, size))
             sigmas.append(sigma)
         index = torch.as_tensor(children, device=self.device)
-        parents = torch.as_tensor(source[children], device=self.device)
-        rows = mutate(self.flat.index_select(0, parents), torch.stack(eps).to(self.device),
+        rows = mutate(starts, torch.stack(eps).to(self.device),
                       torch.tensor(sigmas).to(self.device)[:, None])
         flat = self.flat.clone()
         flat[index] = rows
         self.flat = flat
         self.genomes = [self._compacted(i, g) for i, g in enumerate(genomes)]
+        # what workers decode first: the parents of the children that are one mutation of
+        # them (not of a new base: a crossover or a compacted chain), and the elites
+        chained = [old[int(source[i])] for i in children
+                   if self.genomes[i].base == old[int(source[i])].base]
+        self._parents = list({g.to_bytes(): g for g in
+                              chained + [self.genomes[i] for i in elites]}.values())
         for rec, genome in zip(self._records, self.genomes, strict=True):
             rec["genome"] = genome.to_bytes()
 
@@ -369,11 +396,16 @@ class GeneticPopulation:
         checkpoint and the genome re-based on it."""
         if len(genome) <= self.max_chain:
             return genome
+        return genome.rebased(self._saved(member_id, "m", self.weights(member_id)))
+
+    def _saved(self, member_id: int, kind: str, weights: torch.Tensor) -> Base:
+        """`weights` saved as a checkpoint a genome can start from (`kind`: "m" for a
+        compacted chain, "x" for a crossover)."""
         path, checksum, _ = self._checkpoints.save(
-            f"{self.population.name}/genomes/m{member_id}", self.generation,
-            {"params": self.weights(member_id)})
+            f"{self.population.name}/genomes/{kind}{member_id}", self.generation,
+            {"params": weights.detach().to("cpu", torch.float32).clone()})
         self._bases.add(path)
-        return genome.rebased(Base(path, checksum))
+        return Base(path, checksum)
 
     def _write(self, events: Events, scores: list[tuple[int, int, float, dict]]) -> None:
         """Record the generation (with every member's genome) in one transaction, then delete
