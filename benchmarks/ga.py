@@ -219,6 +219,9 @@ def report(results: dict[str, list[dict[str, Any]]], args: argparse.Namespace) -
     genome = np.median([r["storage"]["genome_mean"] for r in ours])
     print(f"| bytes per genome (mean) | {genome:,.0f} | "
           f"{theirs[0]['storage']['genome_mean']:,.0f} |")
+    total = np.median([r["storage"]["total_mean"] for r in ours])
+    print(f"| bytes per member with its weight files (mean) | {total:,.0f} | "
+          f"{theirs[0]['storage']['genome_mean']:,.0f} |")
     print(f"| a full weight checkpoint, bytes | {ours[0]['storage']['checkpoint']:,.0f} | |")
     print("| lineage, resume from storage | yes | no |")
 

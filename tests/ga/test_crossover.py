@@ -72,6 +72,12 @@ def test_a_crossover_run_resumes_exactly_and_keeps_only_the_bases_in_use(tmp_pat
     assert based and {f.rel for f in store.files("ga")} == based
     half = [len(g) for g in genomes if g.base is None]
     assert half and max(half) >= 2  # without crossover, children stay seed chains
+    sizes = again.storage_per_member()  # the weight files count, not only the rows
+    on_disk = sum(f.size for f in store.files("ga"))
+    rows_bytes = sum(len(g.to_bytes()) for g in genomes)
+    assert sizes["weight_files"] == len(based)
+    assert sizes["total_mean"] == pytest.approx((rows_bytes + on_disk) / len(genomes))
+    assert sizes["total_mean"] > sizes["genome_mean"]
 
 
 @pytest.mark.parametrize(("overrides", "message"), [

@@ -220,11 +220,17 @@ class GeneticPopulation:
             raise ConfigError(f"member {member_id!r} does not exist; members are 0..{size - 1}")
 
     def storage_per_member(self) -> dict[str, float]:
-        """Bytes per member: the genomes in the rows (mean and largest) against one full
-        checkpoint of the weights (as the worker loop would write it)."""
+        """Bytes per member against one full checkpoint of the weights (`checkpoint`, as the
+        worker loop would write it): the genomes in the rows (`genome_mean`, `genome_max`),
+        the weight files genomes start from (`weight_files`: compacted chains and crossover
+        children), and everything together (`total_mean`: rows and those files, per
+        member)."""
         sizes = [len(g.to_bytes()) for g in self.genomes]
         checkpoint = len(serialize({"params": self.weights(0)})[0])
+        files = len({g.base.path for g in self.genomes if g.base is not None})
         return {"genome_mean": float(np.mean(sizes)), "genome_max": float(max(sizes)),
+                "weight_files": float(files),
+                "total_mean": (sum(sizes) + files * checkpoint) / len(sizes),
                 "checkpoint": float(checkpoint)}
 
     def close(self) -> None:
