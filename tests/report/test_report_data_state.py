@@ -11,6 +11,7 @@ import pytest
 
 import popbt
 from data_trainables import ledger_population, stored_state
+from popbt.checkpoints import CheckpointStore
 from popbt.datastate import canonical, records_diff
 from popbt.records import EventKind
 from popbt.report import population_data, write_report
@@ -94,10 +95,22 @@ def test_checkpoints_collected_since_are_named_not_fatal(tmp_path: Path):
     assert any(entry["since"] is None for entry in section["members"])
 
 
-def test_a_population_whose_states_are_not_records_has_no_section(known_pop: popbt.Population):
+def test_a_population_whose_states_are_not_records_has_no_section(known_pop: popbt.Population,
+                                                                  monkeypatch):
+    loads = []
+    real = CheckpointStore.load
+
+    def counted(self, path, checksum=None):
+        loads.append(path)
+        return real(self, path, checksum)
+
+    monkeypatch.setattr(CheckpointStore, "load", counted)
     data = population_data(known_pop)
     assert data["data_state"] is None
     assert data["members"]  # the rest of the report is there
+    first = len(loads)
+    # a dashboard polls: the best member's state, found not to be data, is not read again
+    assert population_data(known_pop)["data_state"] is None and len(loads) == first
 
 
 @pytest.mark.browser

@@ -18,7 +18,11 @@ either state) {"name", "size" (now), "added", "removed", "kept", "added_sample",
 canonical JSON (each cut to `SAMPLE_CHARS` characters).
 
 Every checkpoint is read through the storage's rows and `CheckpointStore`; a row or file
-that is gone, or a state that is not data, is never an error here. The script
+that is gone, or a state that is not data, is never an error here. A checkpoint file is
+immutable, so one found not to be data holding lists of records is remembered by its
+checksum (the last
+`NOT_DATA_REMEMBERED`, in this process): a report or dashboard poll of a population of other
+states reads the best member's row, not its file, again. The script
 (`DATA_STATE_JS`) draws a table (a row per member and list) and, per member, a `<details>`
 with the sample records (`data-member`, `data-added`, `data-removed`).
 """
@@ -26,6 +30,7 @@ with the sample records (`data-member`, `data-added`, `data-removed`).
 from __future__ import annotations
 
 import math
+from collections import OrderedDict
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -42,6 +47,8 @@ MAX_MEMBERS = 16
 SAMPLE = 5
 SAMPLE_CHARS = 300
 _ARCHIVE_SLACK = 2**16  # the .npz archive's own bytes beside the JSON
+NOT_DATA_REMEMBERED = 4096
+_NOT_DATA: OrderedDict[str, None] = OrderedDict()  # checksums of states without records
 
 
 class _States:
@@ -52,8 +59,8 @@ class _States:
         self.read: dict[int, tuple[dict[str, Any] | None, str]] = {}
 
     def get(self, checkpoint_id: int) -> tuple[dict[str, Any] | None, str]:
-        """(state, "") for a state of data; (None, "gone") for a checkpoint no longer
-        stored; (None, "other") for any other state."""
+        """(state, "") for a state of data holding lists of records; (None, "gone") for a
+        checkpoint no longer stored; (None, "other") for any other state."""
         if checkpoint_id not in self.read:
             self.read[checkpoint_id] = self._load(checkpoint_id)
         return self.read[checkpoint_id]
@@ -63,13 +70,19 @@ class _States:
             ckpt = self.storage.checkpoint(self.row, checkpoint_id)
         except PopbtError:
             return None, "gone"
-        if not ckpt.path.endswith(".npz") or ckpt.size > data_limit() + _ARCHIVE_SLACK:
+        if not ckpt.path.endswith(".npz") or ckpt.size > data_limit() + _ARCHIVE_SLACK \
+                or ckpt.checksum in _NOT_DATA:
             return None, "other"
         try:
             state = self.store.load(ckpt.path, ckpt.checksum)
         except PopbtError:
             return None, "gone"
-        return (state, "") if is_data(state) else (None, "other")
+        if is_data(state) and record_lists(state):
+            return state, ""
+        _NOT_DATA[ckpt.checksum] = None
+        while len(_NOT_DATA) > NOT_DATA_REMEMBERED:
+            _NOT_DATA.popitem(last=False)
+        return None, "other"
 
 
 def _sample(records: Sequence[dict[str, Any]]) -> list[str]:
@@ -167,7 +180,7 @@ def stored_data_state(storage: Storage, row: PopulationRow, members: Sequence[Me
     except PopbtError:  # a checkpoint root this machine cannot open
         return None
     first, _ = states.get(ranked[0][1])
-    if first is None or not record_lists(first):
+    if first is None:
         return None
     entries = []
     for member, current in ranked[:MAX_MEMBERS]:
