@@ -53,6 +53,7 @@ from popbt.checkpoints import CheckpointStore
 from popbt.decider import Decider
 from popbt.errors import ConfigError
 from popbt.ga import _crossover
+from popbt.ga._elite import elite_samples, evaluate_candidates
 from popbt.ga._options import SIGMA, cache_capacity, check_options
 from popbt.ga._workers import Workers
 from popbt.ga.evaluation import EvaluateFn, Policy, per_member
@@ -64,7 +65,6 @@ from popbt.space import Domain
 from popbt.stopping import StopRule
 from popbt.storage import Storage
 from popbt.strategies import Every, Explore, GeneticSelection, Perturb
-from popbt.strategies.genetic import elite_metric
 from popbt.vectorized._decide import decide_round
 from popbt.vectorized._rounds import as_device
 
@@ -291,28 +291,12 @@ class GeneticPopulation:
                if self._workers is None
                else self._workers.evaluate(self.genomes, self._parents, seed))
         results = per_member(out, self.settings.metric, len(self._records))
-        self._elite_evaluation(results)
+        if self.candidates:
+            evaluate_candidates(results, flat=self.flat, model_fn=self.model_fn,
+                                evaluate=self.evaluate, settings=self.settings,
+                                candidates=self.candidates, episodes=self.elite_episodes,
+                                seed=seed + 1)
         return results
-
-    def _elite_evaluation(self, results: list[dict[str, Any]]) -> None:
-        """The best `candidates` by this generation's score, evaluated `elite_episodes` times
-        more: their mean recorded as `elite_<metric>` (see the module contract)."""
-        if not self.candidates:
-            return
-        metric, fitness = self.settings.metric, self.settings.fitness
-        peers = [Peer(i, 0, fitness.of(evaluation_of(r, metric)[1]))
-                 for i, r in enumerate(results)]
-        chosen = GeneticSelection.ranking(peers)[:self.candidates]
-        if not chosen:
-            return
-        rows = self.flat[torch.as_tensor(chosen, device=self.device)]
-        out = self.evaluate(Policy.of(self.model_fn, rows.repeat_interleave(
-            self.elite_episodes, 0)), self._evaluation_seed(self.generation) + 1)
-        extra = [evaluation_of(r, metric).score
-                 for r in per_member(out, metric, len(chosen) * self.elite_episodes)]
-        for k, i in enumerate(chosen):
-            mine = extra[k * self.elite_episodes:(k + 1) * self.elite_episodes]
-            results[i][elite_metric(metric)] = float(np.mean(mine))
 
     def _generation(self, target: int) -> None:
         """Evaluate every genome, record the generation and (short of `target`) breed."""
@@ -340,7 +324,7 @@ class GeneticPopulation:
     def _breed(self, events: Events) -> None:
         """The generation's decisions, then every member but the elites mutated."""
         step = self.generation
-        samples = self._elite_samples()
+        samples = elite_samples(self._records, self.settings)
         source = decide_round(self._decider, self._records, {}, step=step, events=events,
                               stored=self.population.events, together=True, samples=samples)
         peers = [Peer(r["member_id"], step, -np.inf if r["fitness"] is None else r["fitness"],
@@ -388,14 +372,6 @@ class GeneticPopulation:
                               chained + [self.genomes[i] for i in elites]}.values())
         for rec, genome in zip(self._records, self.genomes, strict=True):
             rec["genome"] = genome.to_bytes()
-
-    def _elite_samples(self) -> dict[int, list[float]]:
-        """The candidates' elite evaluations as the samples `GeneticSelection` chooses the
-        elites by: each one's mean, oriented."""
-        metric = self.settings.metric
-        name = elite_metric(metric)
-        return {r["member_id"]: [self.settings.fitness.of({metric: r["metrics"][name]})]
-                for r in self._records if name in r["metrics"]}
 
     def _compacted(self, member_id: int, genome: Genome) -> Genome:
         """`genome`, or when its chain is longer than `max_chain`, its weights saved as a
