@@ -97,6 +97,7 @@ def test_a_file_round_trips_through_disk(tmp_path: Path):
     path = tmp_path / "s.csv"
     path.write_text(schedules.to_csv(schedule), encoding="utf-8")
     assert same(schedules.read_schedule(str(path)), schedule)
+    assert same(schedules.read_schedule(path), schedule)  # a pathlib.Path as well
 
 
 @pytest.mark.parametrize(("text", "expected"), [

@@ -16,6 +16,11 @@ Contract:
     "pt" or "npz") and the checkpoint it came from (non-finite numbers as null).
   Each is written under a temporary name in its folder, then renamed: none is ever partial.
 - It imports nothing of the user's code and changes nothing in the storage.
+- A genetic population's member (`popbt.ga.GeneticPopulation.export`, which has the
+  network's builder) is exported by `export_decoded`: `path` holds its decoded network's
+  `state_dict` (torch.save), and the record names its genome (`"genome"`: the bytes of
+  `popbt.genomes.Genome.to_bytes`, in hex) instead of a checkpoint. `popbt export`, which
+  imports nothing of the user's code, refuses it and says so.
 - `checkpoint_location` is where a member's checkpoint lies, as shown to people: an
   absolute path, or the URL of a remote root with any credentials hidden.
 """
@@ -29,7 +34,7 @@ import os
 import sys
 import uuid
 import zipfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -123,11 +128,17 @@ def export_member(pop: Population, path: str | os.PathLike[str], *,
     """Export `member` of `pop` to `path` and beside it (see the module contract).
 
     Raises:
-        ConfigError: the population is trained by the vectorized trainer; no such member,
+        ConfigError: the population is trained by the vectorized trainer or is a genetic
+            population (`GeneticPopulation.export` exports those); no such member,
             no scored member ("best"), no checkpoint yet; a file cannot be written.
         CheckpointError: the checkpoint file is missing or corrupt.
     """
     row = pop.row
+    if row.settings.trainer == "ga":
+        raise ConfigError(f"population {pop.name!r} is evolved by popbt.ga.GeneticPopulation:"
+                          f" its members are genomes, which decode only with the network's "
+                          f"model_fn; open it with GeneticPopulation(..., load_if_exists="
+                          f"True) and call its export(path) (or member_model(id))")
     if row.settings.trainer != "workers":
         raise ConfigError(f"population {pop.name!r} is trained by the vectorized trainer; "
                           f"use VectorizedPopulation.member_model to get a member's model")
@@ -144,14 +155,36 @@ def export_member(pop: Population, path: str | os.PathLike[str], *,
         data, fmt, contents = buf.getvalue(), "pt", "state_dict"
     else:
         (data, fmt), contents = serialize(state), "state"
-    target = Path(path)
+    return _write_files(pop, chosen, Path(path), data, fmt, contents,
+                        {"checkpoint": checkpoint_location(pop, chosen)})
+
+
+def export_decoded(pop: Population, path: str | os.PathLike[str], *, member: int | str,
+                   state_dict_of: Callable[[int], Mapping[str, Any]],
+                   genome_of: Callable[[int], bytes]) -> Exported:
+    """Export `member` of a genetic population (see the module contract):
+    `state_dict_of(id)` is its network's `state_dict`, `genome_of(id)` its genome's bytes.
+
+    Raises:
+        ConfigError: no such member, no scored member ("best"), or a file cannot be written.
+    """
+    chosen = _chosen(pop, member)
+    buf = io.BytesIO()
+    sys.modules["torch"].save(dict(state_dict_of(chosen.member_id)), buf)
+    return _write_files(pop, chosen, Path(path), buf.getvalue(), "pt", "state_dict",
+                        {"genome": genome_of(chosen.member_id).hex()})
+
+
+def _write_files(pop: Population, chosen: Member, target: Path, data: bytes, fmt: str,
+                 contents: str, source: dict[str, Any]) -> Exported:
+    """Write the state `data`, the schedule and the record (naming the `source`)."""
     exported = Exported(state=target, schedule=target.with_name(target.name + ".schedule.json"),
                         record=target.with_name(target.name + ".json"),
                         member_id=chosen.member_id, contents=contents)
     record = {"population": pop.name, "member_id": chosen.member_id, "step": chosen.step,
               "metric": pop.settings.metric, "mode": pop.settings.mode, "score": chosen.score,
               "metrics": chosen.metrics, "hparams": chosen.hparams, "contents": contents,
-              "format": fmt, "checkpoint": checkpoint_location(pop, chosen)}
+              "format": fmt, **source}
     _write(target, data)
     _write(exported.schedule, (to_json(pop.schedule(chosen.member_id)) + "\n").encode())
     _write(exported.record, (json.dumps(_finite(record), indent=2, allow_nan=False)

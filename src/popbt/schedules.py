@@ -33,6 +33,7 @@ import io
 import json
 import math
 import numbers
+import os
 import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -265,13 +266,14 @@ def from_json(text: str) -> Schedule:
     return check_schedule(entries)
 
 
-def read_schedule(path: str) -> Schedule:
-    """A schedule from a `.csv` or `.json` file.
+def read_schedule(path: str | os.PathLike[str]) -> Schedule:
+    """A schedule from a `.csv` or `.json` file (a path as a string or a `pathlib.Path`).
 
     Raises:
         ConfigError: another suffix, a file that cannot be read or is not UTF-8 text, or a
             bad schedule (the message names the file).
     """
+    path = os.fspath(path)
     suffix = path.rsplit(".", 1)[-1].lower()
     if suffix not in FORMATS:
         raise ConfigError(f"schedule file {path!r}: expected a .csv or .json file")

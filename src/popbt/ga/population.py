@@ -36,6 +36,7 @@ Contract:
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -52,6 +53,7 @@ from popbt.callbacks import Callback
 from popbt.checkpoints import CheckpointStore
 from popbt.decider import Decider
 from popbt.errors import ConfigError
+from popbt.export import export_decoded
 from popbt.ga import _crossover
 from popbt.ga._elite import elite_samples, evaluate_candidates
 from popbt.ga._options import SIGMA, cache_capacity, check_options
@@ -212,6 +214,21 @@ class GeneticPopulation:
                 p.copy_(flat[offset:offset + p.numel()].view_as(p))
                 offset += p.numel()
         return model
+
+    def export(self, path: str | os.PathLike[str], *, member: int | str = "best") -> Path:
+        """Write member `member`'s network (`member_model`'s `state_dict`, with
+        `torch.save`) to `path`, its schedule and record (with its genome) beside it; returns
+        `path` (see `popbt.export`). Between generations a member that is not an elite holds
+        a child that its score does not measure yet; the elite (`"best"`) is always the
+        genome it scored.
+
+        Raises:
+            ConfigError: no such member, no member has a score yet ("best"), or `path`
+                cannot be written.
+        """
+        return export_decoded(self.population, path, member=member,
+                              state_dict_of=lambda i: self.member_model(i).state_dict(),
+                              genome_of=lambda i: self.genomes[i].to_bytes()).state
 
     def _check_member(self, member_id: int) -> None:
         size = len(self._records)
