@@ -98,8 +98,14 @@ def replay_member(pop: Population, member_id: int, trainable: type[Trainable], *
     from, so the replay starts from the same initial weights.
 
     Raises:
-        ConfigError: an unknown member, or one that has not trained yet.
+        ConfigError: a genetic population (its members are evaluated, never trained), an
+            unknown member, or one that has not trained yet.
     """
+    if pop.row.settings.trainer == "ga":
+        raise ConfigError(f"population {pop.name!r} is evolved by popbt.ga.GeneticPopulation:"
+                          f" its members are evaluated, never trained, so there is no "
+                          f"training to replay; export a member with GeneticPopulation."
+                          f"export(path) instead")
     member = pop.member(member_id)
     if member.step == 0:
         raise ConfigError(f"member {member_id} has not trained yet; nothing to replay")

@@ -166,6 +166,9 @@ class Worker:
         32
         >>> {m.step for m in pop.members}
         {48}
+
+    Raises:
+        ConfigError: the population is trained by another trainer (vectorized, genetic).
     """
 
     def __init__(self, storage: Storage, pop: PopulationRow, settings: Settings,
@@ -173,6 +176,9 @@ class Worker:
                  options: WorkerOptions | None = None,
                  on_report: Callable[[Outcome], None] | None = None,
                  on_unread: Callable[[Unread], None] = warn_unread) -> None:
+        from popbt._population import check_trainer  # that module imports this one
+
+        check_trainer(pop, "workers")
         self.storage, self.pop, self.settings = storage, pop, settings
         self.trainable = trainable
         self.name = name

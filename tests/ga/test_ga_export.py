@@ -77,3 +77,27 @@ def test_popbt_export_says_to_use_the_population(tmp_path):
     assert done.returncode == 2
     assert "GeneticPopulation" in done.stderr and "export(path)" in done.stderr
     assert "Traceback" not in done.stderr and not (tmp_path / "out.pt").exists()
+
+
+def test_training_commands_refuse_a_genetic_population(tmp_path):
+    url = f"sqlite:///{tmp_path / 'w.db'}"
+    make(url).run(generations=1)
+    trainable = tmp_path / "t.py"
+    trainable.write_text(
+        "import popbt\n"
+        "class T(popbt.Trainable):\n"
+        "    def setup(self, hparams, seed): self.x = 0.0\n"
+        "    def train(self, hparams, steps): self.x += steps\n"
+        "    def evaluate(self): return {'return': self.x}\n"
+        "    def state_dict(self): return {'x': self.x}\n"
+        "    def load_state_dict(self, state): self.x = state['x']\n")
+    for command, message in (
+            (["worker", str(trainable), "--name", "ga"],
+             "trained by the ga trainer; continue it with popbt.ga.GeneticPopulation"),
+            (["replay", str(trainable), "--name", "ga", "--member", "0"],
+             "evaluated, never trained, so there is no training to replay")):
+        done = subprocess.run([sys.executable, "-m", "popbt", *command, "--storage", url],
+                              capture_output=True, text=True, cwd=tmp_path)
+        assert done.returncode == 2, done.stderr
+        assert message in done.stderr and "Traceback" not in done.stderr
+    assert {m.step for m in popbt.load_population(name="ga", storage=url).members} == {1}
