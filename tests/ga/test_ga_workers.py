@@ -77,6 +77,22 @@ def test_workers_decode_the_bits_the_population_holds(tmp_path, options):
         assert spread.genomes == alone.genomes
 
 
+def test_episodes_score_the_same_whatever_the_number_of_workers(tmp_path):
+    play = Episodes("CartPole", episodes=2, max_steps=150)
+    runs = []
+    for workers in (0, 2, 3):
+        ga = make(f"sqlite:///{tmp_path / f'w{workers}.db'}", evaluate=play, workers=workers,
+                  size=13, elite_episodes=2)
+        ga.run(generations=4)
+        ga.close()
+        runs.append(ga)
+    alone = runs[0]
+    assert len({s for _, _, s in scores(alone)}) > 3  # the episodes tell members apart
+    for spread in runs[1:]:
+        assert scores(spread) == scores(alone)
+        assert spread.genomes == alone.genomes and torch.equal(spread.flat, alone.flat)
+
+
 @dataclass
 class RecordsItsProcess:
     """Evaluates as `weight_sums`, and writes down which process evaluated how many members."""

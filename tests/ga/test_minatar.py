@@ -36,6 +36,16 @@ def test_episodes_are_played_to_their_end_and_repeat_with_the_seed():
     assert not torch.equal(other["frames"], first["frames"])
 
 
+def test_a_share_of_the_members_plays_their_episodes_of_the_whole():
+    play = MinAtarEpisodes("breakout", episodes=2, max_steps=200)
+    whole = play(policies(5), 4)
+    flat = policies(5).flat
+    first = play(Policy.of(net, flat[:2]), 4)
+    rest = play(Policy.of(net, flat[2:], offset=2), 4)
+    for key in ("return", "frames"):
+        assert torch.equal(torch.cat([first[key], rest[key]]), whole[key])
+
+
 def test_one_member_plays_as_a_single_environment_would():
     """Member 0 alone, by hand, with MinAtar's own environment and the same seed."""
     policy = policies(1)

@@ -106,12 +106,20 @@ def test_a_restored_copy_goes_on_exactly_as_the_original(batched_class):
                                                                   theirs.terminated)
 
 
+@pytest.mark.parametrize("batched_class", [CartPole, Acrobot, MountainCar])
+def test_a_share_of_a_batch_starts_as_its_members_would_in_the_whole(batched_class):
+    whole = batched_class(7, 3, seed=9).reset()
+    assert torch.equal(batched_class(3, 3, seed=9, offset=4).reset(), whole[4:])
+    assert torch.equal(batched_class(4, 3, seed=9).reset(), whole[:4])
+
+
 @pytest.mark.parametrize(("make", "message"), [
     (lambda: CartPole(0, 4), r"CartPole\(members=0\): must be an integer ≥ 1"),
     (lambda: CartPole(2, 2.5), r"CartPole\(envs=2.5\)"),  # type: ignore[arg-type]
     (lambda: Acrobot(2, 2, max_steps=0), r"Acrobot\(max_steps=0\): must be an integer ≥ 1"),
     (lambda: CartPole(2, 2).step(torch.zeros(2, 3, dtype=torch.long)),
      r"actions of shape \(2, 3\), expected \(2, 2\)"),
+    (lambda: MountainCar(2, 2, offset=-1), r"MountainCar\(offset=-1\): must be an integer ≥ 0"),
 ])
 def test_bad_arguments_are_refused(make, message):
     with pytest.raises(ConfigError, match=message):

@@ -7,8 +7,9 @@ Contract:
   timing, so no worker misses a generation); it first decodes the generation's parents (the
   members the last decisions copied, which it keeps cached), then its shard: a child costs
   one mutation of a cached parent, not a rebuild. It evaluates its shard as one batched
-  network with the shard's own seed (drawn from the generation's seed and the shard), so a
-  run with the same number of workers gives the same scores.
+  network with the generation's seed and `Policy.offset` its shard's first member, so an
+  evaluation of the weights, the seed and each member's place (`popbt.ga.Episodes`, say)
+  gives the scores one process would, whatever the number of workers.
 - A worker that dies (killed, out of memory) loses nothing: that worker is started again
   (the others keep their caches) and its shard is evaluated again, to the same result (up
   to `retries` rounds of restarts a generation, then `TrainingError`).
@@ -45,15 +46,15 @@ def _start(model_fn: Callable[[], nn.Module], evaluate: EvaluateFn, root: str,
                                   capacity=capacity))
 
 
-def _shard(parents: Sequence[bytes], genomes: Sequence[bytes],
-           seed: int) -> tuple[dict[str, np.ndarray], int]:
+def _shard(parents: Sequence[bytes], genomes: Sequence[bytes], seed: int,
+           offset: int) -> tuple[dict[str, np.ndarray], int]:
     """In a worker: the shard's evaluation, and the mutations its decoding took."""
     decoder: Decoder = _STATE["decoder"]
     before = decoder.mutations_applied
     for data in parents:
         decoder.decode(Genome.from_bytes(data))
     weights = torch.stack([decoder.decode(Genome.from_bytes(g)) for g in genomes])
-    out = _STATE["evaluate"](Policy.of(_STATE["model_fn"], weights), seed)
+    out = _STATE["evaluate"](Policy.of(_STATE["model_fn"], weights, offset=offset), seed)
     if not isinstance(out, dict):
         raise ConfigError(f"evaluate returned {type(out).__name__}, not a dict of tensors")
     return ({k: torch.as_tensor(v).detach().cpu().double().numpy() for k, v in out.items()},
@@ -95,15 +96,14 @@ class Workers:
                  seed: int) -> dict[str, np.ndarray]:
         """Every member's evaluation (by member order, as `evaluate` returns it for all)."""
         cuts = np.array_split(np.arange(len(genomes)), min(self.n, len(genomes)))
-        shards = {k: ([genomes[i].to_bytes() for i in cut],
-                      int(np.random.SeedSequence([seed, k]).generate_state(1)[0]))
+        shards = {k: ([genomes[i].to_bytes() for i in cut], int(cut[0]))
                   for k, cut in enumerate(cuts)}
         wanted = [p.to_bytes() for p in parents]
         done: dict[int, dict[str, np.ndarray]] = {}
         for _ in range(self.retries + 1):
             futures: dict[int, Future[tuple[dict[str, np.ndarray], int]]] = {
-                k: self._executor(k).submit(_shard, wanted, data, shard_seed)
-                for k, (data, shard_seed) in shards.items() if k not in done}
+                k: self._executor(k).submit(_shard, wanted, data, seed, offset)
+                for k, (data, offset) in shards.items() if k not in done}
             for k, future in futures.items():
                 try:
                     done[k], applied = future.result()

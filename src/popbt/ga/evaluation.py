@@ -9,10 +9,17 @@ Contract:
   an integer drawn from the population's seed and the generation (the same on a resumed
   run); it returns a dict of tensors: under the population's metric one value per member
   [P] or samples per member [P, k] (the score is their mean), and any other values [P].
+  With evaluation workers, each is called with its share of the members, the same `seed`,
+  and `policy.offset` the place of its first member in the generation (0 otherwise): an
+  evaluation whose every member's result depends only on its weights, `seed` and its place
+  (`policy.offset` + its row) gives the same scores whatever the number of workers.
+  `Episodes` and `popbt.ga.minatar.MinAtarEpisodes` are such evaluations.
 - `Episodes` is the evaluation of a reinforcement-learning policy on `popbt.vectorized.envs`:
   each member plays `episodes` episodes at once (greedy actions, the argmax of its outputs),
   each to its end or its time limit; it returns the episodes' returns under "return"
   ([P, episodes]) and the frames (environment steps) each member played under "frames".
+  A member's episodes start where they would for its place in the whole generation (see
+  `popbt.vectorized.envs`, `offset`).
 """
 
 from __future__ import annotations
@@ -64,22 +71,27 @@ class Policy:
     Attributes:
         size: the number of members, P.
         device: where the weights are.
+        offset: the place of its first member in the generation (a worker's share starts
+            further on; see the module contract).
     """
 
-    def __init__(self, template: nn.Module, layout: Layout, flat: torch.Tensor) -> None:
+    def __init__(self, template: nn.Module, layout: Layout, flat: torch.Tensor, *,
+                 offset: int = 0) -> None:
         self.template, self.layout, self.flat = template, layout, flat
-        self.size, self.device = int(flat.shape[0]), flat.device
+        self.size, self.device, self.offset = int(flat.shape[0]), flat.device, offset
         self._plan = _bmm.plan(template)
 
     @classmethod
-    def of(cls, model_fn: Callable[[], nn.Module], flat: torch.Tensor) -> Policy:
-        """The policy of `model_fn`'s network with the weights `flat` [P, N]."""
+    def of(cls, model_fn: Callable[[], nn.Module], flat: torch.Tensor, *,
+           offset: int = 0) -> Policy:
+        """The policy of `model_fn`'s network with the weights `flat` [P, N], its first
+        member at place `offset` of the generation."""
         model = model_fn()
         layout = Layout(model)
         if flat.dim() != 2 or flat.shape[1] != layout.size:
             raise ConfigError(f"weights of shape {tuple(flat.shape)} do not fit the network's "
                               f"{layout.size} parameters")
-        return cls(copy.deepcopy(model).to("meta"), layout, flat)
+        return cls(copy.deepcopy(model).to("meta"), layout, flat, offset=offset)
 
     @torch.no_grad()
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
@@ -131,13 +143,15 @@ class Episodes:
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ConfigError(f"Episodes({name}={value!r}): must be an integer >= 1")
 
-    def make(self, members: int, seed: int, device: torch.device) -> Batched:
-        """The environments of one generation: `members` × `episodes`."""
+    def make(self, members: int, seed: int, device: torch.device, offset: int = 0) -> Batched:
+        """The environments of one generation: `members` × `episodes`, as members
+        `offset`.. of the generation."""
         cls = ENVIRONMENTS[self.env] if isinstance(self.env, str) else self.env
-        return cls(members, self.episodes, seed=seed, device=device, max_steps=self.max_steps)
+        return cls(members, self.episodes, seed=seed, device=device, max_steps=self.max_steps,
+                   offset=offset)
 
     def __call__(self, policy: Policy, seed: int) -> dict[str, torch.Tensor]:
-        env = self.make(policy.size, seed, policy.device)
+        env = self.make(policy.size, seed, policy.device, policy.offset)
         obs = env.reset()
         returns = torch.full(env.shape, float("nan"), device=policy.device)
         frames = torch.zeros(env.shape, dtype=torch.long, device=policy.device)

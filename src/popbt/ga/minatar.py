@@ -7,8 +7,9 @@ member's environments stepped together and their observations (the 10 × 10 × c
 flattened to 100 · channels numbers of 0 and 1) fed to all the networks at once; a member's
 action is the argmax of its outputs over the game's minimal action set (a network has one
 output per action: `actions(game)`). An episode ends when the game does or after
-`max_steps` steps. Each environment is seeded from `seed` and its place, so the same seed
-plays the same episodes. It returns "return" ([P, episodes]) and "frames" ([P]).
+`max_steps` steps. Each environment is seeded from `seed` and its place in the generation
+(`policy.offset` and its row), so the same seed plays the same episodes, whatever the
+number of evaluation workers. It returns "return" ([P, episodes]) and "frames" ([P]).
 """
 
 from __future__ import annotations
@@ -77,7 +78,8 @@ class MinAtarEpisodes:
     def __call__(self, policy: Policy, seed: int) -> dict[str, torch.Tensor]:
         make = _environment()
         size, count = policy.size, policy.size * self.episodes
-        seeds = np.random.SeedSequence(seed).generate_state(count)
+        skip = policy.offset * self.episodes
+        seeds = np.random.SeedSequence(seed).generate_state(skip + count)[skip:]
         envs = []
         for k in range(count):
             env = make(self.game, sticky_action_prob=self.sticky_action_prob)

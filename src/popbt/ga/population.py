@@ -23,8 +23,9 @@ Contract:
   it; deleted once no genome does).
 - With `workers`, a generation's evaluation is spread over that many processes, each with
   its own cache of parents (see `popbt.ga._workers`: a worker that dies loses nothing);
-  the scores then depend on the number of workers (each shard draws its own episodes), the
-  same for the same number.
+  with an evaluation of each member's weights, the seed and its place (`Episodes`,
+  `MinAtarEpisodes`; see `popbt.ga.evaluation`), the scores are those of one process on
+  the CPU, whatever the number of workers.
 - A run killed at any moment resumes from the last committed generation by decoding the
   genomes in the rows, and goes on exactly as if it had never stopped: every random draw
   (mutation seeds, parents, evaluation seeds) depends only on the population seed, the

@@ -14,6 +14,10 @@ Contract:
   bootstrap a truncated episode's value) and `Step.ended_returns` its return (NaN where no
   episode ended). A step draws a fresh initial state for every environment and keeps those
   where an episode ended, so that nothing waits on the host.
+- `offset`: a batch may stand for members `offset`.. of a larger one (a share of a
+  population evaluated in another process): every draw is made as for `offset + P` members
+  and the first `offset` dropped, so that `reset()` gives those members the initial states
+  the larger batch's `reset()` gives them (on the CPU; later draws differ).
 - `state_dict()` / `load_state_dict()`: everything a step depends on (the physical state,
   each episode's length and return so far, the generator), so that restored environments go
   on exactly as the originals would.
@@ -56,9 +60,12 @@ class Batched:
         dtype: of the state and observations.
         max_steps: an episode this long is truncated (None: gymnasium's time limit, 500 for
             CartPole and Acrobot, 200 for MountainCar).
+        offset: the members stand for members `offset`.. of a larger batch (the module
+            contract).
 
     Raises:
-        ConfigError: `members`, `envs` or `max_steps` not an integer ≥ 1.
+        ConfigError: `members`, `envs` or `max_steps` not an integer ≥ 1, or `offset` not
+            an integer ≥ 0.
     """
 
     name = "Batched"
@@ -67,23 +74,31 @@ class Batched:
 
     def __init__(self, members: int, envs: int, *, seed: int = 0,
                  device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32,
-                 max_steps: int | None = None) -> None:
+                 max_steps: int | None = None, offset: int = 0) -> None:
         max_steps = self.time_limit if max_steps is None else max_steps
         for what, value in (("members", members), ("envs", envs), ("max_steps", max_steps)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ConfigError(f"{self.name}({what}={value!r}): must be an integer ≥ 1")
-        self.shape = (members, envs)
+        if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
+            raise ConfigError(f"{self.name}(offset={offset!r}): must be an integer ≥ 0")
+        self.shape, self.offset = (members, envs), offset
         self.device, self.dtype, self.max_steps = torch.device(device), dtype, max_steps
         self.generator = torch.Generator(device=self.device).manual_seed(seed)
         self.state = torch.zeros(*self.shape, self.state_size, device=self.device, dtype=dtype)
         self.elapsed = torch.zeros(self.shape, device=self.device, dtype=torch.long)
         self.running = torch.zeros(self.shape, device=self.device, dtype=dtype)
 
+    def _rand(self, *trailing: int) -> torch.Tensor:
+        """Uniform draws on [0, 1) of shape [P, E, *trailing], as members `offset`.. of a
+        larger batch (the module contract)."""
+        members, envs = self.shape
+        draws = torch.rand(self.offset + members, envs, *trailing, generator=self.generator,
+                           device=self.device, dtype=self.dtype)
+        return draws[self.offset:]
+
     def _uniform(self, low: float, high: float) -> torch.Tensor:
         """Initial states for every environment, uniform on [low, high) in each coordinate."""
-        draws = torch.rand(*self.shape, self.state_size, generator=self.generator,
-                           device=self.device, dtype=self.dtype)
-        return draws * (high - low) + low
+        return self._rand(self.state_size) * (high - low) + low
 
     def _initial(self) -> torch.Tensor:
         raise NotImplementedError
@@ -251,8 +266,7 @@ class MountainCar(Batched):
     min_position, max_position, goal_position = -1.2, 0.6, 0.5
 
     def _initial(self) -> torch.Tensor:
-        draws = torch.rand(*self.shape, generator=self.generator, device=self.device,
-                           dtype=self.dtype)
+        draws = self._rand()
         return torch.stack((draws * 0.2 - 0.6, torch.zeros_like(draws)), dim=-1)
 
     def dynamics(self, state: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
