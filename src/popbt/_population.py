@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from popbt._execution import Executor, executor_for
 from popbt._front import front, front_hypervolume
 from popbt._refs import object_ref, resolve_ref
+from popbt._trainers import check_trainer
 from popbt._training import describe, run_training
 from popbt.callbacks import Callback, check_callbacks
 from popbt.errors import ConfigError
@@ -29,17 +30,6 @@ from popbt.trainable import Trainable
 
 if TYPE_CHECKING:
     from popbt.garbage import Collected
-
-
-def check_trainer(row: PopulationRow, trainer: str) -> None:
-    """Refuse to train or load a population with the other trainer (their checkpoints
-    differ: one file per member, or one per population)."""
-    stored = row.settings.trainer
-    if stored != trainer:
-        how = {"vectorized": "popbt.vectorized.VectorizedPopulation",
-               "ga": "popbt.ga.GeneticPopulation"}.get(stored, "Population.train or popbt run")
-        raise ConfigError(f"population {row.name!r} is trained by the {stored} trainer; "
-                          f"continue it with {how}")
 
 
 class Population:

@@ -9,7 +9,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from popbt._places import check_name, checkpoint_root
-from popbt._population import Population, check_trainer
+from popbt._population import Population
+from popbt._trainers import check_trainer
 from popbt._warmstart import warm_starts
 from popbt.errors import ConfigError, PopulationExists
 from popbt.fitness import Objective

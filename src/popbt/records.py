@@ -212,7 +212,7 @@ class StoredSettings:
     @property
     def trainer(self) -> str:
         """Which trainer trains the population: "workers" (also for populations stored
-        before the trainer was recorded) or "vectorized"."""
+        before the trainer was recorded), "vectorized" or "ga"."""
         return self.config.get("trainer", "workers")
 
 

@@ -42,6 +42,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from popbt._evaluation import evaluation_of
+from popbt._trainers import check_trainer
 from popbt.checkpoints import CheckpointStore
 from popbt.decider import Decider, describe_error
 from popbt.errors import CheckpointError, ConfigError, FatalRunError
@@ -176,8 +177,6 @@ class Worker:
                  options: WorkerOptions | None = None,
                  on_report: Callable[[Outcome], None] | None = None,
                  on_unread: Callable[[Unread], None] = warn_unread) -> None:
-        from popbt._population import check_trainer  # that module imports this one
-
         check_trainer(pop, "workers")
         self.storage, self.pop, self.settings = storage, pop, settings
         self.trainable = trainable
